@@ -1,0 +1,174 @@
+"""Driving pytorch-grad-cam: one CAM object per run, batch after batch, predictions from `cam.outputs`.
+
+The CAM math is pytorch-grad-cam's. What camviz adds is how it is driven: gradient methods only
+backpropagate from the logits down to the target layer (no weight gradients anywhere), which gives the
+same maps for a fraction of the cost, and the hooks are released in `close()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pytorch_grad_cam
+import torch
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+from camviz.errors import CamvizError, UsageError
+
+# user-facing name -> class name in pytorch_grad_cam; only those the installed version exports are offered
+_METHOD_CLASSES = {
+    "gradcam": "GradCAM",
+    "gradcam++": "GradCAMPlusPlus",
+    "hirescam": "HiResCAM",
+    "xgradcam": "XGradCAM",
+    "layercam": "LayerCAM",
+    "eigencam": "EigenCAM",
+    "eigengradcam": "EigenGradCAM",
+    "scorecam": "ScoreCAM",
+    "ablationcam": "AblationCAM",
+    "gradcamelementwise": "GradCAMElementWise",
+    "fullgrad": "FullGrad",
+    "kpcacam": "KPCA_CAM",
+    "shapleycam": "ShapleyCAM",
+    "fem": "FEM",
+    "randomcam": "RandomCAM",
+}
+METHODS: dict[str, type] = {
+    name: getattr(pytorch_grad_cam, cls) for name, cls in _METHOD_CLASSES.items() if hasattr(pytorch_grad_cam, cls)
+}
+
+
+# every accepted spelling (the name, the class name, `gradcampp`), lower-cased -> the name
+_SPELLINGS = {
+    **{name: name for name in METHODS},
+    **{cls.__name__.lower(): name for name, cls in METHODS.items()},
+    "gradcampp": "gradcam++",
+}
+
+
+def canonical_method_name(name: str) -> str:
+    """The method's name as used in output files, from any accepted spelling (case-insensitive)."""
+    key = _SPELLINGS.get(name.lower().replace("-", "").replace("_", ""))
+    if key is None:
+        raise UsageError(f"unknown --method {name!r}; choose one of: {', '.join(METHODS)}")
+    return key
+
+
+def method_class(name: str) -> type:
+    """The pytorch-grad-cam class for a method name in any accepted spelling."""
+    return METHODS[canonical_method_name(name)]
+
+
+@dataclass
+class CamBatch:
+    """pytorch-grad-cam's maps for one batch and the model's class probabilities from the same pass."""
+
+    cams: np.ndarray  # float32 [B, H, W] in [0, 1], at model-input size
+    probabilities: np.ndarray  # float32 [B, num_classes]
+
+
+@contextmanager
+def gradients_from_targets_only(
+    model: torch.nn.Module, target_layers: Sequence[torch.nn.Module]
+) -> Iterator[None]:
+    """Turn off every parameter's gradient and start the autograd graph at the target layers' outputs.
+
+    The backward pass then runs only from the logits to the targets: the activations' gradients are
+    exactly those of a full backward, but no weight gradient and no graph below the targets is built.
+    """
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    handles = [layer.register_forward_hook(_start_graph_here, prepend=True) for layer in target_layers]
+    try:
+        for parameter, _ in flags:
+            parameter.requires_grad_(False)
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+
+
+def _start_graph_here(module: torch.nn.Module, inputs: tuple, output: object) -> object:
+    """Forward hook: make a target's output the root of the autograd graph (a clone, so in-place ops after it work)."""
+    if isinstance(output, torch.Tensor) and not output.requires_grad and torch.is_grad_enabled():
+        return output.detach().requires_grad_(True).clone()
+    return None
+
+
+class CamEngine:
+    """One pytorch-grad-cam object for a whole run; call `explain` per batch, `close` (or `with`) at the end."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        target_layers: Sequence[torch.nn.Module],
+        reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        method: str = "gradcam",
+        full_backward: bool = False,
+        on_warning: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.max_batch = 1 << 30
+        self.on_warning = on_warning
+        self.method = canonical_method_name(method)
+        self.cam = method_class(method)(
+            model=model, target_layers=list(target_layers), reshape_transform=reshape_transform
+        )
+        self._frozen = None
+        if not full_backward and _backward_stops_at_targets(self.cam):
+            self._frozen = gradients_from_targets_only(model, target_layers)
+            self._frozen.__enter__()
+
+    def explain(self, inputs: torch.Tensor, target_category: int | None = None) -> CamBatch:
+        """CAMs for a batch (explaining `target_category`, or each image's predicted class) and probabilities.
+
+        On CUDA out-of-memory the batch is halved and retried (down to one image), and the smaller size is
+        kept for the rest of the run.
+        """
+        while True:
+            try:
+                parts = [self._explain_chunk(chunk, target_category) for chunk in inputs.split(self.max_batch)]
+                break
+            except torch.cuda.OutOfMemoryError as error:
+                self.cam.activations_and_grads.clear()
+                torch.cuda.empty_cache()
+                self.max_batch = min(self.max_batch, len(inputs)) // 2
+                if self.max_batch < 1:
+                    raise CamvizError(
+                        "out of GPU memory even for one image: try --cpu or a smaller --img-size"
+                    ) from error
+                self.on_warning(f"out of GPU memory; retrying with batches of {self.max_batch} (set --batch-size)")
+        return CamBatch(*(np.concatenate(arrays) for arrays in zip(*((p.cams, p.probabilities) for p in parts))))
+
+    def _explain_chunk(self, inputs: torch.Tensor, target_category: int | None) -> CamBatch:
+        device = next(self.cam.model.parameters()).device
+        targets = None if target_category is None else [ClassifierOutputTarget(target_category)] * len(inputs)
+        cams = self.cam(input_tensor=inputs.to(device), targets=targets)
+        probabilities = torch.softmax(self.cam.outputs.detach().float(), dim=-1).cpu().numpy()
+        self.cam.activations_and_grads.clear()
+        return CamBatch(np.asarray(cams, dtype=np.float32), probabilities)
+
+    def close(self) -> None:
+        """Release pytorch-grad-cam's hooks and restore the model's parameter flags."""
+        self.cam.activations_and_grads.release()
+        if self._frozen is not None:
+            self._frozen.__exit__(None, None, None)
+            self._frozen = None
+
+    def __enter__(self) -> CamEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _backward_stops_at_targets(cam: object) -> bool:
+    """Whether a method needs gradients only at the target layers (not at the input or deeper layers)."""
+    return bool(
+        getattr(cam, "uses_gradients", False)
+        and not getattr(cam, "compute_input_gradient", True)
+        and getattr(cam, "detach", False)
+    )

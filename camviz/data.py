@@ -1,0 +1,193 @@
+"""Images in: robust decoding, ImageFolder listing, sample selection, preprocessing, batching.
+
+Every image camviz reads goes through `decode_image`. A sample whose file cannot be decoded is not
+fatal: the dataset yields it with its error so the run records it and goes on.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import DataLoader, Dataset
+
+from camviz.errors import ImageDecodeError, UsageError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image to explain: its stable index in the sorted listing, path, and true class (if known)."""
+
+    index: int
+    path: Path
+    relative_path: str
+    true_class: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageFolderListing:
+    """A data dir read as an ImageFolder: sorted class names and every image, in sorted order."""
+
+    classes: list[str]
+    samples: list[Sample]
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether `path` looks like an image by its extension (any case); hidden files never are."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def list_image_folder(root: Path) -> ImageFolderListing:
+    """List `root/<class>/**/<image>` with classes and files sorted, so indices are stable."""
+    if not root.is_dir():
+        raise UsageError(f"--data-dir {root} is not a directory")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise UsageError(f"--data-dir {root} has no class sub-folders (expected {root}/<class>/<image>)")
+    samples: list[Sample] = []
+    for class_name in classes:
+        files = sorted(p for p in (root / class_name).rglob("*") if p.is_file() and is_image_file(p))
+        for path in files:
+            rel = path.relative_to(root).as_posix()
+            samples.append(Sample(len(samples), path, rel, class_name))
+    if not samples:
+        raise UsageError(f"--data-dir {root} has no image files in its class sub-folders")
+    return ImageFolderListing(classes, samples)
+
+
+def filter_classes(samples: Sequence[Sample], classes: Sequence[str], known: Sequence[str]) -> list[Sample]:
+    """Keep only samples whose true class is in `classes`; unknown class names are a usage error."""
+    unknown = sorted(set(classes) - set(known))
+    if unknown:
+        raise UsageError(f"--classes: no such class folder {', '.join(unknown)}; classes are {', '.join(known)}")
+    wanted = set(classes)
+    return [s for s in samples if s.true_class in wanted]
+
+
+def sample_subset(samples: Sequence[Sample], num_samples: int | None, seed: int) -> list[Sample]:
+    """A seeded random subset that covers the classes round-robin, returned in index order."""
+    if num_samples is None or num_samples >= len(samples):
+        return list(samples)
+    rng = random.Random(seed)
+    by_class: dict[str | None, list[Sample]] = {}
+    for sample in samples:
+        by_class.setdefault(sample.true_class, []).append(sample)
+    pools = [rng.sample(group, len(group)) for group in by_class.values()]
+    chosen: list[Sample] = []
+    while len(chosen) < num_samples:
+        for pool in pools:
+            if pool and len(chosen) < num_samples:
+                chosen.append(pool.pop())
+    return sorted(chosen, key=lambda s: s.index)
+
+
+def shard(samples: Sequence[Sample], rank: int, world_size: int) -> list[Sample]:
+    """Rank `rank`'s disjoint, deterministic share of `samples` (round-robin by position)."""
+    return list(samples[rank::world_size])
+
+
+def decode_image(path: Path) -> Image.Image:
+    """Open any common image as 8-bit RGB: first frame, EXIF orientation, alpha on white, 16-bit scaled."""
+    try:
+        with Image.open(path) as image:
+            image.seek(0)
+            image = ImageOps.exif_transpose(image)
+            return _to_rgb(image)
+    except ImageDecodeError:
+        raise
+    except Exception as error:  # PIL raises many types for broken files; all mean "cannot decode"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ImageDecodeError(f"cannot decode {path.name}: {reason}") from error
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert a decoded frame of any mode to RGB, compositing transparency on white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I") and array.max() > 255 else max(array.max(), 1.0)
+        image = Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How the model sees an image: resized to `img_size` square (no crop), then normalised."""
+
+    img_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def display_image(self, image: Image.Image) -> np.ndarray:
+        """The resized image as float32 RGB in [0, 1], exactly what the model is given before normalising."""
+        resized = image.resize((self.img_size, self.img_size), Image.Resampling.BILINEAR)
+        return np.asarray(resized, dtype=np.float32) / 255.0
+
+    def to_tensor(self, display: np.ndarray) -> torch.Tensor:
+        """Normalise a display image into the model's CHW float32 input."""
+        mean = np.asarray(self.mean, dtype=np.float32)
+        std = np.asarray(self.std, dtype=np.float32)
+        return torch.from_numpy(((display - mean) / std).transpose(2, 0, 1).copy())
+
+
+@dataclass
+class LoadedItem:
+    """A sample after decoding: its input tensor and display image, or the reason it failed."""
+
+    sample: Sample
+    tensor: torch.Tensor | None
+    display: np.ndarray | None
+    error: str | None
+
+
+class SampleDataset(Dataset):
+    """Decodes and preprocesses samples; a broken file yields an item with `error` set."""
+
+    def __init__(self, samples: Sequence[Sample], preprocessing: Preprocessing) -> None:
+        self.samples = list(samples)
+        self.preprocessing = preprocessing
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, position: int) -> LoadedItem:
+        sample = self.samples[position]
+        try:
+            display = self.preprocessing.display_image(decode_image(sample.path))
+        except ImageDecodeError as error:
+            return LoadedItem(sample, None, None, str(error))
+        return LoadedItem(sample, self.preprocessing.to_tensor(display), display, None)
+
+
+def keep_items(items: list[LoadedItem]) -> list[LoadedItem]:
+    """DataLoader collate function: keep the items as they are (the explainer stacks the good ones)."""
+    return items
+
+
+def batch_loader(
+    samples: Sequence[Sample], preprocessing: Preprocessing, batch_size: int, num_workers: int
+) -> DataLoader:
+    """A DataLoader that decodes in `num_workers` processes and yields lists of `LoadedItem`."""
+    return DataLoader(
+        SampleDataset(samples, preprocessing),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=keep_items,
+        persistent_workers=False,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )

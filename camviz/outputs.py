@@ -1,0 +1,156 @@
+"""From an explained sample to files on disk: figure names, figures, raw CAMs and manifest rows.
+
+Encoding and writing run in a small thread pool (OpenCV releases the GIL), so the next batch's CAMs are
+computed while the previous batch's figures are written.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from camviz.data import LoadedItem
+from camviz.errors import ImageDecodeError
+from camviz.render import batch_stem, compose_figure, encode_npy, encode_png, overlay, single_stem, write_atomic
+from camviz.report import ManifestRow, ManifestWriter
+
+CONSTANT_CAM_WARNING = (
+    "constant heatmap (the 'all black' case): the target layer may come after global pooling "
+    "(see `camviz layers`, pass --target-layer), the weights may not fit the model, or the explained class "
+    "has no positive evidence here (try --method gradcam++ or another --target-category)"
+)
+
+
+def cam_problem(cam: np.ndarray) -> str | None:
+    """Why a CAM should not be trusted as is: non-finite values, or no variation at all; None if fine."""
+    if not np.isfinite(cam).all():
+        return "heatmap has NaN/inf values (the model's gradients overflowed; try --cpu or another --method)"
+    if float(cam.max() - cam.min()) < 1e-6:
+        return CONSTANT_CAM_WARNING
+    return None
+
+
+class WritePool:
+    """A few writer threads with a bounded queue, so memory stays flat however fast the CAMs come."""
+
+    def __init__(self, workers: int = 2, max_pending: int = 16) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="camviz-writer")
+        self._slots = threading.Semaphore(max_pending)
+        self._pending: list[Future] = []
+
+    def submit(self, function: Callable[..., None], *args: object) -> None:
+        """Run `function(*args)` on a writer thread; waits while the queue is full; re-raises earlier failures."""
+        self._slots.acquire()
+        future = self._executor.submit(function, *args)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._pending = [f for f in self._pending if not f.done() or f.result() is not None] + [future]
+
+    def __enter__(self) -> WritePool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._executor.shutdown(wait=True)
+        for future in self._pending:
+            future.result()
+
+
+def figure_titles(subject: str, method: str, explained: str, pred: str, confidence: float) -> tuple[str, str, str]:
+    """Titles of the three panels; ' | ' separates a title's two lines."""
+    return (f"Input | {subject}", f"{method} heatmap | explained: {explained}", f"Overlay | pred: {pred} ({confidence:.1%})")
+
+
+def write_figure(figure_path: Path, display: np.ndarray, cam: np.ndarray, titles: tuple[str, str, str],
+                 overlay_path: Path | None = None, raw_path: Path | None = None) -> None:
+    """Write the three-panel figure, and optionally the overlay alone and the raw float32 CAM, atomically."""
+    overlay_rgb = overlay(display, cam)
+    if raw_path is not None:
+        write_atomic(raw_path, encode_npy(cam.astype(np.float32)))
+    if overlay_path is not None:
+        write_atomic(overlay_path, encode_png(overlay_rgb))
+    write_atomic(figure_path, encode_png(compose_figure(display, cam, overlay_rgb, titles)))
+
+
+class _Writer:
+    """What both modes share: class names, the explained class, the method, the warnings channel."""
+
+    def __init__(self, output_dir: Path, method: str, class_names: Sequence[str], target_category: int | None,
+                 save_raw: bool, warn: Callable[[str], None]) -> None:
+        self.output_dir = output_dir
+        self.method = method
+        self.class_names = list(class_names)
+        self.target_category = target_category
+        self.save_raw = save_raw
+        self.warn = warn
+        self.outputs: list[Path] = []
+
+    def prediction(self, probabilities: np.ndarray) -> tuple[str, float, str]:
+        """Predicted class name, its probability, and the explained class name."""
+        pred = int(probabilities.argmax())
+        explained = pred if self.target_category is None else self.target_category
+        return self.class_names[pred], float(probabilities[pred]), self.class_names[explained]
+
+
+class BatchWriter(_Writer):
+    """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.png` per sample and one manifest row each."""
+
+    def __init__(self, output_dir: Path, method: str, class_names: Sequence[str], target_category: int | None,
+                 save_raw: bool, keep_existing: bool, manifest: ManifestWriter, warn: Callable[[str], None]) -> None:
+        super().__init__(output_dir, method, class_names, target_category, save_raw, warn)
+        self.keep_existing = keep_existing
+        self.manifest = manifest
+
+    def failed(self, item: LoadedItem) -> None:
+        """Record a sample that could not be decoded."""
+        sample = item.sample
+        self.manifest.add(ManifestRow(sample.index, sample.relative_path, sample.true_class or "",
+                                      status="error", error=item.error or "unknown error"))
+
+    def done(self, item: LoadedItem, cam: np.ndarray, probabilities: np.ndarray, pool: WritePool) -> None:
+        """Queue the figure (and raw CAM) of an explained sample, then record its row."""
+        sample = item.sample
+        pred, confidence, explained = self.prediction(probabilities)
+        stem = batch_stem(self.method, sample.index, sample.true_class or "unknown", pred)
+        row = ManifestRow(sample.index, sample.relative_path, sample.true_class or "", pred,
+                          f"{confidence:.6f}", explained, f"{stem}.png")
+        problem = cam_problem(cam)
+        if problem is not None:
+            self.warn(f"{sample.relative_path}: {problem}")
+            row.error = f"warning: {problem}"
+            if not np.isfinite(cam).all():
+                row.status, row.output = "error", ""
+                self.manifest.add(row)
+                return
+        titles = figure_titles(f"true: {sample.true_class}", self.method, explained, pred, confidence)
+        pool.submit(self._write, item.display, cam, titles, row)
+
+    def _write(self, display: np.ndarray, cam: np.ndarray, titles: tuple[str, str, str], row: ManifestRow) -> None:
+        figure = self.output_dir / row.output
+        if not (self.keep_existing and figure.is_file()):
+            write_figure(figure, display, cam, titles, raw_path=figure.with_suffix(".npy") if self.save_raw else None)
+        self.manifest.add(row)
+        self.outputs.append(figure)
+
+
+class SingleWriter(_Writer):
+    """Single mode: `{stem}_{M}.png` (three panels), `{stem}_{M}_overlay.png`, and `.npy` with --save-raw."""
+
+    def failed(self, item: LoadedItem) -> None:
+        """A single image that cannot be decoded ends the run."""
+        raise ImageDecodeError(item.error or f"cannot decode {item.sample.path}")
+
+    def done(self, item: LoadedItem, cam: np.ndarray, probabilities: np.ndarray, pool: WritePool) -> None:
+        """Write the figure, overlay (and raw CAM) of the one image."""
+        pred, confidence, explained = self.prediction(probabilities)
+        problem = cam_problem(cam)
+        if problem is not None:
+            self.warn(f"{item.sample.path.name}: {problem}")
+        stem = single_stem(item.sample.path, self.method)
+        figure = self.output_dir / f"{stem}.png"
+        titles = figure_titles(item.sample.path.name, self.method, explained, pred, confidence)
+        raw = self.output_dir / f"{stem}.npy" if self.save_raw else None
+        write_figure(figure, item.display, np.nan_to_num(cam), titles, self.output_dir / f"{stem}_overlay.png", raw)
+        self.outputs += [figure, self.output_dir / f"{stem}_overlay.png"] + ([raw] if raw else [])

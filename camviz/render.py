@@ -1,0 +1,111 @@
+"""Pictures and files out: the three-panel figure, the overlay, output names, atomic writes.
+
+The overlay is pytorch-grad-cam's `show_cam_on_image`. The figure is composed with numpy and OpenCV
+(no matplotlib figure per image: that alone would cost more than the CAM of a small model).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pytorch_grad_cam.utils.image import show_cam_on_image
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_MIN_PANEL = 224  # small model inputs are scaled up (nearest) so titles stay readable
+_TITLE_BAND = 48
+_COLORBAR_WIDTH = 56
+
+
+def filename_safe(name: str) -> str:
+    """A class or file name made safe for any filesystem: other characters become `_`."""
+    return _UNSAFE.sub("_", name).strip("_") or "_"
+
+
+def batch_stem(method: str, index: int, true_class: str, pred_class: str) -> str:
+    """`{method}_{XXXX}_true_{Class}_pred_{Class}`, the batch-mode figure name without extension."""
+    return f"{method}_{index:04d}_true_{filename_safe(true_class)}_pred_{filename_safe(pred_class)}"
+
+
+def single_stem(image_path: Path, method: str) -> str:
+    """`{image stem}_{method}`, the single-mode figure name without extension."""
+    return f"{filename_safe(image_path.stem)}_{method}"
+
+
+def overlay(display: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    """RGB uint8 overlay of a [0, 1] CAM on a float RGB image, by pytorch-grad-cam's `show_cam_on_image`."""
+    return show_cam_on_image(display, cam, use_rgb=True)
+
+
+def heatmap(cam: np.ndarray) -> np.ndarray:
+    """RGB uint8 rendering of a [0, 1] CAM with the JET colour map (the overlay's colours)."""
+    return cv2.cvtColor(cv2.applyColorMap(np.uint8(255 * cam), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+def compose_figure(
+    display: np.ndarray, cam: np.ndarray, overlay_rgb: np.ndarray, titles: tuple[str, str, str]
+) -> np.ndarray:
+    """Three panels side by side (input, heatmap with colour bar, overlay), each under its title; RGB uint8."""
+    scale = max(1, -(-_MIN_PANEL // display.shape[0]))
+    panels = [np.uint8(np.round(display * 255)), heatmap(cam), overlay_rgb]
+    panels = [cv2.resize(p, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) for p in panels]
+    size = panels[0].shape[0]
+    panels[1] = np.hstack([panels[1], _colorbar(size)])
+    titled = [_with_title(panel, title) for panel, title in zip(panels, titles)]
+    gap = np.full((titled[0].shape[0], 12, 3), 255, np.uint8)
+    return np.hstack([titled[0], gap, titled[1], gap, titled[2]])
+
+
+def _colorbar(height: int) -> np.ndarray:
+    """A vertical JET colour bar from 1 (top) to 0 (bottom) with tick labels, on white."""
+    bar = np.full((height, _COLORBAR_WIDTH, 3), 255, np.uint8)
+    ramp = np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None].repeat(12, axis=1)
+    bar[:, 6:18] = heatmap(ramp)
+    for value in (1.0, 0.5, 0.0):
+        y = int(round((1.0 - value) * (height - 1)))
+        cv2.line(bar, (18, y), (22, y), (0, 0, 0), 1)
+        text_y = min(max(y + 4, 10), height - 2)
+        cv2.putText(bar, f"{value:.1f}", (24, text_y), _FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    return bar
+
+
+def _with_title(panel: np.ndarray, title: str) -> np.ndarray:
+    """The panel under a white band holding up to two lines of title text (split at ' | ')."""
+    band = np.full((_TITLE_BAND, panel.shape[1], 3), 255, np.uint8)
+    for line_number, line in enumerate(title.split(" | ")[:2]):
+        scale = min(0.5, 0.5 * (panel.shape[1] - 8) / max(1, cv2.getTextSize(line, _FONT, 0.5, 1)[0][0]))
+        cv2.putText(band, line, (4, 18 + 20 * line_number), _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([band, panel])
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of an RGB uint8 image."""
+    ok, buffer = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError("OpenCV could not encode the PNG")
+    return buffer.tobytes()
+
+
+def encode_npy(array: np.ndarray) -> bytes:
+    """`.npy` bytes of an array (as `np.save` writes them)."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary name in the same folder, then rename into place: a reader (or a kill) never sees half a file."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,119 @@
+"""What a batch run reports: `manifest.csv` (one row per sample) and the closing summary."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from camviz.render import write_atomic
+
+MANIFEST_NAME = "manifest.csv"
+
+
+@dataclass
+class ManifestRow:
+    """One sample's outcome; `status` is `ok` or `error`, `error` holds the reason or a warning."""
+
+    index: int
+    path: str
+    true: str
+    pred: str = ""
+    confidence: str = ""
+    target: str = ""
+    output: str = ""
+    status: str = "ok"
+    error: str = ""
+
+
+MANIFEST_FIELDS = tuple(field.name for field in fields(ManifestRow))
+
+
+class ManifestWriter:
+    """Appends each row as soon as its sample is done (so a killed run keeps them); `close` rewrites it sorted."""
+
+    def __init__(self, path: Path, kept_rows: Iterable[ManifestRow] = ()) -> None:
+        self.path = path
+        self.rows = {row.index: row for row in kept_rows}
+        self._lock = threading.Lock()
+        write_atomic(path, _to_csv(self.rows.values(), header=True).encode())
+        self._file = path.open("a", newline="", encoding="utf-8")
+
+    def add(self, row: ManifestRow) -> None:
+        """Record a finished sample, on disk at once."""
+        with self._lock:
+            self.rows[row.index] = row
+            self._file.write(_to_csv([row], header=False))
+            self._file.flush()
+
+    def close(self) -> None:
+        """Replace the appended file by the complete manifest, sorted by index."""
+        if not self._file.closed:
+            self._file.close()
+            write_atomic(self.path, _to_csv(sorted(self.rows.values(), key=lambda r: r.index), header=True).encode())
+
+
+def _to_csv(rows: Iterable[ManifestRow], header: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(asdict(row) for row in rows)
+    return buffer.getvalue()
+
+
+def read_manifest(path: Path) -> list[ManifestRow]:
+    """The rows of an existing manifest; rows cut short by a killed run are dropped."""
+    if not path.is_file():
+        return []
+    rows = []
+    with path.open(newline="", encoding="utf-8") as file:
+        for record in csv.DictReader(file):
+            if None in record.values() or not (record.get("index") or "").isdigit():
+                continue
+            if record.get("status") not in ("ok", "error"):
+                continue
+            rows.append(ManifestRow(**{**record, "index": int(record["index"])}))
+    return rows
+
+
+@dataclass
+class Summary:
+    """Counts for the closing summary of a run, over every manifest row (resumed ones included)."""
+
+    processed: int = 0
+    skipped: int = 0
+    resumed: int = 0
+    correct: int = 0
+    labelled: int = 0
+
+    @property
+    def accuracy(self) -> float | None:
+        """Accuracy over processed samples whose true class is known, or None if there are none."""
+        return self.correct / self.labelled if self.labelled else None
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines."""
+        lines = [f"processed: {self.processed}", f"skipped (errors): {self.skipped}"]
+        if self.resumed:
+            lines.append(f"of which already done before --resume: {self.resumed}")
+        if self.accuracy is not None:
+            lines.append(f"accuracy on processed samples: {self.accuracy:.1%} ({self.correct}/{self.labelled})")
+        return lines
+
+
+def summarize(rows: Iterable[ManifestRow], resumed: int = 0) -> Summary:
+    """Count processed, skipped and correct samples from manifest rows."""
+    summary = Summary(resumed=resumed)
+    for row in rows:
+        if row.status != "ok":
+            summary.skipped += 1
+            continue
+        summary.processed += 1
+        if row.true:
+            summary.labelled += 1
+            summary.correct += row.true == row.pred
+    return summary

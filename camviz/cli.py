@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import os
 import sys
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
 
+import click
 import typer
 
 from camviz.errors import CamvizError
+
+if TYPE_CHECKING:
+    from camviz.explain import ExplainResult
 
 app = typer.Typer(
     name="camviz",
@@ -22,12 +29,129 @@ app = typer.Typer(
 )
 
 
-def main() -> None:
-    """Console entry point: run the app, print camviz errors as one line (CAMVIZ_DEBUG=1 shows tracebacks)."""
+def _read_config(ctx: typer.Context, param: click.Parameter, value: Optional[Path]) -> Optional[Path]:
+    """`--config FILE.toml`: its keys become the command's defaults, so flags on the command line win."""
+    if value is None:
+        return None
     try:
-        app(standalone_mode=True)
+        table = tomllib.loads(value.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise typer.BadParameter(f"cannot read {value}: {error}") from error
+    table = table.get(ctx.info_name, table)
+    known = {p.name for p in ctx.command.params}
+    settings = {key.replace("-", "_"): setting for key, setting in table.items()}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise typer.BadParameter(f"{value} has unknown keys: {', '.join(unknown)}")
+    ctx.default_map = {**(ctx.default_map or {}), **settings}
+    return value
+
+
+@app.callback()
+def _camviz() -> None:
+    """Grad-CAM figures for image classifiers, straight from a checkpoint."""
+
+
+@app.command()
+def demo(
+    output_dir: Annotated[Path, typer.Option(help="Where the demo images and figures go.")] = Path("camviz_demo"),
+    per_class: Annotated[int, typer.Option(help="Synthetic images per class.")] = 4,
+) -> None:
+    """Run the real pipeline offline on a small shipped classifier and synthetic shape images."""
+    from camviz.console import ConsoleProgress
+    from camviz.demo import CHECKPOINT_PATH, write_image_folder
+    from camviz.explain import ExplainOptions, explain as run_explain
+
+    data_dir = output_dir / "data"
+    write_image_folder(data_dir, per_class=per_class, seed=2024)
+    typer.echo(f"demo: {per_class} synthetic images per class in {data_dir}/ (the class is the shape)")
+    options = ExplainOptions(
+        model_path=CHECKPOINT_PATH, data_dir=data_dir, output_dir=output_dir / "gradcam", num_workers=0
+    )
+    with ConsoleProgress() as progress:
+        result = run_explain(options, progress)
+    _report(result)
+    typer.echo(f"open {result.output_dir.resolve()}/ to see the figures")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def explain(
+    model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .safetensors).")],
+    image_path: Annotated[Optional[Path], typer.Option(help="Explain one image (single mode).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Explain an ImageFolder split: one sub-folder per class (batch mode).")] = None,
+    model_name: Annotated[Optional[str], typer.Option(help="timm/torchvision/plugin model name; overrides the checkpoint's.")] = None,
+    target_category: Annotated[Optional[int], typer.Option(help="Class index to explain (default: each image's predicted class).")] = None,
+    img_size: Annotated[Optional[int], typer.Option(help="Model input size (default: the checkpoint's, else the model's, else 224).")] = None,
+    output_dir: Annotated[Path, typer.Option(help="Where figures (and manifest.csv) go.")] = Path("gradcam_results"),
+    num_samples: Annotated[Optional[int], typer.Option(help="Explain a seeded random subset covering all classes (default: all).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per CAM batch.")] = 8,
+    num_workers: Annotated[int, typer.Option(help="DataLoader worker processes for decoding.")] = 4,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Force the CPU (default: CUDA, then MPS, when present).")] = False,
+    method: Annotated[str, typer.Option(help="pytorch-grad-cam method: gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam, scorecam, ...")] = "gradcam",
+    target_layer: Annotated[Optional[list[str]], typer.Option(help="Target layer as a dotted path (layer4.-1 or layer4[-1]); repeatable. Default: the family lookup.")] = None,
+    classes: Annotated[Optional[str], typer.Option(help="Only these classes (batch mode), comma-separated: A,B.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --num-samples.")] = 0,
+    save_raw: Annotated[bool, typer.Option("--save-raw", help="Also save each CAM as float32 .npy in [0, 1].")] = False,
+    plugin: Annotated[Optional[list[str]], typer.Option(help="Python file or module to import first (registers custom models); repeatable.")] = None,
+    trust_checkpoint: Annotated[bool, typer.Option("--trust-checkpoint", help="Allow unpickling arbitrary objects (runs code from the file!).")] = False,
+    ema: Annotated[bool, typer.Option("--ema", help="Use the checkpoint's EMA weights.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Keep finished figures and manifest rows; do the rest.")] = False,
+    config: Annotated[Optional[Path], typer.Option(help="TOML preset; flags given here win.", is_eager=True, callback=_read_config)] = None,
+) -> None:
+    """Explain one image (--image-path) or a whole ImageFolder split (--data-dir) with Grad-CAM figures."""
+    from camviz.console import ConsoleProgress
+    from camviz.explain import ExplainOptions, explain as run_explain
+
+    options = ExplainOptions(
+        model_path=model_path, image_path=image_path, data_dir=data_dir, model_name=model_name,
+        target_category=target_category, img_size=img_size, output_dir=output_dir, num_samples=num_samples,
+        batch_size=batch_size, num_workers=num_workers, cpu=cpu, method=method,
+        target_layers=tuple(target_layer or ()), classes=_split_classes(classes), seed=seed, save_raw=save_raw,
+        plugins=tuple(plugin or ()), trust_checkpoint=trust_checkpoint, ema=ema, resume=resume,
+    )
+    with ConsoleProgress() as progress:
+        result = run_explain(options, progress)
+    _report(result)
+    raise typer.Exit(result.exit_code)
+
+
+def _split_classes(classes: Optional[str]) -> tuple[str, ...]:
+    """`A,B` -> ("A", "B")."""
+    return tuple(name.strip() for name in (classes or "").split(",") if name.strip())
+
+
+def _report(result: ExplainResult) -> None:
+    """Print where the outputs are and the closing summary."""
+    if result.manifest is None:
+        for path in result.outputs:
+            typer.echo(f"wrote {path}")
+        return
+    typer.echo(f"figures in {result.output_dir}/, manifest {result.manifest}")
+    for line in result.summary.lines():
+        typer.echo(f"  {line}")
+
+
+def main() -> None:
+    """Console entry point: errors become one line on stderr and an exit code (CAMVIZ_DEBUG=1: tracebacks)."""
+    debug = bool(os.environ.get("CAMVIZ_DEBUG"))
+    try:
+        code = app(standalone_mode=False)
+    except click.UsageError as error:
+        typer.echo(f"camviz: usage error: {error.format_message()} (see --help)", err=True)
+        code = 2
+    except click.Abort:
+        typer.echo("camviz: aborted", err=True)
+        code = 130
     except CamvizError as error:
-        if os.environ.get("CAMVIZ_DEBUG"):
+        if debug:
             raise
         typer.echo(f"camviz: error: {error}", err=True)
-        sys.exit(error.exit_code)
+        code = error.exit_code
+    except Exception as error:  # a bug: one line for users, the traceback with CAMVIZ_DEBUG=1
+        if debug:
+            raise
+        typer.echo(f"camviz: internal error: {type(error).__name__}: {error} (CAMVIZ_DEBUG=1 shows the traceback)",
+                   err=True)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,183 @@
+"""Reading checkpoint files safely: `.pth`, `.pth.tar`, `.pt` and `.safetensors`.
+
+Finds the weights (plain or EMA) and the metadata that training scripts record beside them.
+Unpickling runs code, so files load with `weights_only=True` and a short allow-list of harmless
+types that real training scripts store; a whole pickled `nn.Module` needs `trust=True`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from timm.models import clean_state_dict
+
+from camviz.errors import CheckpointError
+
+WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
+EMA_KEYS = ("state_dict_ema", "model_ema")
+NAME_KEYS = ("model_name", "arch", "model")
+CLASS_KEYS = ("class_names", "classes", "class_to_idx")
+SIZE_KEYS = ("img_size", "input_size")
+
+_SCALAR = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+SAFE_GLOBALS: list[Any] = [
+    argparse.Namespace,  # timm's train.py and torchvision's references store `args`
+    pathlib.PosixPath,
+    pathlib.WindowsPath,
+    np.dtype,
+    (_SCALAR, "numpy.core.multiarray.scalar"),  # numpy 1.x spelling
+    (_SCALAR, "numpy._core.multiarray.scalar"),  # numpy 2.x spelling
+    *(cls for cls in vars(np.dtypes).values() if isinstance(cls, type)),
+]
+
+
+@dataclass
+class Checkpoint:
+    """What was read from a checkpoint file."""
+
+    path: Path
+    state_dict: dict[str, torch.Tensor] | None  # cleaned of module./_orig_mod.
+    module: torch.nn.Module | None  # a whole pickled module (only when trusted)
+    model_name: str | None
+    num_classes: int | None
+    class_names: list[str] | None  # class_to_idx becomes a list ordered by index
+    img_size: int | None
+    mean: tuple[float, float, float] | None
+    std: tuple[float, float, float] | None
+
+
+def read_checkpoint(path: str | Path, *, trust: bool = False, use_ema: bool = False) -> Checkpoint:
+    """Read weights and metadata from `path`; `use_ema` picks EMA weights, `trust` allows pickled modules."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    raw = _load_safetensors(path) if path.suffix == ".safetensors" else _load_torch(path, trust)
+    if isinstance(raw, torch.nn.Module):
+        return Checkpoint(path, None, raw, None, None, None, None, None, None)
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(f"{path} holds a {type(raw).__name__}, not a state dict or a checkpoint dict")
+    weights = _pick_weights(raw, path, use_ema)
+    meta = {} if weights is raw else raw
+    module = weights if isinstance(weights, torch.nn.Module) else None
+    state_dict = None if module else clean_state_dict({k: v for k, v in weights.items() if torch.is_tensor(v)})
+    return Checkpoint(path, state_dict, module, **_read_metadata(meta, path))
+
+
+def _load_torch(path: Path, trust: bool) -> Any:
+    """`torch.load` on CPU; weights only unless trusted."""
+    try:
+        if trust:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if trust:
+            raise CheckpointError(f"cannot unpickle {path}: {_first_line(error)}") from error
+        found = ", ".join(_unsafe_globals(path)[:4]) or "unknown objects"
+        raise CheckpointError(
+            f"{path} holds pickled Python objects ({found}) and unpickling runs code; "
+            "if you trust the file, pass --trust-checkpoint"
+        ) from error
+    except Exception as error:
+        raise CheckpointError(f"cannot read {path}: {_first_line(error)}") from error
+
+
+def _load_safetensors(path: Path) -> dict[str, Any]:
+    """Tensors plus the header's string metadata (JSON values decoded), metadata under `meta`."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            meta = {key: _maybe_json(value) for key, value in (handle.metadata() or {}).items()}
+    except Exception as error:
+        raise CheckpointError(f"cannot read {path}: {_first_line(error)}") from error
+    return {"state_dict": tensors, **{k: v for k, v in meta.items() if k not in WEIGHT_KEYS + EMA_KEYS}}
+
+
+def _pick_weights(raw: Mapping, path: Path, use_ema: bool) -> Mapping | torch.nn.Module:
+    """The weights inside a checkpoint dict: EMA if asked, else the first plain weights key, else `raw`."""
+    usable = {key: raw[key] for key in WEIGHT_KEYS + EMA_KEYS if isinstance(raw.get(key), (Mapping, torch.nn.Module))}
+    if use_ema:
+        ema = next((usable[key] for key in EMA_KEYS if key in usable), None)
+        if ema is None:
+            raise CheckpointError(f"{path} has no EMA weights ({' / '.join(EMA_KEYS)}); drop --ema")
+        return ema
+    plain = next((usable[key] for key in WEIGHT_KEYS if key in usable), None)
+    if plain is not None:
+        return plain
+    if raw and all(torch.is_tensor(value) for value in raw.values()):
+        return raw  # a bare state dict
+    if usable:
+        return next(iter(usable.values()))  # only EMA weights were saved
+    raise CheckpointError(f"no weights in {path}: expected a state dict or one of the keys {', '.join(WEIGHT_KEYS + EMA_KEYS)}")
+
+
+def _read_metadata(raw: Mapping, path: Path) -> dict[str, Any]:
+    """Model name, classes, input size and normalisation, from the top level or from `args`."""
+    args = raw.get("args")
+    args = vars(args) if isinstance(args, argparse.Namespace) else args if isinstance(args, Mapping) else {}
+    sources = (raw, args)
+
+    def first(keys: tuple[str, ...], kinds: tuple[type, ...] = (object,)) -> Any:
+        return next((src[k] for src in sources for k in keys if src.get(k) is not None and isinstance(src[k], kinds)), None)
+
+    num_classes = first(("num_classes",), (int, torch.Tensor))
+    size = first(SIZE_KEYS, (int, list, tuple))
+    return {
+        "model_name": first(NAME_KEYS, (str,)),
+        "num_classes": int(num_classes) if num_classes is not None else None,
+        "class_names": _class_list(first(CLASS_KEYS)),
+        "img_size": int(size[-1] if isinstance(size, (list, tuple)) else size) if size is not None else None,
+        "mean": _triple(first(("mean",)), "mean", path),
+        "std": _triple(first(("std",)), "std", path),
+    }
+
+
+def _class_list(value: Any) -> list[str] | None:
+    """Class names as a list: a list as is, `class_to_idx` ordered by index, `{idx: name}` ordered by key."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        pairs = [(int(v), str(k)) if isinstance(k, str) else (int(k), str(v)) for k, v in value.items()]
+        return [name for _, name in sorted(pairs)]
+    return [str(name) for name in value]
+
+
+def _triple(value: Any, what: str, path: Path) -> tuple[float, float, float] | None:
+    """Three floats for a per-channel mean/std (one value is repeated)."""
+    if value is None:
+        return None
+    values = [float(v) for v in (value.tolist() if torch.is_tensor(value) else value)]
+    if len(values) == 1:
+        values *= 3
+    if len(values) != 3:
+        raise CheckpointError(f"{path}: `{what}` must have 3 values, got {len(values)}")
+    return (values[0], values[1], values[2])
+
+
+def _unsafe_globals(path: Path) -> list[str]:
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:
+        return []
+
+
+def _maybe_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

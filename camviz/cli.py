@@ -132,6 +132,54 @@ def _report(result: ExplainResult) -> None:
         typer.echo(f"  {line}")
 
 
+@app.command()
+def layers(
+    model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .safetensors).")],
+    model_name: Annotated[Optional[str], typer.Option(help="timm/torchvision/plugin model name; overrides the checkpoint's.")] = None,
+    target_layer: Annotated[Optional[list[str]], typer.Option(help="Check a target layer path (layer4.-1 or layer4[-1]); repeatable.")] = None,
+    plugin: Annotated[Optional[list[str]], typer.Option(help="Python file or module to import first (registers custom models); repeatable.")] = None,
+    trust_checkpoint: Annotated[bool, typer.Option("--trust-checkpoint", help="Allow unpickling arbitrary objects (runs code from the file!).")] = False,
+    ema: Annotated[bool, typer.Option("--ema", help="Use the checkpoint's EMA weights.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object: model_name, family, target_layers, reshape, num_classes, class_names, img_size.")] = False,
+) -> None:
+    """Show what camviz resolves for a checkpoint: model, family, target layers, classes, input size."""
+    import json
+
+    from camviz.layers import candidate_layers, resolve_targets
+    from camviz.models import load_model
+
+    loaded = load_model(model_path, model_name, plugins=plugin or (), trust_checkpoint=trust_checkpoint, use_ema=ema)
+    targets = resolve_targets(loaded.model, loaded.model_name, target_layer or None, loaded.img_size)
+    info = {
+        "model_name": loaded.model_name, "family": targets.family, "target_layers": targets.names,
+        "reshape": targets.reshape, "num_classes": loaded.num_classes, "class_names": loaded.class_names,
+        "img_size": loaded.img_size,
+    }
+    if json_output:
+        typer.echo(json.dumps(info))
+        return
+    names = ", ".join(loaded.class_names) if loaded.class_names else "not recorded (data-dir folders, then indices)"
+    for label, value in (("model", info["model_name"]), ("family", info["family"]),
+                         ("target layers", ", ".join(targets.names)), ("reshape", targets.reshape or "none"),
+                         ("num classes", loaded.num_classes), ("class names", names), ("img size", loaded.img_size)):
+        typer.echo(f"{label:<14} {value}")
+    typer.echo("last candidate layers (4-D outputs of a dry forward pass):")
+    for name, shape in candidate_layers(loaded.model, loaded.img_size):
+        typer.echo(f"  {name:<40} {tuple(shape)}")
+
+
+@app.command()
+def families() -> None:
+    """Print the per-family target-layer table (first matching family whose path exists wins)."""
+    from camviz.layers import FAMILIES
+
+    typer.echo(f"{'family':<13} {'recognised by (class names; name patterns)':<66} {'target layer paths':<48} reshape")
+    for family in FAMILIES:
+        recognised = f"{', '.join(family.classes)}; {', '.join(family.patterns)}"
+        typer.echo(f"{family.name:<13} {recognised:<66} {' | '.join(family.paths):<48} {family.reshape or '-'}")
+    typer.echo("then: timm feature_info[-1], then the last module with a 4-D spatial output; --target-layer overrides all")
+
+
 def main() -> None:
     """Console entry point: errors become one line on stderr and an exit code (CAMVIZ_DEBUG=1: tracebacks)."""
     debug = bool(os.environ.get("CAMVIZ_DEBUG"))

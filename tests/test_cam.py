@@ -1,0 +1,103 @@
+"""camviz.cam: pytorch-grad-cam driven batch by batch, with the backward pass stopped at the target layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import timm
+import torch
+import torchvision
+
+from camviz.cam import METHODS, CamEngine, canonical_method_name, gradients_from_targets_only
+from camviz.errors import UsageError
+
+
+def _vit_tokens_to_grid(tokens: torch.Tensor) -> torch.Tensor:
+    return tokens[:, 1:, :].reshape(tokens.size(0), 4, 4, tokens.size(2)).permute(0, 3, 1, 2)
+
+
+MODELS = {
+    "resnet18": (lambda: torchvision.models.resnet18(num_classes=4), lambda m: [m.layer4[-1]], None),
+    # torchvision's DenseNet applies an in-place ReLU right after the target layer
+    "densenet121": (lambda: torchvision.models.densenet121(num_classes=4), lambda m: [m.features[-1]], None),
+    "convnextv2_atto": (
+        lambda: timm.create_model("convnextv2_atto", num_classes=4), lambda m: [m.stages[-1].blocks[-1]], None
+    ),
+    "vit_tiny": (
+        lambda: timm.create_model("vit_tiny_patch16_224", num_classes=4, img_size=64),
+        lambda m: [m.blocks[-1].norm1],
+        _vit_tokens_to_grid,
+    ),
+    "two_layers": (lambda: torchvision.models.resnet18(num_classes=4), lambda m: [m.layer3[-1], m.layer4[-1]], None),
+}
+
+
+CASES = [(name, "gradcam") for name in MODELS] + [
+    ("resnet18", method) for method in ("gradcam++", "hirescam", "xgradcam", "layercam", "eigengradcam")
+]
+
+
+@pytest.mark.parametrize(("name", "method"), CASES)
+def test_target_only_backward_gives_bit_identical_cams(name: str, method: str) -> None:
+    torch.manual_seed(0)
+    build, layers, reshape = MODELS[name]
+    model = build().eval()
+    inputs = torch.randn(3, 3, 64, 64)
+    results = []
+    for full_backward in (True, False):
+        with CamEngine(model, layers(model), reshape, method, full_backward=full_backward) as engine:
+            results.append(engine.explain(inputs))
+    assert results[0].cams.shape == (3, 64, 64) and results[0].cams.dtype == np.float32
+    assert np.ptp(results[0].cams) > 0
+    assert np.array_equal(results[0].cams, results[1].cams)
+    assert np.array_equal(results[0].probabilities, results[1].probabilities)
+
+
+def test_engine_restores_parameters_and_releases_hooks() -> None:
+    model = torchvision.models.resnet18(num_classes=3).eval()
+    model.fc.weight.requires_grad_(False)  # a flag the user set must survive
+    with CamEngine(model, [model.layer4[-1]]) as engine:
+        assert not any(p.requires_grad for p in model.parameters())
+        engine.explain(torch.randn(2, 3, 32, 32))
+    assert not model.fc.weight.requires_grad
+    assert all(p.requires_grad for n, p in model.named_parameters() if n != "fc.weight")
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_explain_returns_probabilities_of_the_same_pass_and_explains_a_given_class() -> None:
+    torch.manual_seed(1)
+    model = torchvision.models.resnet18(num_classes=3).eval()
+    inputs = torch.randn(2, 3, 64, 64)
+    with CamEngine(model, [model.layer4[-1]]) as engine:
+        predicted = engine.explain(inputs)
+        forced = engine.explain(inputs, target_category=int(predicted.probabilities[0].argmin()))
+    with torch.no_grad():
+        expected = torch.softmax(model(inputs), dim=-1).numpy()
+    np.testing.assert_allclose(predicted.probabilities, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predicted.probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert not np.array_equal(predicted.cams[0], forced.cams[0])
+
+
+def test_gradient_free_methods_are_left_alone() -> None:
+    model = torchvision.models.resnet18(num_classes=3).eval()
+    with CamEngine(model, [model.layer4[-1]], method="eigencam") as engine:
+        assert engine._frozen is None
+        assert np.ptp(engine.explain(torch.randn(1, 3, 64, 64)).cams) > 0
+
+
+def test_freezing_context_restores_on_error() -> None:
+    model = torchvision.models.resnet18(num_classes=3)
+    with pytest.raises(RuntimeError):
+        with gradients_from_targets_only(model, [model.layer4[-1]]):
+            raise RuntimeError("boom")
+    assert all(p.requires_grad for p in model.parameters())
+    assert not model.layer4[-1]._forward_hooks
+
+
+def test_method_names() -> None:
+    assert {"gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam", "scorecam"} <= set(METHODS)
+    assert canonical_method_name("GradCAMPlusPlus") == "gradcam++"
+    assert canonical_method_name("gradcampp") == "gradcam++"
+    assert canonical_method_name("Score-CAM") == "scorecam"
+    with pytest.raises(UsageError, match="unknown --method"):
+        canonical_method_name("nosuchcam")

@@ -1,0 +1,13 @@
+"""The demo: a tiny trained shapes classifier that ships with camviz, and its image generator.
+
+Importing this package registers ``camviz_shapenet`` with timm.
+"""
+
+from pathlib import Path
+
+from camviz.demo import net  # noqa: F401  (registers camviz_shapenet with timm)
+from camviz.demo.shapes import CLASS_NAMES, ShapeSample, make_sample, write_image_folder
+
+CHECKPOINT_PATH: Path = Path(__file__).parent / "shapenet.pth"
+
+__all__ = ["CHECKPOINT_PATH", "CLASS_NAMES", "ShapeSample", "make_sample", "write_image_folder"]

@@ -12,7 +12,6 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
-import click
 import typer
 
 from camviz.errors import CamvizError
@@ -29,7 +28,7 @@ app = typer.Typer(
 )
 
 
-def _read_config(ctx: typer.Context, param: click.Parameter, value: Optional[Path]) -> Optional[Path]:
+def _read_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional[Path]) -> Optional[Path]:
     """`--config FILE.toml`: its keys become the command's defaults, so flags on the command line win."""
     if value is None:
         return None
@@ -185,10 +184,11 @@ def main() -> None:
     debug = bool(os.environ.get("CAMVIZ_DEBUG"))
     try:
         code = app(standalone_mode=False)
-    except click.UsageError as error:
-        typer.echo(f"camviz: usage error: {error.format_message()} (see --help)", err=True)
-        code = 2
-    except click.Abort:
+    except typer.TyperException as error:  # Typer's (vendored click's) usage errors: bad flags, values, files
+        if error.format_message():  # empty when the help was just shown (no arguments)
+            typer.echo(f"camviz: usage error: {error.format_message()} (see --help)", err=True)
+        code = error.exit_code
+    except typer.Abort:
         typer.echo("camviz: aborted", err=True)
         code = 130
     except CamvizError as error:

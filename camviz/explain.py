@@ -19,6 +19,7 @@ from camviz.data import LoadedItem, Preprocessing, Sample, batch_loader, filter_
 from camviz.errors import CamvizError, UsageError
 from camviz.layers import resolve_targets
 from camviz.models import LoadedModel, load_model
+from camviz.render import remove_partial_files
 from camviz.report import MANIFEST_NAME, ManifestWriter, Summary, read_manifest, summarize
 from camviz.outputs import BatchWriter, SingleWriter, WritePool
 
@@ -187,7 +188,10 @@ def _run_single(options, samples, preprocessing, engine, class_names, output_dir
 
 def _run_batch(options, samples, preprocessing, engine, class_names, output_dir, progress) -> ExplainResult:
     manifest_path = output_dir / MANIFEST_NAME
-    kept = _resumable_rows(manifest_path, output_dir, options.save_raw) if options.resume else []
+    kept = []
+    if options.resume:
+        remove_partial_files(output_dir)
+        kept = _resumable_rows(manifest_path, output_dir, options.save_raw)
     done = {row.index for row in kept}
     todo = [s for s in samples if s.index not in done]
     manifest = ManifestWriter(manifest_path, kept)

@@ -21,6 +21,7 @@ import torch
 import torchvision
 from timm.data import resolve_model_data_config
 
+import camviz.demo.net  # noqa: F401  (registers camviz_shapenet, the shipped demo model, with timm)
 from camviz.checkpoint import Checkpoint, read_checkpoint
 from camviz.errors import CamvizError, CheckpointError, UsageError
 
@@ -127,18 +128,17 @@ def build_model(name: str, ckpt: Checkpoint) -> torch.nn.Module:
 
 def _builders(name: str, ckpt: Checkpoint) -> list[tuple[str, Callable[..., torch.nn.Module]]]:
     """(source, factory) pairs that know `name`, timm first; factories never download weights."""
-    keys = ckpt.state_dict or {}
-    extra: dict = {}
-    if "inception_v3" in name or "googlenet" in name:
-        extra["aux_logits"] = any(k.startswith(("AuxLogits.", "aux1.", "aux2.")) for k in keys)
     found = []
-    if timm.is_model(name):
+    if timm.is_model(name):  # timm's aux_logits=True returns (logits, aux) even in eval mode: never used
         cfg = timm.models.get_pretrained_cfg(name)
         size = {"img_size": ckpt.img_size} if ckpt.img_size and cfg and cfg.fixed_input_size else {}
-        found.append(("timm", partial(timm.create_model, name, pretrained=False, **extra, **size)))
+        found.append(("timm", partial(timm.create_model, name, pretrained=False, **size)))
     if name in torchvision.models.list_models():
-        init = {"init_weights": False} if extra else {}  # skips torchvision's slow scipy init
-        found.append(("torchvision", partial(torchvision.models.get_model, name, weights=None, **extra, **init)))
+        extra = {}
+        if name in ("inception_v3", "googlenet"):  # aux heads as in the checkpoint; skip the slow scipy init
+            aux = any(k.startswith(("AuxLogits.", "aux1.", "aux2.")) for k in ckpt.state_dict or {})
+            extra = {"aux_logits": aux, "init_weights": False}
+        found.append(("torchvision", partial(torchvision.models.get_model, name, weights=None, **extra)))
     return found
 
 

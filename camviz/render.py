@@ -99,9 +99,12 @@ def encode_npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+_PARTIAL_SUFFIX = ".part"
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary name in the same folder, then rename into place: a reader (or a kill) never sees half a file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_PARTIAL_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
@@ -109,3 +112,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove_partial_files(folder: Path) -> None:
+    """Delete temporary files that a killed `write_atomic` left behind."""
+    for leftover in folder.glob(f".*{_PARTIAL_SUFFIX}"):
+        leftover.unlink(missing_ok=True)

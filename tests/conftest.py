@@ -37,6 +37,12 @@ def _run_camviz(*args: object, cwd: Path | None = None, timeout: float = 300) ->
 
 
 @pytest.fixture(scope="session")
+def camviz_executable() -> Path:
+    """The installed `camviz` console script."""
+    return CAMVIZ
+
+
+@pytest.fixture(scope="session")
 def camviz():
     """Run the installed `camviz` console script: `camviz("explain", "--model-path", p, ...)`.
 

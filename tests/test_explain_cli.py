@@ -1,0 +1,159 @@
+"""`camviz explain` end to end: the installed command, run as a subprocess on the trained shapes classifier."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from camviz.report import MANIFEST_FIELDS
+
+BATCH_NAME = re.compile(r"^gradcam_(\d{4})_true_(\w+)_pred_(\w+)\.png$")
+
+
+def _manifest(output_dir: Path) -> list[dict[str, str]]:
+    with (output_dir / "manifest.csv").open(newline="") as file:
+        reader = csv.DictReader(file)
+        assert tuple(reader.fieldnames) == MANIFEST_FIELDS
+        return list(reader)
+
+
+def _figures(output_dir: Path) -> list[str]:
+    return sorted(p.name for p in output_dir.glob("gradcam_*.png"))
+
+
+@pytest.fixture(scope="module")
+def full_run(camviz, trained_checkpoint, shapes_split, tmp_path_factory):
+    """One batch run over the whole synthetic split, with raw CAMs."""
+    data_dir, boxes = shapes_split
+    out = tmp_path_factory.mktemp("full") / "gradcam_results" / "batch"
+    result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir,
+                    "--output-dir", out, "--save-raw", "--num-workers", "2")
+    return result, out, data_dir, boxes
+
+
+def test_batch_run_names_every_sample_by_index_truth_and_prediction(full_run) -> None:
+    result, out, data_dir, boxes = full_run
+    assert result.returncode == 0, result.stderr
+    rows = _manifest(out)
+    listing = sorted(boxes)  # classes sorted, files sorted: the index order
+    assert [row["path"] for row in rows] == listing
+    for index, row in enumerate(rows):
+        match = BATCH_NAME.match(row["output"])
+        assert match, row["output"]
+        assert int(match.group(1)) == index == int(row["index"])
+        assert match.group(2) == row["true"] == row["path"].split("/")[0]
+        assert match.group(3) == row["pred"] == row["target"]
+        assert row["status"] == "ok" and 0.0 < float(row["confidence"]) <= 1.0
+        figure = cv2.imread(str(out / row["output"]))
+        assert figure is not None and figure.shape[0] > 96
+    assert _figures(out) == sorted(row["output"] for row in rows)
+    assert "processed: 36" in result.stdout and "skipped (errors): 0" in result.stdout
+
+
+def test_raw_cams_are_float32_in_unit_range_at_model_input_size(full_run) -> None:
+    _, out, _, _ = full_run
+    raws = sorted(out.glob("gradcam_*.npy"))
+    assert len(raws) == 36
+    for path in raws:
+        cam = np.load(path)
+        assert cam.dtype == np.float32 and cam.shape == (96, 96)
+        assert cam.min() >= 0.0 and cam.max() <= 1.0 and np.ptp(cam) > 0.5
+
+
+def test_the_trained_model_is_accurate_and_its_cams_point_at_the_object(full_run) -> None:
+    """Pointing game: the CAM's peak lies inside the object's box for >= 9 in 10 correct predictions."""
+    result, out, _, boxes = full_run
+    rows = _manifest(out)
+    correct = [row for row in rows if row["true"] == row["pred"]]
+    assert len(correct) >= 0.9 * len(rows)
+    accuracy = re.search(r"accuracy on processed samples: ([\d.]+)%", result.stdout)
+    assert accuracy and float(accuracy.group(1)) == pytest.approx(100 * len(correct) / len(rows), abs=0.1)
+    hits = 0
+    for row in correct:
+        cam = np.load(out / row["output"].replace(".png", ".npy"))
+        y, x = np.unravel_index(int(cam.argmax()), cam.shape)
+        x0, y0, x1, y1 = boxes[row["path"]]
+        hits += x0 <= x < x1 and y0 <= y < y1
+    assert hits >= 0.9 * len(correct), f"pointing game {hits}/{len(correct)}"
+
+
+def test_num_samples_is_seeded_and_covers_the_classes(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+    data_dir, _ = shapes_split
+    runs = []
+    for name in ("a", "b"):
+        result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir,
+                        "--output-dir", tmp_path / name, "--num-samples", 6, "--seed", 5, "--num-workers", 0)
+        assert result.returncode == 0, result.stderr
+        runs.append(_figures(tmp_path / name))
+    assert runs[0] == runs[1] and len(runs[0]) == 6
+    assert {BATCH_NAME.match(name).group(2) for name in runs[0]} == {"circle", "square", "triangle"}
+
+
+def test_classes_filter_and_target_category(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+    data_dir, _ = shapes_split
+    result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
+                    "--classes", "circle,square", "--target-category", 2, "--num-workers", 0)
+    assert result.returncode == 0, result.stderr
+    rows = _manifest(tmp_path)
+    assert len(rows) == 24 and {row["true"] for row in rows} == {"circle", "square"}
+    assert {row["target"] for row in rows} == {"triangle"}
+
+
+def test_single_image_mode_writes_figure_overlay_and_raw(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+    data_dir, _ = shapes_split
+    image = data_dir / "square" / "square_003.png"
+    outputs = {}
+    for target in (None, 0):
+        out = tmp_path / f"target_{target}"
+        extra = [] if target is None else ["--target-category", target]
+        result = camviz("explain", "--model-path", trained_checkpoint, "--image-path", image,
+                        "--output-dir", out, "--save-raw", *extra)
+        assert result.returncode == 0, result.stderr
+        assert sorted(p.name for p in out.iterdir()) == [
+            "square_003_gradcam.npy", "square_003_gradcam.png", "square_003_gradcam_overlay.png"
+        ]
+        assert cv2.imread(str(out / "square_003_gradcam_overlay.png")).shape == (96, 96, 3)
+        figure = cv2.imread(str(out / "square_003_gradcam.png"))
+        assert figure.shape[1] > 3 * figure.shape[0] - 200  # three panels side by side
+        outputs[target] = np.load(out / "square_003_gradcam.npy")
+    assert not np.allclose(outputs[None], outputs[0]), "explaining another class gives another map"
+
+
+def test_config_preset_with_flags_winning(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+    data_dir, _ = shapes_split
+    preset = tmp_path / "preset.toml"
+    preset.write_text(
+        f'model-path = "{trained_checkpoint}"\ndata-dir = "{data_dir}"\n'
+        f'output-dir = "{tmp_path / "out"}"\nnum-samples = 3\nnum-workers = 0\nclasses = "triangle"\n'
+    )
+    result = camviz("explain", "--config", preset, "--num-samples", 4)
+    assert result.returncode == 0, result.stderr
+    rows = _manifest(tmp_path / "out")
+    assert len(rows) == 4 and {row["true"] for row in rows} == {"triangle"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('modle-path = "x"\n')
+    result = camviz("explain", "--config", bad)
+    assert result.returncode == 2 and "modle_path" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_constant_heatmap_is_warned_about(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+    """The guide's 'all black' case: a head with zero weights gives zero gradients, hence a flat CAM."""
+    checkpoint = torch.load(trained_checkpoint, weights_only=True)
+    checkpoint["state_dict"] = {
+        key: torch.zeros_like(value) if key.startswith("head.") else value
+        for key, value in checkpoint["state_dict"].items()
+    }
+    broken = tmp_path / "flat.pth"
+    torch.save(checkpoint, broken)
+    data_dir, _ = shapes_split
+    result = camviz("explain", "--model-path", broken, "--data-dir", data_dir, "--output-dir", tmp_path / "out",
+                    "--num-samples", 2, "--num-workers", 0)
+    assert result.returncode == 0, result.stderr
+    assert "constant heatmap" in result.stderr and "--target-layer" in result.stderr
+    assert all(row["error"].startswith("warning: constant heatmap") for row in _manifest(tmp_path / "out"))

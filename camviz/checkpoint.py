@@ -82,7 +82,9 @@ def _load_torch(path: Path, trust: bool) -> Any:
     except pickle.UnpicklingError as error:
         if trust:
             raise CheckpointError(f"cannot unpickle {path}: {_first_line(error)}") from error
-        found = ", ".join(_unsafe_globals(path)[:4]) or "unknown objects"
+        found = ", ".join(_unsafe_globals(path)[:4])
+        if not found:
+            raise CheckpointError(f"cannot read {path}: {_first_line(error)} (not a PyTorch checkpoint?)") from error
         raise CheckpointError(
             f"{path} holds pickled Python objects ({found}) and unpickling runs code; "
             "if you trust the file, pass --trust-checkpoint"

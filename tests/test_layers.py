@@ -133,6 +133,10 @@ MATRIX = [
 ]
 
 
+# torchvision checkpoints whose key layout timm's same-named model shares load through timm (timm comes first)
+BUILT_BY = {("torchvision", "resnet18"): "timm", ("torchvision", "densenet121"): "timm"}
+
+
 def _build(source: str, name: str, **kwargs: object) -> nn.Module:
     torch.manual_seed(0)
     if source == "torchvision":
@@ -187,6 +191,7 @@ def test_family_checkpoint_resolves_and_explains(
 
     assert (targets.family, targets.names, loaded.num_classes) == (family, [layer], 3)
     assert targets.modules == [get_submodule(loaded.model, layer)]
+    assert type(loaded.model).__module__.startswith(BUILT_BY.get((source, name), source.replace("plugin", "camviz_plugin")))
     assert_gradcam_map(loaded.model, targets, size, grid)
 
 
@@ -218,6 +223,15 @@ def test_checkpoint_formats_resolve_and_explain(tmp_path: Path, kind: str) -> No
     assert torch.equal(loaded.model.fc.weight, model.fc.weight)
     assert (loaded.model_name, targets.family, targets.names) == ("resnet18", "resnet", ["layer4.1"])
     assert_gradcam_map(loaded.model, targets, 64, 2)
+
+
+@pytest.mark.parametrize(
+    ("build", "layer"),
+    [(torchvision.models.resnet18, "layer4.1"), (torchvision.models.densenet121, "features.norm5")],
+    ids=["resnet18", "densenet121"],
+)
+def test_torchvision_classes_are_recognised_without_a_name(build: object, layer: str) -> None:
+    assert resolve_targets(build(num_classes=3)).names == [layer]
 
 
 def test_vit_reshape_uses_the_models_own_grid_and_prefix_tokens() -> None:

@@ -27,6 +27,7 @@ EMA_KEYS = ("state_dict_ema", "model_ema")
 NAME_KEYS = ("model_name", "arch", "model")
 CLASS_KEYS = ("class_names", "classes", "class_to_idx")
 SIZE_KEYS = ("img_size", "input_size")
+_WRAPPERS = {"DataParallel", "DistributedDataParallel", "OptimizedModule", "ModelEma", "ModelEmaV2", "ModelEmaV3"}
 
 _SCALAR = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
 SAFE_GLOBALS: list[Any] = [
@@ -62,12 +63,12 @@ def read_checkpoint(path: str | Path, *, trust: bool = False, use_ema: bool = Fa
         raise CheckpointError(f"checkpoint not found: {path}")
     raw = _load_safetensors(path) if path.suffix == ".safetensors" else _load_torch(path, trust)
     if isinstance(raw, torch.nn.Module):
-        return Checkpoint(path, None, raw, None, None, None, None, None, None)
+        return Checkpoint(path, None, _unwrap(raw), None, None, None, None, None, None)
     if not isinstance(raw, Mapping):
         raise CheckpointError(f"{path} holds a {type(raw).__name__}, not a state dict or a checkpoint dict")
     weights = _pick_weights(raw, path, use_ema)
     meta = {} if weights is raw else raw
-    module = weights if isinstance(weights, torch.nn.Module) else None
+    module = _unwrap(weights) if isinstance(weights, torch.nn.Module) else None
     state_dict = None if module else clean_state_dict({k: v for k, v in weights.items() if torch.is_tensor(v)})
     return Checkpoint(path, state_dict, module, **_read_metadata(meta, path))
 
@@ -165,6 +166,15 @@ def _triple(value: Any, what: str, path: Path) -> tuple[float, float, float] | N
     if len(values) != 3:
         raise CheckpointError(f"{path}: `{what}` must have 3 values, got {len(values)}")
     return (values[0], values[1], values[2])
+
+
+def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """The model inside DataParallel/DDP, timm's ModelEma* and torch.compile wrappers."""
+    while True:
+        inner = getattr(module, "_orig_mod", None) or getattr(module, "module", None)
+        if not isinstance(inner, torch.nn.Module) or type(module).__name__ not in _WRAPPERS:
+            return module
+        module = inner
 
 
 def _unsafe_globals(path: Path) -> list[str]:

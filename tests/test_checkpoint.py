@@ -134,7 +134,7 @@ def test_pickle_payload_does_not_run_without_trust(tmp_path: Path) -> None:
 
 def test_pickled_module_needs_trust(tmp_path: Path) -> None:
     path = tmp_path / "whole.pth"
-    torch.save(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), path)
+    torch.save(nn.DataParallel(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())), path)  # the wrapper is unwrapped
 
     with pytest.raises(CheckpointError, match="unpickling runs code.*--trust-checkpoint"):
         read_checkpoint(path)

@@ -116,14 +116,18 @@ def build_model(name: str, ckpt: Checkpoint) -> torch.nn.Module:
         raise UsageError(f"unknown model {name!r}{hint}: not in timm or torchvision; register it with --plugin")
     problems = []
     for source, build in builders:
-        num_classes = ckpt.num_classes or _infer_num_classes(build, ckpt.state_dict)
-        model = build(num_classes=num_classes) if num_classes else build()
+        try:
+            num_classes = ckpt.num_classes or _infer_num_classes(build, ckpt.state_dict)
+            model = build(num_classes=num_classes) if num_classes else build()
+        except Exception as error:  # a plugin's constructor, or kwargs this architecture lacks
+            problems.append(f"{name} ({source}) failed to build: {type(error).__name__}: {error}")
+            continue
         problem = _mismatch(model, ckpt.state_dict)
         if problem is None:
             model.load_state_dict(ckpt.state_dict, strict=True)
             return model
-        problems.append(f"{name} ({source}): {problem}")
-    raise CheckpointError(f"weights in {ckpt.path} do not fit {'; nor '.join(problems)}")
+        problems.append(f"{name} ({source}) does not fit its weights: {problem}")
+    raise CheckpointError(f"cannot load {ckpt.path}: {'; '.join(problems)}")
 
 
 def _builders(name: str, ckpt: Checkpoint) -> list[tuple[str, Callable[..., torch.nn.Module]]]:

@@ -62,7 +62,7 @@ def test_model_name_overrides_the_checkpoint_and_mismatches_name_keys(tmp_path: 
     path = tmp_path / "ckpt.pth"
     _save_resnet18(path, model_name="resnet34")
 
-    with pytest.raises(CheckpointError, match=r"do not fit resnet34 \(timm\): missing layer1\.2\.conv1\.weight"):
+    with pytest.raises(CheckpointError, match=r"resnet34 \(timm\) does not fit its weights: missing layer1\.2\.conv1\.weight"):
         load_model(path)
     assert load_model(path, model_name="resnet18").model_name == "resnet18"
 

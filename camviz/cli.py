@@ -100,6 +100,7 @@ def explain(
 ) -> None:
     """Explain one image (--image-path) or a whole ImageFolder split (--data-dir) with Grad-CAM figures."""
     from camviz.console import ConsoleProgress
+    from camviz.distributed import ranks_from_environment
     from camviz.explain import ExplainOptions, explain as run_explain
 
     options = ExplainOptions(
@@ -109,9 +110,11 @@ def explain(
         target_layers=tuple(target_layer or ()), classes=_split_classes(classes), seed=seed, save_raw=save_raw,
         plugins=tuple(plugin or ()), trust_checkpoint=trust_checkpoint, ema=ema, resume=resume,
     )
-    with ConsoleProgress() as progress:
+    is_main = ranks_from_environment().is_main  # under torchrun only rank 0 draws and reports
+    with ConsoleProgress(show_progress=is_main) as progress:
         result = run_explain(options, progress)
-    _report(result)
+    if is_main:
+        _report(result)
     raise typer.Exit(result.exit_code)
 
 

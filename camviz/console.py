@@ -26,8 +26,9 @@ class _RateColumn(ProgressColumn):
 class ConsoleProgress:
     """A `camviz.explain.Progress` for the terminal; use as a context manager around the run."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, show_progress: bool = True) -> None:
         self.console = console or Console(stderr=True)
+        self.show_progress = show_progress
         self._bar: Progress | None = None
         self._task = None
         self._total = 0
@@ -36,7 +37,10 @@ class ConsoleProgress:
 
     def start(self, total: int) -> None:
         """Begin counting `total` images."""
-        self._total, self._done = total, 0
+        self._done = 0
+        if not self.show_progress:
+            return  # _total stays 0: advance() reports nothing
+        self._total = total
         if self.console.is_terminal:
             self._bar = Progress(
                 TextColumn("explaining"), BarColumn(), MofNCompleteColumn(), _RateColumn(),

@@ -15,12 +15,22 @@ from typing import Protocol
 import torch
 
 from camviz.cam import CamEngine, canonical_method_name
-from camviz.data import LoadedItem, Preprocessing, Sample, batch_loader, filter_classes, list_image_folder, sample_subset
+from camviz.data import LoadedItem, Preprocessing, Sample, batch_loader, filter_classes, list_image_folder, sample_subset, shard
 from camviz.errors import CamvizError, UsageError
 from camviz.layers import resolve_targets
 from camviz.models import LoadedModel, load_model
+from camviz.distributed import Ranks, process_group, ranks_from_environment, worst_exit_code
 from camviz.render import remove_partial_files
-from camviz.report import MANIFEST_NAME, ManifestWriter, Summary, read_manifest, summarize
+from camviz.report import (
+    MANIFEST_NAME,
+    ManifestRow,
+    ManifestWriter,
+    Summary,
+    manifest_name,
+    merge_rank_manifests,
+    read_manifest,
+    summarize,
+)
 from camviz.outputs import BatchWriter, SingleWriter, WritePool
 
 
@@ -84,11 +94,7 @@ class ExplainResult:
     outputs: list[Path] = field(default_factory=list)
     manifest: Path | None = None
     summary: Summary = field(default_factory=Summary)
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every input was explained, 3 when some were skipped (DESIGN.md)."""
-        return 3 if self.summary.skipped else 0
+    exit_code: int = 0  # 0 all done, 3 some inputs skipped (DESIGN.md); under torchrun, the worst rank's
 
 
 def check_options(options: ExplainOptions) -> None:
@@ -107,10 +113,11 @@ def check_options(options: ExplainOptions) -> None:
     canonical_method_name(options.method)
 
 
-def select_device(force_cpu: bool) -> torch.device:
-    """`--cpu`, else CUDA, else Apple's MPS, else the CPU."""
+def select_device(force_cpu: bool, local_rank: int = 0) -> torch.device:
+    """`--cpu`, else CUDA (GPU `local_rank` under torchrun), else Apple's MPS, else the CPU."""
     if not force_cpu and torch.cuda.is_available():
-        return torch.device("cuda")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
     if not force_cpu and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
@@ -134,8 +141,26 @@ def select_samples(options: ExplainOptions) -> tuple[list[Sample], list[str]]:
     return sample_subset(samples, options.num_samples, options.seed), listing.classes
 
 
+@dataclass
+class _Run:
+    """What every part of one run needs once the model, targets and output folder are resolved."""
+
+    options: ExplainOptions
+    engine: CamEngine
+    preprocessing: Preprocessing
+    class_names: list[str]
+    output_dir: Path
+    progress: Progress
+    ranks: Ranks
+    device: torch.device
+
+
 def explain(options: ExplainOptions, progress: Progress | None = None) -> ExplainResult:
-    """Run Grad-CAM (or another method) for one image or an ImageFolder split and write the figures."""
+    """Run Grad-CAM (or another method) for one image or an ImageFolder split and write the figures.
+
+    Under torchrun (WORLD_SIZE > 1) each rank explains its shard of the selected samples and rank 0
+    merges the manifests; the result's exit code is the worst over the ranks.
+    """
     check_options(options)
     progress = progress or SilentProgress()
     samples, folder_classes = (
@@ -144,29 +169,33 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
         else select_samples(options)
     )
     loaded = load_model(
-        options.model_path,
-        options.model_name,
-        plugins=options.plugins,
-        trust_checkpoint=options.trust_checkpoint,
-        use_ema=options.ema,
+        options.model_path, options.model_name, plugins=options.plugins,
+        trust_checkpoint=options.trust_checkpoint, use_ema=options.ema,
     )
     class_names = class_names_for(loaded, folder_classes)
-    if options.target_category is not None and not 0 <= options.target_category < loaded.num_classes:
-        raise UsageError(
-            f"--target-category {options.target_category} is out of range: the model has "
-            f"{loaded.num_classes} classes (0..{loaded.num_classes - 1})"
-        )
+    check_target_category(options.target_category, loaded.num_classes)
     output_dir = make_output_dir(options.output_dir)
-    device = select_device(options.cpu)
+    ranks = ranks_from_environment()
+    device = select_device(options.cpu, ranks.local_rank)
     model = loaded.model.to(device).eval()
     img_size = options.img_size or loaded.img_size
     targets = resolve_targets(model, loaded.model_name, list(options.target_layers) or None, img_size)
     preprocessing = Preprocessing(img_size, loaded.mean, loaded.std)
     method = canonical_method_name(options.method)
-    with CamEngine(model, targets.modules, targets.reshape_transform, method, on_warning=progress.warn) as engine:
-        if options.image_path is not None:
-            return _run_single(options, samples, preprocessing, engine, class_names, output_dir, progress)
-        return _run_batch(options, samples, preprocessing, engine, class_names, output_dir, progress)
+    with process_group(ranks, device), CamEngine(
+        model, targets.modules, targets.reshape_transform, method, on_warning=progress.warn
+    ) as engine:
+        run = _Run(options, engine, preprocessing, class_names, output_dir, progress, ranks, device)
+        return _run_single(run, samples) if options.image_path is not None else _run_batch(run, samples)
+
+
+def check_target_category(target_category: int | None, num_classes: int) -> None:
+    """`--target-category` must name one of the model's classes."""
+    if target_category is not None and not 0 <= target_category < num_classes:
+        raise UsageError(
+            f"--target-category {target_category} is out of range: the model has "
+            f"{num_classes} classes (0..{num_classes - 1})"
+        )
 
 
 def make_output_dir(path: Path) -> Path:
@@ -178,61 +207,76 @@ def make_output_dir(path: Path) -> Path:
     return path
 
 
-def _run_single(options, samples, preprocessing, engine, class_names, output_dir, progress) -> ExplainResult:
-    writer = SingleWriter(output_dir, engine.method, class_names, options.target_category, options.save_raw,
-                          progress.warn)
+def _run_single(run: _Run, samples: list[Sample]) -> ExplainResult:
+    options = run.options
+    writer = SingleWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
+                          options.save_raw, run.progress.warn)
     with WritePool() as pool:
-        _drive(engine, batch_loader(samples, preprocessing, 1, 0), options.target_category, writer, pool, progress)
-    return ExplainResult(output_dir, outputs=writer.outputs, summary=summarize([]))
+        _drive(run, batch_loader(samples, run.preprocessing, 1, 0), writer, pool)
+    return ExplainResult(run.output_dir, outputs=writer.outputs)
 
 
-def _run_batch(options, samples, preprocessing, engine, class_names, output_dir, progress) -> ExplainResult:
-    manifest_path = output_dir / MANIFEST_NAME
-    kept = []
-    if options.resume:
-        remove_partial_files(output_dir)
-        kept = _resumable_rows(manifest_path, output_dir, options.save_raw)
+def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
+    """Explain this rank's shard into its manifest; then agree on the exit code; rank 0 merges and tidies."""
+    options, ranks = run.options, run.ranks
+    mine = shard(samples, ranks.rank, ranks.world_size)
+    manifest_path = run.output_dir / manifest_name(ranks.rank, ranks.world_size)
+    kept = _resumable_rows(run.output_dir, {s.index for s in mine}, options.save_raw) if options.resume else []
     done = {row.index for row in kept}
-    todo = [s for s in samples if s.index not in done]
+    todo = [s for s in mine if s.index not in done]
     manifest = ManifestWriter(manifest_path, kept)
-    writer = BatchWriter(
-        output_dir, engine.method, class_names, options.target_category, options.save_raw,
-        options.resume, manifest, progress.warn,
-    )
-    progress.start(len(samples))
-    progress.advance(len(samples) - len(todo))
-    workers = min(options.num_workers, max(1, len(todo) // options.batch_size))
+    writer = BatchWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
+                         options.save_raw, options.resume, manifest, run.progress.warn)
+    run.progress.start(len(mine))
+    run.progress.advance(len(mine) - len(todo))
+    failure = None
     try:
         with WritePool() as pool:
-            loader = batch_loader(todo, preprocessing, options.batch_size, workers)
-            _drive(engine, loader, options.target_category, writer, pool, progress)
+            workers = min(options.num_workers, max(1, len(todo) // options.batch_size))
+            _drive(run, batch_loader(todo, run.preprocessing, options.batch_size, workers), writer, pool)
+    except CamvizError as error:  # other ranks still wait for this rank's exit code
+        failure = error
     finally:
         manifest.close()
     rows = list(manifest.rows.values())
-    return ExplainResult(output_dir, writer.outputs, manifest_path, summarize(rows, resumed=len(kept)))
+    own_code = failure.exit_code if failure else (3 if any(r.status != "ok" for r in rows) else 0)
+    exit_code = worst_exit_code(own_code, run.device)
+    if failure is not None:
+        raise failure
+    if ranks.is_main:
+        remove_partial_files(run.output_dir)
+        if ranks.is_distributed:
+            rows = merge_rank_manifests(run.output_dir, ranks.world_size)
+    result_manifest = run.output_dir / MANIFEST_NAME
+    return ExplainResult(run.output_dir, writer.outputs, result_manifest, summarize(rows, len(kept)), exit_code)
 
 
-def _drive(engine: CamEngine, loader: Iterable[list[LoadedItem]], target_category: int | None,
-           writer: BatchWriter | SingleWriter, pool: WritePool, progress: Progress) -> None:
+def _drive(run: _Run, loader: Iterable[list[LoadedItem]], writer: BatchWriter | SingleWriter,
+           pool: WritePool) -> None:
     """Explain every decoded batch with the one CAM engine; hand results and failures to the writer."""
+    target_category = run.options.target_category
     for items in loader:
         good = [item for item in items if item.error is None]
         for item in items:
             if item.error is not None:
                 writer.failed(item)
         if good:
-            result = engine.explain(torch.stack([item.tensor for item in good]), target_category)
+            result = run.engine.explain(torch.stack([item.tensor for item in good]).to(run.device), target_category)
             for item, cam, probabilities in zip(good, result.cams, result.probabilities):
                 writer.done(item, cam, probabilities, pool)
-        progress.advance(len(items))
+        run.progress.advance(len(items))
 
 
-def _resumable_rows(manifest_path: Path, output_dir: Path, save_raw: bool) -> list:
-    """Rows of a previous run whose outputs are all on disk (writes are atomic, so present means complete)."""
-    kept = []
-    for row in read_manifest(manifest_path):
-        figure = output_dir / row.output
-        if row.status == "ok" and row.output and figure.is_file():
-            if not save_raw or figure.with_suffix(".npy").is_file():
-                kept.append(row)
-    return kept
+def _resumable_rows(output_dir: Path, indices: set[int], save_raw: bool) -> list[ManifestRow]:
+    """Rows of earlier runs (merged or per-rank manifests) for `indices` whose outputs are all on disk.
+
+    Writes are atomic, so an output under its final name is complete.
+    """
+    kept: dict[int, ManifestRow] = {}
+    for path in sorted(output_dir.glob("manifest*.csv")):
+        for row in read_manifest(path):
+            figure = output_dir / row.output
+            complete = row.status == "ok" and row.output and figure.is_file()
+            if complete and row.index in indices and (not save_raw or figure.with_suffix(".npy").is_file()):
+                kept[row.index] = row
+    return list(kept.values())

@@ -14,6 +14,11 @@ from camviz.render import write_atomic
 MANIFEST_NAME = "manifest.csv"
 
 
+def manifest_name(rank: int, world_size: int) -> str:
+    """`manifest.csv`, or `manifest.rank{r}.csv` for one rank of a torchrun job (merged by rank 0)."""
+    return MANIFEST_NAME if world_size == 1 else f"manifest.rank{rank}.csv"
+
+
 @dataclass
 class ManifestRow:
     """One sample's outcome; `status` is `ok` or `error`, `error` holds the reason or a warning."""
@@ -77,6 +82,16 @@ def read_manifest(path: Path) -> list[ManifestRow]:
             if record.get("status") not in ("ok", "error"):
                 continue
             rows.append(ManifestRow(**{**record, "index": int(record["index"])}))
+    return rows
+
+
+def merge_rank_manifests(output_dir: Path, world_size: int) -> list[ManifestRow]:
+    """Merge every rank's manifest into `manifest.csv` (sorted by index) and remove the per-rank files."""
+    paths = [output_dir / manifest_name(rank, world_size) for rank in range(world_size)]
+    rows = sorted((row for path in paths for row in read_manifest(path)), key=lambda row: row.index)
+    write_atomic(output_dir / MANIFEST_NAME, _to_csv(rows, header=True).encode())
+    for path in paths:
+        path.unlink(missing_ok=True)
     return rows
 
 

@@ -105,7 +105,7 @@ def decode_image(path: Path) -> Image.Image:
     except ImageDecodeError:
         raise
     except Exception as error:  # PIL raises many types for broken files; all mean "cannot decode"
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = str(error).splitlines()[0].replace(str(path), path.name) if str(error) else type(error).__name__
         raise ImageDecodeError(f"cannot decode {path.name}: {reason}") from error
 
 

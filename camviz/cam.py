@@ -110,7 +110,11 @@ class CamEngine:
         method: str = "gradcam",
         full_backward: bool = False,
         on_warning: Callable[[str], None] = lambda message: None,
+        aug_smooth: bool = False,
+        eigen_smooth: bool = False,
     ) -> None:
+        self.aug_smooth = aug_smooth
+        self.eigen_smooth = eigen_smooth
         self.max_batch = 1 << 30
         self.on_warning = on_warning
         self.method = canonical_method_name(method)
@@ -146,8 +150,13 @@ class CamEngine:
     def _explain_chunk(self, inputs: torch.Tensor, target_category: int | None) -> CamBatch:
         device = next(self.cam.model.parameters()).device
         targets = None if target_category is None else [ClassifierOutputTarget(target_category)] * len(inputs)
-        cams = self.cam(input_tensor=inputs.to(device), targets=targets)
-        probabilities = torch.softmax(self.cam.outputs.detach().float(), dim=-1).cpu().numpy()
+        inputs = inputs.to(device)
+        cams = self.cam(input_tensor=inputs, targets=targets, aug_smooth=self.aug_smooth, eigen_smooth=self.eigen_smooth)
+        logits = self.cam.outputs
+        if self.aug_smooth:  # the last pass saw an augmented image: predict on the image itself
+            with torch.no_grad():
+                logits = self.cam.model(inputs)
+        probabilities = torch.softmax(logits.detach().float(), dim=-1).cpu().numpy()
         self.cam.activations_and_grads.clear()
         return CamBatch(np.asarray(cams, dtype=np.float32), probabilities)
 

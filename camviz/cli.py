@@ -36,7 +36,12 @@ def _read_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional
         table = tomllib.loads(value.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise typer.BadParameter(f"cannot read {value}: {error}") from error
-    table = table.get(ctx.info_name, table)
+    table = dict(table.get(ctx.info_name, table))
+    families = table.pop("family", [])
+    if families:
+        from camviz.layers import family_from_config
+
+        ctx.meta["camviz.families"] = tuple(family_from_config(entry) for entry in families)
     known = {p.name for p in ctx.command.params}
     settings = {key.replace("-", "_"): setting for key, setting in table.items()}
     unknown = sorted(set(settings) - known)
@@ -76,6 +81,7 @@ def demo(
 
 @app.command()
 def explain(
+    ctx: typer.Context,
     model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .safetensors).")],
     image_path: Annotated[Optional[Path], typer.Option(help="Explain one image (single mode).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Explain an ImageFolder split: one sub-folder per class (batch mode).")] = None,
@@ -96,6 +102,9 @@ def explain(
     trust_checkpoint: Annotated[bool, typer.Option("--trust-checkpoint", help="Allow unpickling arbitrary objects (runs code from the file!).")] = False,
     ema: Annotated[bool, typer.Option("--ema", help="Use the checkpoint's EMA weights.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished figures and manifest rows; do the rest.")] = False,
+    aug_smooth: Annotated[bool, typer.Option("--aug-smooth", help="Average the CAM over flips and scalings (test-time augmentation).")] = False,
+    eigen_smooth: Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")] = False,
+    only_misclassified: Annotated[bool, typer.Option("--only-misclassified", help="Batch mode: write figures only for mistakes (the manifest keeps every row).")] = False,
     config: Annotated[Optional[Path], typer.Option(help="TOML preset; flags given here win.", is_eager=True, callback=_read_config)] = None,
 ) -> None:
     """Explain one image (--image-path) or a whole ImageFolder split (--data-dir) with Grad-CAM figures."""
@@ -109,6 +118,8 @@ def explain(
         batch_size=batch_size, num_workers=num_workers, cpu=cpu, method=method,
         target_layers=tuple(target_layer or ()), classes=_split_classes(classes), seed=seed, save_raw=save_raw,
         plugins=tuple(plugin or ()), trust_checkpoint=trust_checkpoint, ema=ema, resume=resume,
+        aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, only_misclassified=only_misclassified,
+        families=ctx.meta.get("camviz.families", ()),
     )
     is_main = ranks_from_environment().is_main  # under torchrun only rank 0 draws and reports
     with ConsoleProgress(show_progress=is_main) as progress:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -64,3 +65,13 @@ def worst_exit_code(code: int, device: torch.device) -> int:
     value = torch.tensor([code], device=device if dist.get_backend() == "nccl" else "cpu")
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return int(value.item())
+
+
+def sum_over_ranks(array: np.ndarray, device: torch.device) -> np.ndarray:
+    """Element-wise sum of `array` over all ranks (every rank must call this); unchanged in one process."""
+    if not dist.is_initialized():
+        return array
+    value = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
+    value = value.to(device if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value.cpu().numpy()

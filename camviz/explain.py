@@ -17,9 +17,10 @@ import torch
 from camviz.cam import CamEngine, canonical_method_name
 from camviz.data import LoadedItem, Preprocessing, Sample, batch_loader, filter_classes, list_image_folder, sample_subset, shard
 from camviz.errors import CamvizError, UsageError
-from camviz.layers import resolve_targets
+from camviz.layers import FAMILIES, Family, resolve_targets
 from camviz.models import LoadedModel, load_model
-from camviz.distributed import Ranks, process_group, ranks_from_environment, worst_exit_code
+from camviz.distributed import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
+from camviz.gallery import write_gallery
 from camviz.render import remove_partial_files
 from camviz.report import (
     MANIFEST_NAME,
@@ -28,10 +29,10 @@ from camviz.report import (
     Summary,
     manifest_name,
     merge_rank_manifests,
-    read_manifest,
+    resumable_rows,
     summarize,
 )
-from camviz.outputs import BatchWriter, SingleWriter, WritePool
+from camviz.outputs import BatchWriter, ClassMeans, SingleWriter, WritePool
 
 
 @dataclass
@@ -58,6 +59,10 @@ class ExplainOptions:
     trust_checkpoint: bool = False
     ema: bool = False
     resume: bool = False
+    aug_smooth: bool = False
+    eigen_smooth: bool = False
+    only_misclassified: bool = False
+    families: Sequence[Family] = ()  # extra family-table rows (e.g. from a --config preset), tried first
 
 
 class Progress(Protocol):
@@ -153,6 +158,7 @@ class _Run:
     progress: Progress
     ranks: Ranks
     device: torch.device
+    folder_classes: list[str]
 
 
 def explain(options: ExplainOptions, progress: Progress | None = None) -> ExplainResult:
@@ -179,13 +185,15 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     device = select_device(options.cpu, ranks.local_rank)
     model = loaded.model.to(device).eval()
     img_size = options.img_size or loaded.img_size
-    targets = resolve_targets(model, loaded.model_name, list(options.target_layers) or None, img_size)
+    targets = resolve_targets(model, loaded.model_name, list(options.target_layers) or None, img_size,
+                              families=(*options.families, *FAMILIES))
     preprocessing = Preprocessing(img_size, loaded.mean, loaded.std)
     method = canonical_method_name(options.method)
     with process_group(ranks, device), CamEngine(
-        model, targets.modules, targets.reshape_transform, method, on_warning=progress.warn
+        model, targets.modules, targets.reshape_transform, method, on_warning=progress.warn,
+        aug_smooth=options.aug_smooth, eigen_smooth=options.eigen_smooth,
     ) as engine:
-        run = _Run(options, engine, preprocessing, class_names, output_dir, progress, ranks, device)
+        run = _Run(options, engine, preprocessing, class_names, output_dir, progress, ranks, device, folder_classes)
         return _run_single(run, samples) if options.image_path is not None else _run_batch(run, samples)
 
 
@@ -221,12 +229,14 @@ def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
     options, ranks = run.options, run.ranks
     mine = shard(samples, ranks.rank, ranks.world_size)
     manifest_path = run.output_dir / manifest_name(ranks.rank, ranks.world_size)
-    kept = _resumable_rows(run.output_dir, {s.index for s in mine}, options.save_raw) if options.resume else []
+    kept = resumable_rows(run.output_dir, {s.index for s in mine}, options.save_raw) if options.resume else []
     done = {row.index for row in kept}
     todo = [s for s in mine if s.index not in done]
     manifest = ManifestWriter(manifest_path, kept)
+    class_means = ClassMeans(run.folder_classes, run.preprocessing.img_size)
     writer = BatchWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
-                         options.save_raw, options.resume, manifest, run.progress.warn)
+                         options.save_raw, options.resume, manifest, run.progress.warn, class_means,
+                         options.only_misclassified)
     run.progress.start(len(mine))
     run.progress.advance(len(mine) - len(todo))
     failure = None
@@ -243,12 +253,23 @@ def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
     exit_code = worst_exit_code(own_code, run.device)
     if failure is not None:
         raise failure
+    if exit_code in (0, 3):  # every rank finished: the same decision everywhere, so the collective is safe
+        class_means.sums = sum_over_ranks(class_means.sums, run.device)
+        class_means.counts = sum_over_ranks(class_means.counts, run.device)
     if ranks.is_main:
-        remove_partial_files(run.output_dir)
-        if ranks.is_distributed:
-            rows = merge_rank_manifests(run.output_dir, ranks.world_size)
+        rows = _finish_output_dir(run, rows, class_means)
     result_manifest = run.output_dir / MANIFEST_NAME
     return ExplainResult(run.output_dir, writer.outputs, result_manifest, summarize(rows, len(kept)), exit_code)
+
+
+def _finish_output_dir(run: _Run, rows: list[ManifestRow], class_means: ClassMeans) -> list[ManifestRow]:
+    """Rank 0, once all ranks are done: merge manifests, tidy up, write class means and the gallery."""
+    remove_partial_files(run.output_dir)
+    if run.ranks.is_distributed:
+        rows = merge_rank_manifests(run.output_dir, run.ranks.world_size)
+    class_means.write(run.output_dir, run.engine.method)
+    write_gallery(run.output_dir, rows, run.class_names, run.engine.method)
+    return rows
 
 
 def _drive(run: _Run, loader: Iterable[list[LoadedItem]], writer: BatchWriter | SingleWriter,
@@ -265,18 +286,3 @@ def _drive(run: _Run, loader: Iterable[list[LoadedItem]], writer: BatchWriter | 
             for item, cam, probabilities in zip(good, result.cams, result.probabilities):
                 writer.done(item, cam, probabilities, pool)
         run.progress.advance(len(items))
-
-
-def _resumable_rows(output_dir: Path, indices: set[int], save_raw: bool) -> list[ManifestRow]:
-    """Rows of earlier runs (merged or per-rank manifests) for `indices` whose outputs are all on disk.
-
-    Writes are atomic, so an output under its final name is complete.
-    """
-    kept: dict[int, ManifestRow] = {}
-    for path in sorted(output_dir.glob("manifest*.csv")):
-        for row in read_manifest(path):
-            figure = output_dir / row.output
-            complete = row.status == "ok" and row.output and figure.is_file()
-            if complete and row.index in indices and (not save_raw or figure.with_suffix(".npy").is_file()):
-                kept[row.index] = row
-    return list(kept.values())

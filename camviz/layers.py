@@ -44,8 +44,26 @@ FAMILIES: tuple[Family, ...] = (
     Family("starnet", (r"starnet",), ("StarNet",), _STAGES),
     Family("moganet", (r"moganet",), ("MogaNet",), ("blocks4.-1", *_STAGES)),
     Family("vit", (r"^(vit|deit)",), ("VisionTransformer",), ("blocks.-1.norm1", "encoder.layers.-1.ln_1"), "vit"),
+    Family("camviz_shapenet", (r"^camviz_shapenet$",), ("ShapeNet",), ("stages.-1.-1",)),  # the demo model
     Family("swin", (r"^swin",), ("SwinTransformer", "SwinTransformerV2"), ("layers.-1.blocks.-1", "features.-1.-1"), "nhwc"),
 )
+
+
+def family_from_config(entry: dict) -> Family:
+    """A family-table row from a preset's `[[family]]` table (name, paths, patterns and/or classes, reshape)."""
+    allowed = {"name", "patterns", "classes", "paths", "reshape"}
+    unknown = sorted(set(entry) - allowed)
+    if unknown or "name" not in entry or not entry.get("paths"):
+        raise UsageError(
+            f"[[family]] {entry.get('name', '?')!r}: needs name and paths, may have patterns, classes, reshape"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
+    if not entry.get("patterns") and not entry.get("classes"):
+        raise UsageError(f"[[family]] {entry['name']!r}: give patterns (model-name regexes) or classes to match")
+    if entry.get("reshape") not in (None, "vit", "nhwc"):
+        raise UsageError(f"[[family]] {entry['name']!r}: reshape must be vit or nhwc (got {entry['reshape']!r})")
+    return Family(str(entry["name"]), tuple(entry.get("patterns", ())), tuple(entry.get("classes", ())),
+                  tuple(entry["paths"]), entry.get("reshape"))
 
 
 @dataclass

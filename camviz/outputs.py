@@ -15,7 +15,17 @@ import numpy as np
 
 from camviz.data import LoadedItem
 from camviz.errors import ImageDecodeError
-from camviz.render import batch_stem, compose_figure, encode_npy, encode_png, overlay, single_stem, write_atomic
+from camviz.render import (
+    batch_stem,
+    compose_figure,
+    encode_npy,
+    encode_png,
+    filename_safe,
+    heatmap_figure,
+    overlay,
+    single_stem,
+    write_atomic,
+)
 from camviz.report import ManifestRow, ManifestWriter
 
 CONSTANT_CAM_WARNING = (
@@ -94,14 +104,46 @@ class _Writer:
         return self.class_names[pred], float(probabilities[pred]), self.class_names[explained]
 
 
+class ClassMeans:
+    """Running sums of the CAMs per true class, for `class_mean_{Class}.png` (useful for aligned images)."""
+
+    def __init__(self, classes: Sequence[str], size: int) -> None:
+        self.classes = list(classes)
+        self.sums = np.zeros((len(self.classes), size, size), np.float64)
+        self.counts = np.zeros(len(self.classes), np.float64)
+
+    def add(self, true_class: str | None, cam: np.ndarray) -> None:
+        """Count one sample's CAM towards its true class."""
+        if true_class in self.classes and np.isfinite(cam).all():
+            position = self.classes.index(true_class)
+            self.sums[position] += cam
+            self.counts[position] += 1
+
+    def write(self, output_dir: Path, method: str) -> list[Path]:
+        """Write `class_mean_{Class}.png` for every class with samples, each mean scaled to [0, 1]."""
+        written = []
+        for name, total, count in zip(self.classes, self.sums, self.counts):
+            if count:
+                mean = total / count
+                scaled = (mean - mean.min()) / max(float(np.ptp(mean)), 1e-12)
+                title = f"mean {method} | {name}, {int(count)} images (scaled to 0..1)"
+                path = output_dir / f"class_mean_{filename_safe(name)}.png"
+                write_atomic(path, encode_png(heatmap_figure(scaled.astype(np.float32), title)))
+                written.append(path)
+        return written
+
+
 class BatchWriter(_Writer):
     """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.png` per sample and one manifest row each."""
 
     def __init__(self, output_dir: Path, method: str, class_names: Sequence[str], target_category: int | None,
-                 save_raw: bool, keep_existing: bool, manifest: ManifestWriter, warn: Callable[[str], None]) -> None:
+                 save_raw: bool, keep_existing: bool, manifest: ManifestWriter, warn: Callable[[str], None],
+                 class_means: ClassMeans | None = None, only_mistakes: bool = False) -> None:
         super().__init__(output_dir, method, class_names, target_category, save_raw, warn)
         self.keep_existing = keep_existing
         self.manifest = manifest
+        self.class_means = class_means
+        self.only_mistakes = only_mistakes
 
     def failed(self, item: LoadedItem) -> None:
         """Record a sample that could not be decoded."""
@@ -124,6 +166,12 @@ class BatchWriter(_Writer):
                 row.status, row.output = "error", ""
                 self.manifest.add(row)
                 return
+        if self.class_means is not None:
+            self.class_means.add(sample.true_class, cam)
+        if self.only_mistakes and sample.true_class == pred:
+            row.output = ""  # explained and counted, but no figure: --only-misclassified
+            self.manifest.add(row)
+            return
         titles = figure_titles(f"true: {sample.true_class}", self.method, explained, pred, confidence)
         pool.submit(self._write, item.display, cam, titles, row)
 

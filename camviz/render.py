@@ -62,6 +62,13 @@ def compose_figure(
     return np.hstack([titled[0], gap, titled[1], gap, titled[2]])
 
 
+def heatmap_figure(cam: np.ndarray, title: str) -> np.ndarray:
+    """One heatmap panel with colour bar under a title (used for per-class mean heatmaps); RGB uint8."""
+    scale = max(1, -(-_MIN_PANEL // cam.shape[0]))
+    panel = cv2.resize(heatmap(cam), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    return _with_title(np.hstack([panel, _colorbar(panel.shape[0])]), title)
+
+
 def _colorbar(height: int) -> np.ndarray:
     """A vertical JET colour bar from 1 (top) to 0 (bottom) with tick labels, on white."""
     bar = np.full((height, _COLORBAR_WIDTH, 3), 255, np.uint8)

@@ -132,3 +132,18 @@ def summarize(rows: Iterable[ManifestRow], resumed: int = 0) -> Summary:
             summary.labelled += 1
             summary.correct += row.true == row.pred
     return summary
+
+
+def resumable_rows(output_dir: Path, indices: set[int], save_raw: bool) -> list[ManifestRow]:
+    """Rows of earlier runs (merged or per-rank manifests) for `indices` whose outputs are all on disk.
+
+    Writes are atomic, so an output under its final name is complete.
+    """
+    kept: dict[int, ManifestRow] = {}
+    for path in sorted(output_dir.glob("manifest*.csv")):
+        for row in read_manifest(path):
+            figure = output_dir / row.output
+            complete = row.status == "ok" and row.output and figure.is_file()
+            if complete and row.index in indices and (not save_raw or figure.with_suffix(".npy").is_file()):
+                kept[row.index] = row
+    return list(kept.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -157,3 +158,44 @@ def test_constant_heatmap_is_warned_about(camviz, trained_checkpoint, shapes_spl
     assert result.returncode == 0, result.stderr
     assert "constant heatmap" in result.stderr and "--target-layer" in result.stderr
     assert all(row["error"].startswith("warning: constant heatmap") for row in _manifest(tmp_path / "out"))
+
+
+def test_batch_run_writes_gallery_and_class_means(full_run) -> None:
+    _, out, _, _ = full_run
+    assert (out / "index.html").is_file() and "gradcam_0000_true_circle" in (out / "index.html").read_text()
+    for name in ("circle", "square", "triangle"):
+        figure = cv2.imread(str(out / f"class_mean_{name}.png"))
+        assert figure is not None and figure.shape[0] > 96
+
+
+def test_only_misclassified_writes_figures_for_mistakes_only(camviz, trained_checkpoint, shapes_split, tmp_path):
+    data_dir, _ = shapes_split
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    for name in ("circle_000.png", "circle_001.png"):  # mislabelled on purpose: filed as squares
+        (data / "circle" / name).rename(data / "square" / f"x_{name}")
+    out = tmp_path / "out"
+    result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data, "--output-dir", out,
+                    "--only-misclassified", "--aug-smooth", "--num-workers", 0)
+    assert result.returncode == 0, result.stderr
+    rows = _manifest(out)
+    mistakes = [row for row in rows if row["true"] != row["pred"]]
+    assert len(rows) == 36 and {row["path"] for row in mistakes} >= {"square/x_circle_000.png", "square/x_circle_001.png"}
+    assert _figures(out) == sorted(row["output"] for row in mistakes)
+    assert all(row["output"] == "" for row in rows if row["true"] == row["pred"])
+
+
+def test_preset_can_extend_the_family_table(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+    image = shapes_split[0] / "triangle" / "triangle_001.png"
+    preset = tmp_path / "family.toml"
+    preset.write_text('[[family]]\nname = "shapenet_early"\nclasses = ["ShapeNet"]\npaths = ["stages.-1.-2"]\n')
+    raws = {}
+    for name, extra in (("default", []), ("custom", ["--config", preset])):
+        result = camviz("explain", *extra, "--model-path", trained_checkpoint, "--image-path", image,
+                        "--output-dir", tmp_path / name, "--save-raw")
+        assert result.returncode == 0, result.stderr
+        raws[name] = np.load(tmp_path / name / "triangle_001_gradcam.npy")
+    assert not np.allclose(raws["default"], raws["custom"]), "the preset's family row chose another layer"
+    preset.write_text('[[family]]\nname = "incomplete"\n')
+    result = camviz("explain", "--config", preset, "--model-path", trained_checkpoint, "--image-path", image)
+    assert result.returncode == 2 and "needs name and paths" in result.stderr

@@ -193,6 +193,30 @@ def families() -> None:
     typer.echo("then: timm feature_info[-1], then the last module with a 4-D spatial output; --target-layer overrides all")
 
 
+@app.command()
+def compare(
+    model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .safetensors).")],
+    image_path: Annotated[list[Path], typer.Option(help="An image to explain; repeatable (a row each).")],
+    method: Annotated[Optional[list[str]], typer.Option(help="A pytorch-grad-cam method; repeatable (a column each). Default: gradcam, gradcam++, hirescam, layercam, eigencam, scorecam.")] = None,
+    output: Annotated[Path, typer.Option(help="The PNG to write.")] = Path("compare.png"),
+    model_name: Annotated[Optional[str], typer.Option(help="timm/torchvision/plugin model name; overrides the checkpoint's.")] = None,
+    target_layer: Annotated[Optional[list[str]], typer.Option(help="Target layer as a dotted path (layer4.-1 or layer4[-1]); repeatable. Default: the family lookup.")] = None,
+    target_category: Annotated[Optional[int], typer.Option(help="Class index to explain (default: each image's predicted class).")] = None,
+    img_size: Annotated[Optional[int], typer.Option(help="Model input size (default: the checkpoint's, else the model's, else 224).")] = None,
+    plugin: Annotated[Optional[list[str]], typer.Option(help="Python file or module to import first (registers custom models); repeatable.")] = None,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Force the CPU (default: CUDA, then MPS, when present).")] = False,
+) -> None:
+    """One figure comparing CAM methods side by side: a row per image, a column per method."""
+    from camviz.compare import DEFAULT_METHODS, compare_methods
+
+    written = compare_methods(
+        model_path, image_path, method or DEFAULT_METHODS, output, model_name=model_name,
+        target_layers=tuple(target_layer or ()), target_category=target_category, img_size=img_size,
+        plugins=tuple(plugin or ()), cpu=cpu,
+    )
+    typer.echo(f"wrote {written}")
+
+
 def main() -> None:
     """Console entry point: errors become one line on stderr and an exit code (CAMVIZ_DEBUG=1: tracebacks)."""
     debug = bool(os.environ.get("CAMVIZ_DEBUG"))

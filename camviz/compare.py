@@ -1,0 +1,106 @@
+"""Several CAM methods side by side: one figure, a row per image, a column per method (the input first).
+
+The maps are pytorch-grad-cam's (one `CamEngine` per method, closed before the next starts), the overlays
+its `show_cam_on_image`; the grid is composed with numpy and OpenCV like the three-panel figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from camviz.cam import METHODS, CamEngine, canonical_method_name
+from camviz.data import Preprocessing, decode_image
+from camviz.errors import UsageError
+from camviz.explain import check_target_category, class_names_for, make_output_dir, select_device
+from camviz.layers import resolve_targets
+from camviz.models import load_model
+from camviz.render import _MIN_PANEL, _with_title, encode_png, overlay, write_atomic
+
+DEFAULT_METHODS: tuple[str, ...] = tuple(
+    name for name in ("gradcam", "gradcam++", "hirescam", "layercam", "eigencam", "scorecam") if name in METHODS
+)
+_GAP = 12  # white pixels between panels and between rows
+
+
+def compare_methods(
+    model_path: Path,
+    images: Sequence[Path],
+    methods: Sequence[str],
+    output: Path,
+    *,
+    model_name: str | None = None,
+    target_layers: Sequence[str] = (),
+    target_category: int | None = None,
+    img_size: int | None = None,
+    plugins: Sequence[str] = (),
+    cpu: bool = False,
+) -> Path:
+    """Write one PNG comparing `methods` on `images` (a row per image, the input first) and return its path.
+
+    Each method explains `target_category`, or each image's predicted class. Titles name the image, the
+    predicted class with its probability, and per column the method and the explained class.
+    """
+    names = _check(images, methods, output, img_size)
+    loaded = load_model(model_path, model_name, plugins=plugins)
+    check_target_category(target_category, loaded.num_classes)
+    class_names = class_names_for(loaded, [])
+    device = select_device(cpu)
+    model = loaded.model.to(device).eval()
+    size = img_size or loaded.img_size
+    targets = resolve_targets(model, loaded.model_name, list(target_layers) or None, size)
+    preprocessing = Preprocessing(size, loaded.mean, loaded.std)
+    displays = [preprocessing.display_image(decode_image(path)) for path in images]
+    inputs = torch.stack([preprocessing.to_tensor(display) for display in displays]).to(device)
+    cams: dict[str, np.ndarray] = {}
+    for name in names:  # one engine (hooks, frozen parameters) at a time
+        with CamEngine(model, targets.modules, targets.reshape_transform, name) as engine:
+            batch = engine.explain(inputs, target_category)
+        cams[name], probabilities = batch.cams, batch.probabilities  # the same model outputs for every method
+    rows = []
+    for i, (path, display) in enumerate(zip(images, displays)):
+        pred = int(probabilities[i].argmax())
+        explained = class_names[pred if target_category is None else target_category]
+        input_title = f"{path.name} | pred: {class_names[pred]} ({probabilities[i, pred]:.0%})"
+        method_titles = [f"{name} | explains: {explained}" for name in names]
+        rows.append(_row(display, [cams[name][i] for name in names], [input_title, *method_titles]))
+    make_output_dir(output.parent)
+    write_atomic(output, encode_png(_stack(rows, axis=0)))
+    return output
+
+
+def _check(images: Sequence[Path], methods: Sequence[str], output: Path, img_size: int | None) -> list[str]:
+    """Canonical method names (duplicates dropped); usage errors before any model is loaded."""
+    if not images:
+        raise UsageError("give at least one --image-path")
+    missing = [str(path) for path in images if not Path(path).is_file()]
+    if missing:
+        raise UsageError(f"--image-path {', '.join(missing)}: no such file")
+    if not methods:
+        raise UsageError(f"give at least one --method (available: {', '.join(METHODS)})")
+    if output.suffix.lower() != ".png":
+        raise UsageError(f"--output {output} must end in .png")
+    if img_size is not None and img_size < 8:
+        raise UsageError(f"--img-size must be at least 8 pixels (got {img_size})")
+    return list(dict.fromkeys(canonical_method_name(method) for method in methods))
+
+
+def _row(display: np.ndarray, cams: Sequence[np.ndarray], titles: Sequence[str]) -> np.ndarray:
+    """The input and one overlay per CAM, enlarged (nearest) to at least `_MIN_PANEL` px, each under its title."""
+    scale = max(1, -(-_MIN_PANEL // display.shape[0]))
+    panels = [np.uint8(np.round(display * 255)), *(overlay(display, cam) for cam in cams)]
+    panels = [cv2.resize(p, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) for p in panels]
+    return _stack([_with_title(panel, title) for panel, title in zip(panels, titles)], axis=1)
+
+
+def _stack(parts: Sequence[np.ndarray], axis: int) -> np.ndarray:
+    """Images joined along `axis` (0: rows, 1: columns) with white gaps; all have the same other size."""
+    shape = list(parts[0].shape)
+    shape[axis] = _GAP
+    gap = np.full(shape, 255, np.uint8)
+    joined = [part for item in parts for part in (gap, item)][1:]
+    return np.concatenate(joined, axis=axis)

@@ -112,6 +112,7 @@ class CamEngine:
         on_warning: Callable[[str], None] = lambda message: None,
         aug_smooth: bool = False,
         eigen_smooth: bool = False,
+        passes_batch_size: int = 32,
     ) -> None:
         self.aug_smooth = aug_smooth
         self.eigen_smooth = eigen_smooth
@@ -121,6 +122,10 @@ class CamEngine:
         self.cam = method_class(method)(
             model=model, target_layers=list(target_layers), reshape_transform=reshape_transform
         )
+        if self.method in ("scorecam", "ablationcam"):
+            self.cam.batch_size = passes_batch_size  # the library batches its many masked forward passes
+        if self.method == "scorecam":
+            self.max_batch = 1  # ScoreCAM builds every masked copy of its whole input at once
         self._frozen = None
         if not full_backward and _backward_stops_at_targets(self.cam):
             self._frozen = gradients_from_targets_only(model, target_layers)

@@ -105,6 +105,7 @@ def explain(
     aug_smooth: Annotated[bool, typer.Option("--aug-smooth", help="Average the CAM over flips and scalings (test-time augmentation).")] = False,
     eigen_smooth: Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")] = False,
     only_misclassified: Annotated[bool, typer.Option("--only-misclassified", help="Batch mode: write figures only for mistakes (the manifest keeps every row).")] = False,
+    metrics: Annotated[bool, typer.Option("--metrics", help="Batch mode: faithfulness scores (ROAD combined, CAM-multiplied confidence change) as manifest columns.")] = False,
     config: Annotated[Optional[Path], typer.Option(help="TOML preset; flags given here win.", is_eager=True, callback=_read_config)] = None,
 ) -> None:
     """Explain one image (--image-path) or a whole ImageFolder split (--data-dir) with Grad-CAM figures."""
@@ -118,7 +119,7 @@ def explain(
         batch_size=batch_size, num_workers=num_workers, cpu=cpu, method=method,
         target_layers=tuple(target_layer or ()), classes=_split_classes(classes), seed=seed, save_raw=save_raw,
         plugins=tuple(plugin or ()), trust_checkpoint=trust_checkpoint, ema=ema, resume=resume,
-        aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, only_misclassified=only_misclassified,
+        aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, only_misclassified=only_misclassified, metrics=metrics,
         families=ctx.meta.get("camviz.families", ()),
     )
     is_main = ranks_from_environment().is_main  # under torchrun only rank 0 draws and reports

@@ -14,10 +14,11 @@ from typing import Protocol
 
 import torch
 
-from camviz.cam import CamEngine, canonical_method_name
+from camviz.cam import CamBatch, CamEngine, canonical_method_name
 from camviz.data import LoadedItem, Preprocessing, Sample, batch_loader, filter_classes, list_image_folder, sample_subset, shard
 from camviz.errors import CamvizError, UsageError
 from camviz.layers import FAMILIES, Family, resolve_targets
+from camviz.metrics import METRIC_NAMES, faithfulness_scores
 from camviz.models import LoadedModel, load_model
 from camviz.distributed import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
 from camviz.gallery import write_gallery
@@ -62,6 +63,7 @@ class ExplainOptions:
     aug_smooth: bool = False
     eigen_smooth: bool = False
     only_misclassified: bool = False
+    metrics: bool = False
     families: Sequence[Family] = ()  # extra family-table rows (e.g. from a --config preset), tried first
 
 
@@ -113,6 +115,8 @@ def check_options(options: ExplainOptions) -> None:
     for name, value, least in (("--batch-size", options.batch_size, 1), ("--num-workers", options.num_workers, 0)):
         if value < least:
             raise UsageError(f"{name} must be at least {least} (got {value})")
+    if options.metrics and options.data_dir is None:
+        raise UsageError("--metrics needs --data-dir: the scores are columns of manifest.csv")
     if options.img_size is not None and options.img_size < 8:
         raise UsageError(f"--img-size must be at least 8 pixels (got {options.img_size})")
     canonical_method_name(options.method)
@@ -232,7 +236,7 @@ def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
     kept = resumable_rows(run.output_dir, {s.index for s in mine}, options.save_raw) if options.resume else []
     done = {row.index for row in kept}
     todo = [s for s in mine if s.index not in done]
-    manifest = ManifestWriter(manifest_path, kept)
+    manifest = ManifestWriter(manifest_path, kept, METRIC_NAMES if options.metrics else ())
     class_means = ClassMeans(run.folder_classes, run.preprocessing.img_size)
     writer = BatchWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
                          options.save_raw, options.resume, manifest, run.progress.warn, class_means,
@@ -282,7 +286,17 @@ def _drive(run: _Run, loader: Iterable[list[LoadedItem]], writer: BatchWriter | 
             if item.error is not None:
                 writer.failed(item)
         if good:
-            result = run.engine.explain(torch.stack([item.tensor for item in good]).to(run.device), target_category)
-            for item, cam, probabilities in zip(good, result.cams, result.probabilities):
-                writer.done(item, cam, probabilities, pool)
+            inputs = torch.stack([item.tensor for item in good]).to(run.device)
+            result = run.engine.explain(inputs, target_category)
+            scores = _scores(run, inputs, result) if run.options.metrics else [None] * len(good)
+            for item, cam, probabilities, score in zip(good, result.cams, result.probabilities, scores):
+                writer.done(item, cam, probabilities, pool, score)
         run.progress.advance(len(items))
+
+
+def _scores(run: _Run, inputs: torch.Tensor, result: CamBatch) -> list[dict[str, float]]:
+    """--metrics: each sample's faithfulness scores for the class its CAM explains."""
+    explained = [run.options.target_category if run.options.target_category is not None else int(p.argmax())
+                 for p in result.probabilities]
+    scores = faithfulness_scores(run.engine.cam.model, inputs, result.cams, explained)
+    return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(inputs))]

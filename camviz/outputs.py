@@ -151,13 +151,15 @@ class BatchWriter(_Writer):
         self.manifest.add(ManifestRow(sample.index, sample.relative_path, sample.true_class or "",
                                       status="error", error=item.error or "unknown error"))
 
-    def done(self, item: LoadedItem, cam: np.ndarray, probabilities: np.ndarray, pool: WritePool) -> None:
-        """Queue the figure (and raw CAM) of an explained sample, then record its row."""
+    def done(self, item: LoadedItem, cam: np.ndarray, probabilities: np.ndarray, pool: WritePool,
+             scores: dict[str, float] | None = None) -> None:
+        """Queue the figure (and raw CAM) of an explained sample, then record its row (with --metrics scores)."""
         sample = item.sample
         pred, confidence, explained = self.prediction(probabilities)
         stem = batch_stem(self.method, sample.index, sample.true_class or "unknown", pred)
         row = ManifestRow(sample.index, sample.relative_path, sample.true_class or "", pred,
-                          f"{confidence:.6f}", explained, f"{stem}.png")
+                          f"{confidence:.6f}", explained, f"{stem}.png",
+                          scores={name: f"{value:.6f}" for name, value in (scores or {}).items()})
         problem = cam_problem(cam)
         if problem is not None:
             self.warn(f"{sample.relative_path}: {problem}")
@@ -190,7 +192,8 @@ class SingleWriter(_Writer):
         """A single image that cannot be decoded ends the run."""
         raise ImageDecodeError(item.error or f"cannot decode {item.sample.path}")
 
-    def done(self, item: LoadedItem, cam: np.ndarray, probabilities: np.ndarray, pool: WritePool) -> None:
+    def done(self, item: LoadedItem, cam: np.ndarray, probabilities: np.ndarray, pool: WritePool,
+             scores: dict[str, float] | None = None) -> None:
         """Write the figure, overlay (and raw CAM) of the one image."""
         pred, confidence, explained = self.prediction(probabilities)
         problem = cam_problem(cam)

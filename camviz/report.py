@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from camviz.render import write_atomic
@@ -32,41 +32,47 @@ class ManifestRow:
     output: str = ""
     status: str = "ok"
     error: str = ""
+    scores: dict[str, str] = field(default_factory=dict)  # --metrics: extra numeric columns after `error`
 
 
-MANIFEST_FIELDS = tuple(field.name for field in fields(ManifestRow))
+MANIFEST_FIELDS = tuple(f.name for f in fields(ManifestRow) if f.name != "scores")
 
 
 class ManifestWriter:
     """Appends each row as soon as its sample is done (so a killed run keeps them); `close` rewrites it sorted."""
 
-    def __init__(self, path: Path, kept_rows: Iterable[ManifestRow] = ()) -> None:
+    def __init__(self, path: Path, kept_rows: Iterable[ManifestRow] = (), score_names: Sequence[str] = ()) -> None:
         self.path = path
         self.rows = {row.index: row for row in kept_rows}
+        self.score_names = tuple(score_names)
         self._lock = threading.Lock()
-        write_atomic(path, _to_csv(self.rows.values(), header=True).encode())
+        write_atomic(path, _to_csv(self.rows.values(), header=True, score_names=self.score_names).encode())
         self._file = path.open("a", newline="", encoding="utf-8")
 
     def add(self, row: ManifestRow) -> None:
         """Record a finished sample, on disk at once."""
         with self._lock:
             self.rows[row.index] = row
-            self._file.write(_to_csv([row], header=False))
+            self._file.write(_to_csv([row], header=False, score_names=self.score_names))
             self._file.flush()
 
     def close(self) -> None:
         """Replace the appended file by the complete manifest, sorted by index."""
         if not self._file.closed:
             self._file.close()
-            write_atomic(self.path, _to_csv(sorted(self.rows.values(), key=lambda r: r.index), header=True).encode())
+            rows = sorted(self.rows.values(), key=lambda r: r.index)
+            write_atomic(self.path, _to_csv(rows, header=True, score_names=self.score_names).encode())
 
 
-def _to_csv(rows: Iterable[ManifestRow], header: bool) -> str:
+def _to_csv(rows: Iterable[ManifestRow], header: bool, score_names: Sequence[str] = ()) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=(*MANIFEST_FIELDS, *score_names), lineterminator="\n")
     if header:
         writer.writeheader()
-    writer.writerows(asdict(row) for row in rows)
+    for row in rows:
+        record = asdict(row)
+        scores = record.pop("scores")
+        writer.writerow({**record, **{name: scores.get(name, "") for name in score_names}})
     return buffer.getvalue()
 
 
@@ -77,11 +83,12 @@ def read_manifest(path: Path) -> list[ManifestRow]:
     rows = []
     with path.open(newline="", encoding="utf-8") as file:
         for record in csv.DictReader(file):
-            if None in record.values() or not (record.get("index") or "").isdigit():
+            if None in record.values() or None in record or not (record.get("index") or "").isdigit():
                 continue
             if record.get("status") not in ("ok", "error"):
                 continue
-            rows.append(ManifestRow(**{**record, "index": int(record["index"])}))
+            base = {name: record.pop(name) for name in MANIFEST_FIELDS}
+            rows.append(ManifestRow(**{**base, "index": int(base["index"])}, scores=record))
     return rows
 
 
@@ -89,7 +96,8 @@ def merge_rank_manifests(output_dir: Path, world_size: int) -> list[ManifestRow]
     """Merge every rank's manifest into `manifest.csv` (sorted by index) and remove the per-rank files."""
     paths = [output_dir / manifest_name(rank, world_size) for rank in range(world_size)]
     rows = sorted((row for path in paths for row in read_manifest(path)), key=lambda row: row.index)
-    write_atomic(output_dir / MANIFEST_NAME, _to_csv(rows, header=True).encode())
+    score_names = sorted({name for row in rows for name in row.scores})
+    write_atomic(output_dir / MANIFEST_NAME, _to_csv(rows, header=True, score_names=score_names).encode())
     for path in paths:
         path.unlink(missing_ok=True)
     return rows
@@ -104,6 +112,7 @@ class Summary:
     resumed: int = 0
     correct: int = 0
     labelled: int = 0
+    score_means: dict[str, float] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float | None:
@@ -117,12 +126,14 @@ class Summary:
             lines.append(f"of which already done before --resume: {self.resumed}")
         if self.accuracy is not None:
             lines.append(f"accuracy on processed samples: {self.accuracy:.1%} ({self.correct}/{self.labelled})")
+        lines += [f"mean {name}: {value:.4f}" for name, value in self.score_means.items()]
         return lines
 
 
 def summarize(rows: Iterable[ManifestRow], resumed: int = 0) -> Summary:
     """Count processed, skipped and correct samples from manifest rows."""
     summary = Summary(resumed=resumed)
+    scores: dict[str, list[float]] = {}
     for row in rows:
         if row.status != "ok":
             summary.skipped += 1
@@ -131,6 +142,10 @@ def summarize(rows: Iterable[ManifestRow], resumed: int = 0) -> Summary:
         if row.true:
             summary.labelled += 1
             summary.correct += row.true == row.pred
+        for name, value in row.scores.items():
+            if value:
+                scores.setdefault(name, []).append(float(value))
+    summary.score_means = {name: sum(values) / len(values) for name, values in scores.items()}
     return summary
 
 

@@ -199,3 +199,22 @@ def test_preset_can_extend_the_family_table(camviz, trained_checkpoint, shapes_s
     preset.write_text('[[family]]\nname = "incomplete"\n')
     result = camviz("explain", "--config", preset, "--model-path", trained_checkpoint, "--image-path", image)
     assert result.returncode == 2 and "needs name and paths" in result.stderr
+
+
+def test_metrics_are_numeric_manifest_columns_with_means_in_the_summary(
+    camviz, trained_checkpoint, shapes_split, tmp_path
+) -> None:
+    data_dir, _ = shapes_split
+    result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
+                    "--metrics", "--num-samples", 3, "--num-workers", 0, "--method", "gradcam++")
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "manifest.csv").open(newline="") as file:
+        reader = csv.DictReader(file)
+        assert tuple(reader.fieldnames) == (*MANIFEST_FIELDS, "road_combined", "cam_confidence_change")
+        rows = list(reader)
+    assert len(rows) == 3 and all(row["output"].startswith("gradcam++_") for row in rows)
+    for name in ("road_combined", "cam_confidence_change"):
+        values = [float(row[name]) for row in rows]
+        assert all(np.isfinite(values))
+        mean = re.search(rf"mean {name}: (-?[\d.]+)", result.stdout)
+        assert mean and float(mean.group(1)) == pytest.approx(np.mean(values), abs=1e-3)

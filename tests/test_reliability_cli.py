@@ -34,6 +34,7 @@ CASES = {
     "zero batch size": (["--data-dir", "DATA", "--batch-size", "0"], "good", 2, "--batch-size"),
     "not a number": (["--data-dir", "DATA", "--batch-size", "many"], "good", 2, "batch-size"),
     "corrupt single image": (["--image-path", "BROKEN"], "good", 1, "cannot decode"),
+    "metrics in single mode": (["--image-path", "IMG", "--metrics"], "good", 2, "--metrics needs --data-dir"),
 }
 
 

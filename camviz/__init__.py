@@ -25,6 +25,11 @@ _LAZY = {
     "find_target_layers": "camviz.layers",
     "get_submodule": "camviz.layers",
     "candidate_layers": "camviz.layers",
+    "CamEngine": "camviz.cam",
+    "ExplainOptions": "camviz.explain",
+    "ExplainResult": "camviz.explain",
+    "faithfulness_scores": "camviz.metrics",
+    "compare_methods": "camviz.compare",
 }
 
 __all__ = [

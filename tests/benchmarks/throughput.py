@@ -222,6 +222,7 @@ class Run:
     maxrss_mib: float
     tree_pss_mib: float
     returncode: int
+    round: int = 1
 
     @property
     def images_per_s(self) -> float:
@@ -337,7 +338,7 @@ def measure(setup: Setup, variant: str, model: str, count: int, tag: str) -> Run
     if variant != "forward" and written != count:
         raise SystemExit(f"{variant} on {model} wrote {written} figures, expected {count}; see {log}")
     shutil.rmtree(out, ignore_errors=True)
-    run = Run(variant, model, count, wall, maxrss, pss, code)
+    run = Run(variant, model, count, wall, maxrss, pss, code, int(tag.lstrip("roundflat") or 1))
     print(f"  {tag:<9} {model:<16} {variant:<11} {count:>4} img  {wall:7.2f} s  {run.images_per_s:6.2f} img/s"
           f"  maxrss {maxrss:7.0f} MiB  tree PSS {pss:7.0f} MiB", flush=True)
     return run
@@ -374,7 +375,7 @@ def summarise(runs: list[Run], models: list[str], flat_runs: list[Run]) -> dict:
                   for v in VARIANTS[1:]}
         ratios["rss camviz/forward"] = medians["camviz"]["maxrss_mib"] / medians["forward"]["maxrss_mib"]
         ratios["pss camviz/forward"] = medians["camviz"]["tree_pss_mib"] / medians["forward"]["tree_pss_mib"]
-        result["models"][model] = {"medians": medians, "ratios": ratios}
+        result["models"][model] = {"medians": medians, "ratios": ratios, "paired": paired_ratios(runs, model)}
         for name, top, bottom, least, applies in THROUGHPUT_TARGETS:
             if model in applies:
                 value = ratios[f"{top}/{bottom}"]
@@ -394,6 +395,21 @@ def summarise(runs: list[Run], models: list[str], flat_runs: list[Run]) -> dict:
     return result
 
 
+def paired_ratios(runs: list[Run], model: str) -> dict[str, dict[str, float]]:
+    """camviz's throughput over each baseline's within the same round: median, min and max over rounds."""
+    paired = {}
+    for variant in VARIANTS[1:]:
+        values = []
+        for number in sorted({r.round for r in runs}):
+            ours = [r for r in runs if (r.variant, r.model, r.round) == ("camviz", model, number)]
+            theirs = [r for r in runs if (r.variant, r.model, r.round) == (variant, model, number)]
+            if ours and theirs:
+                values.append(ours[0].images_per_s / theirs[0].images_per_s)
+        if values:
+            paired[f"camviz/{variant}"] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    return paired
+
+
 def _verdict(name: str, value: float, target: str, passed: bool) -> dict:
     return {"name": name, "value": round(value, 3), "target": target, "pass": passed}
 
@@ -403,12 +419,17 @@ def print_table(summary: dict) -> None:
     for model, data in summary["models"].items():
         medians, ratios = data["medians"], data["ratios"]
         print(f"\n{model} (median of {medians['camviz']['runs']} rounds)")
-        print(f"  {'variant':<11} {'wall s':>8} {'img/s':>7} {'camviz x':>9} {'maxrss MiB':>11} {'tree PSS MiB':>13}")
+        print(f"  {'variant':<11} {'wall s':>8} {'img/s':>7} {'camviz x':>9} {'maxrss MiB':>11} {'tree PSS MiB':>13}"
+              "   camviz x per round: median (min..max)")
         for variant in VARIANTS:
             m = medians[variant]
-            ratio = "" if variant == "camviz" else f"{ratios[f'camviz/{variant}']:.2f}x"
+            ratio, spread = "", ""
+            if variant != "camviz":
+                ratio = f"{ratios[f'camviz/{variant}']:.2f}x"
+                p = data["paired"].get(f"camviz/{variant}")
+                spread = f"{p['median']:.2f}x ({p['min']:.2f}..{p['max']:.2f})" if p else ""
             print(f"  {variant:<11} {m['wall_s']:8.2f} {m['images_per_s']:7.2f} {ratio:>9} "
-                  f"{m['maxrss_mib']:11.0f} {m['tree_pss_mib']:13.0f}")
+                  f"{m['maxrss_mib']:11.0f} {m['tree_pss_mib']:13.0f}   {spread}")
         print(f"  RSS camviz/forward: maxrss {ratios['rss camviz/forward']:.2f}x, "
               f"tree PSS {ratios['pss camviz/forward']:.2f}x")
     if "flatness" in summary:
@@ -479,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs = [("camviz", "resnet50", n) for n in FLATNESS_SIZES]
             flat_runs = interleaved(setup, jobs, args.flatness_rounds, "flat")
     complete = set(variants) == set(VARIANTS)
-    summary = summarise(runs, models, flat_runs) if complete else {"models": {}, "targets": []}
+    summary = summarise(runs if complete else [], models if complete else [], flat_runs)
     print_table(summary)
     if args.json:
         payload = {"environment": environment(), "n": args.n, "rounds": args.rounds, **summary,

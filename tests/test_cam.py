@@ -9,7 +9,7 @@ import torch
 import torchvision
 
 from camviz.cam import METHODS, CamEngine, canonical_method_name, gradients_from_targets_only
-from camviz.errors import UsageError
+from camviz.errors import CamvizError, UsageError
 
 
 def _vit_tokens_to_grid(tokens: torch.Tensor) -> torch.Tensor:
@@ -101,3 +101,45 @@ def test_method_names() -> None:
     assert canonical_method_name("Score-CAM") == "scorecam"
     with pytest.raises(UsageError, match="unknown --method"):
         canonical_method_name("nosuchcam")
+
+
+class _MemoryBoundNet(torch.nn.Module):
+    """A real network on a device that holds at most `limit` images: bigger batches raise CUDA's OOM error."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU())
+        self.head = torch.nn.Linear(8, 3)
+        self.batch_sizes: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batch_sizes.append(len(x))
+        if len(x) > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.head(self.features(x).mean((2, 3)))
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_the_smaller_size() -> None:
+    torch.manual_seed(0)
+    model = _MemoryBoundNet(limit=2).eval()
+    warnings: list[str] = []
+    inputs = torch.randn(7, 3, 16, 16)
+    with CamEngine(model, [model.features], on_warning=warnings.append) as engine:
+        result = engine.explain(inputs)
+        assert engine.max_batch == 1  # 7 -> 3 -> 1: halved until it fits
+        model.batch_sizes.clear()
+        engine.explain(inputs)
+    assert result.cams.shape == (7, 16, 16) and result.probabilities.shape == (7, 3)
+    assert warnings and "out of GPU memory" in warnings[0]
+    assert max(model.batch_sizes) <= 2, "the smaller batch is kept for later batches"
+    with torch.no_grad():
+        expected = torch.softmax(model(inputs[:2]), dim=-1).numpy()
+    np.testing.assert_allclose(result.probabilities[:2], expected, rtol=1e-5)
+
+
+def test_out_of_memory_even_for_one_image_is_a_clear_error() -> None:
+    model = _MemoryBoundNet(limit=0).eval()
+    with CamEngine(model, [model.features]) as engine:
+        with pytest.raises(CamvizError, match="--cpu"):
+            engine.explain(torch.randn(2, 3, 16, 16))

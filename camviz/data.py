@@ -90,6 +90,17 @@ def sample_subset(samples: Sequence[Sample], num_samples: int | None, seed: int)
     return sorted(chosen, key=lambda s: s.index)
 
 
+def select_samples(
+    data_dir: Path, classes: Sequence[str], num_samples: int | None, seed: int
+) -> tuple[list[Sample], list[str]]:
+    """Batch mode's samples after the class filter and the seeded subset, and the data dir's class folders."""
+    listing = list_image_folder(data_dir)
+    samples = listing.samples
+    if classes:
+        samples = filter_classes(samples, classes, listing.classes)
+    return sample_subset(samples, num_samples, seed), listing.classes
+
+
 def shard(samples: Sequence[Sample], rank: int, world_size: int) -> list[Sample]:
     """Rank `rank`'s disjoint, deterministic share of `samples` (round-robin by position)."""
     return list(samples[rank::world_size])

@@ -15,7 +15,7 @@ from typing import Protocol
 import torch
 
 from camviz.cam import CamBatch, CamEngine, canonical_method_name
-from camviz.data import LoadedItem, Preprocessing, Sample, batch_loader, filter_classes, list_image_folder, sample_subset, shard
+from camviz.data import LoadedItem, Preprocessing, Sample, batch_loader, select_samples, shard
 from camviz.errors import CamvizError, UsageError
 from camviz.layers import FAMILIES, Family, resolve_targets
 from camviz.metrics import METRIC_NAMES, faithfulness_scores
@@ -140,16 +140,6 @@ def class_names_for(loaded: LoadedModel, folder_classes: Sequence[str]) -> list[
     return [str(i) for i in range(loaded.num_classes)]
 
 
-def select_samples(options: ExplainOptions) -> tuple[list[Sample], list[str]]:
-    """The batch-mode samples after `--classes` and `--num-samples`, and the data dir's class folders."""
-    assert options.data_dir is not None
-    listing = list_image_folder(options.data_dir)
-    samples = listing.samples
-    if options.classes:
-        samples = filter_classes(samples, options.classes, listing.classes)
-    return sample_subset(samples, options.num_samples, options.seed), listing.classes
-
-
 @dataclass
 class _Run:
     """What every part of one run needs once the model, targets and output folder are resolved."""
@@ -176,7 +166,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     samples, folder_classes = (
         ([Sample(0, options.image_path, options.image_path.name)], [])
         if options.image_path is not None
-        else select_samples(options)
+        else select_samples(options.data_dir, options.classes, options.num_samples, options.seed)
     )
     loaded = load_model(
         options.model_path, options.model_name, plugins=options.plugins,

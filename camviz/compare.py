@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -19,12 +18,11 @@ from camviz.errors import UsageError
 from camviz.explain import check_target_category, class_names_for, make_output_dir, select_device
 from camviz.layers import resolve_targets
 from camviz.models import load_model
-from camviz.render import _MIN_PANEL, _with_title, encode_png, overlay, write_atomic
+from camviz.render import encode_png, enlarge, join, overlay, titled, write_atomic
 
 DEFAULT_METHODS: tuple[str, ...] = tuple(
     name for name in ("gradcam", "gradcam++", "hirescam", "layercam", "eigencam", "scorecam") if name in METHODS
 )
-_GAP = 12  # white pixels between panels and between rows
 
 
 def compare_methods(
@@ -69,7 +67,7 @@ def compare_methods(
         method_titles = [f"{name} | explains: {explained}" for name in names]
         rows.append(_row(display, [cams[name][i] for name in names], [input_title, *method_titles]))
     make_output_dir(output.parent)
-    write_atomic(output, encode_png(_stack(rows, axis=0)))
+    write_atomic(output, encode_png(join(rows, axis=0)))
     return output
 
 
@@ -90,17 +88,6 @@ def _check(images: Sequence[Path], methods: Sequence[str], output: Path, img_siz
 
 
 def _row(display: np.ndarray, cams: Sequence[np.ndarray], titles: Sequence[str]) -> np.ndarray:
-    """The input and one overlay per CAM, enlarged (nearest) to at least `_MIN_PANEL` px, each under its title."""
-    scale = max(1, -(-_MIN_PANEL // display.shape[0]))
+    """The input and one overlay per CAM, enlarged for legibility, each under its title."""
     panels = [np.uint8(np.round(display * 255)), *(overlay(display, cam) for cam in cams)]
-    panels = [cv2.resize(p, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) for p in panels]
-    return _stack([_with_title(panel, title) for panel, title in zip(panels, titles)], axis=1)
-
-
-def _stack(parts: Sequence[np.ndarray], axis: int) -> np.ndarray:
-    """Images joined along `axis` (0: rows, 1: columns) with white gaps; all have the same other size."""
-    shape = list(parts[0].shape)
-    shape[axis] = _GAP
-    gap = np.full(shape, 255, np.uint8)
-    joined = [part for item in parts for part in (gap, item)][1:]
-    return np.concatenate(joined, axis=axis)
+    return join([titled(enlarge(panel), title) for panel, title in zip(panels, titles)], axis=1)

@@ -10,6 +10,7 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -21,6 +22,7 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _MIN_PANEL = 224  # small model inputs are scaled up (nearest) so titles stay readable
 _TITLE_BAND = 48
 _COLORBAR_WIDTH = 56
+_GAP = 12  # white pixels between panels
 
 
 def filename_safe(name: str) -> str:
@@ -52,21 +54,29 @@ def compose_figure(
     display: np.ndarray, cam: np.ndarray, overlay_rgb: np.ndarray, titles: tuple[str, str, str]
 ) -> np.ndarray:
     """Three panels side by side (input, heatmap with colour bar, overlay), each under its title; RGB uint8."""
-    scale = max(1, -(-_MIN_PANEL // display.shape[0]))
-    panels = [np.uint8(np.round(display * 255)), heatmap(cam), overlay_rgb]
-    panels = [cv2.resize(p, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) for p in panels]
-    size = panels[0].shape[0]
-    panels[1] = np.hstack([panels[1], _colorbar(size)])
-    titled = [_with_title(panel, title) for panel, title in zip(panels, titles)]
-    gap = np.full((titled[0].shape[0], 12, 3), 255, np.uint8)
-    return np.hstack([titled[0], gap, titled[1], gap, titled[2]])
+    image, heat, blend = (enlarge(p) for p in (np.uint8(np.round(display * 255)), heatmap(cam), overlay_rgb))
+    heat = np.hstack([heat, _colorbar(heat.shape[0])])
+    return join([titled(panel, title) for panel, title in zip((image, heat, blend), titles)], axis=1)
 
 
 def heatmap_figure(cam: np.ndarray, title: str) -> np.ndarray:
     """One heatmap panel with colour bar under a title (used for per-class mean heatmaps); RGB uint8."""
-    scale = max(1, -(-_MIN_PANEL // cam.shape[0]))
-    panel = cv2.resize(heatmap(cam), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    return _with_title(np.hstack([panel, _colorbar(panel.shape[0])]), title)
+    panel = enlarge(heatmap(cam))
+    return titled(np.hstack([panel, _colorbar(panel.shape[0])]), title)
+
+
+def enlarge(panel: np.ndarray) -> np.ndarray:
+    """A small model-input-size panel scaled up (nearest, integer factor) to at least 224 px, for legible figures."""
+    scale = max(1, -(-_MIN_PANEL // panel.shape[0]))
+    return cv2.resize(panel, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else panel
+
+
+def join(parts: Sequence[np.ndarray], axis: int) -> np.ndarray:
+    """Images joined along `axis` (0: rows, 1: columns) with white gaps; all have the same other size."""
+    shape = list(parts[0].shape)
+    shape[axis] = _GAP
+    gap = np.full(shape, 255, np.uint8)
+    return np.concatenate([part for item in parts for part in (gap, item)][1:], axis=axis)
 
 
 def _colorbar(height: int) -> np.ndarray:
@@ -82,7 +92,7 @@ def _colorbar(height: int) -> np.ndarray:
     return bar
 
 
-def _with_title(panel: np.ndarray, title: str) -> np.ndarray:
+def titled(panel: np.ndarray, title: str) -> np.ndarray:
     """The panel under a white band holding up to two lines of title text (split at ' | ')."""
     band = np.full((_TITLE_BAND, panel.shape[1], 3), 255, np.uint8)
     for line_number, line in enumerate(title.split(" | ")[:2]):

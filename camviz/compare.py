@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from camviz.cam import METHODS, CamEngine, canonical_method_name
-from camviz.data import Preprocessing, decode_image
+from camviz.data import Preprocessing, decode_image, display_image
 from camviz.errors import UsageError
 from camviz.explain import check_target_category, class_names_for, make_output_dir, select_device
 from camviz.layers import resolve_targets
@@ -51,9 +51,10 @@ def compare_methods(
     model = loaded.model.to(device).eval()
     size = img_size or loaded.img_size
     targets = resolve_targets(model, loaded.model_name, list(target_layers) or None, size)
-    preprocessing = Preprocessing(size, loaded.mean, loaded.std)
-    displays = [preprocessing.display_image(decode_image(path)) for path in images]
-    inputs = torch.stack([preprocessing.to_tensor(display) for display in displays]).to(device)
+    preprocessing = Preprocessing((size, size), loaded.mean, loaded.std)
+    pixels = np.stack([preprocessing.pixels(decode_image(path)) for path in images])
+    inputs = preprocessing.normalize(torch.from_numpy(pixels).to(device))
+    displays = [display_image(one) for one in pixels]
     cams: dict[str, np.ndarray] = {}
     for name in names:  # one engine (hooks, frozen parameters) at a time
         with CamEngine(model, targets.modules, targets.reshape_transform, name) as engine:

@@ -137,36 +137,54 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How the model sees an image: resized to `img_size` square (no crop), then normalised."""
+    """How the model sees an image: its channel count, resized to height x width (no crop), then normalised.
 
-    img_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    Workers produce uint8 pixels (what the figure shows); `normalize` turns a batch of them into the model's
+    float input on whatever device the batch is on.
+    """
 
-    def display_image(self, image: Image.Image) -> np.ndarray:
-        """The resized image as float32 RGB in [0, 1], exactly what the model is given before normalising."""
-        resized = image.resize((self.img_size, self.img_size), Image.Resampling.BILINEAR)
-        return np.asarray(resized, dtype=np.float32) / 255.0
+    size: tuple[int, int]  # (height, width)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    channels: int = 3
 
-    def to_tensor(self, display: np.ndarray) -> torch.Tensor:
-        """Normalise a display image into the model's CHW float32 input."""
-        mean = np.asarray(self.mean, dtype=np.float32)
-        std = np.asarray(self.std, dtype=np.float32)
-        return torch.from_numpy(((display - mean) / std).transpose(2, 0, 1).copy())
+    def pixels(self, image: Image.Image) -> np.ndarray:
+        """uint8 HWC pixels at the model's size and channel count (grey for a one-channel model)."""
+        if self.channels == 1:
+            image = image.convert("L")
+        height, width = self.size
+        resized = np.array(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.uint8)
+        return resized.reshape(height, width, self.channels)
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, H, W, C] pixels (any device) -> the model's float32 [B, C, H, W] input."""
+        mean = torch.tensor(self.mean[: self.channels], dtype=torch.float32, device=pixels.device)
+        std = torch.tensor(self.std[: self.channels], dtype=torch.float32, device=pixels.device)
+        scaled = pixels.permute(0, 3, 1, 2).float() / 255.0
+        return (scaled - mean[:, None, None]) / std[:, None, None]
+
+
+def display_image(pixels: np.ndarray) -> np.ndarray:
+    """uint8 HWC pixels as the figure shows them: float32 RGB in [0, 1] (one channel repeated as grey)."""
+    rgb = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+    return rgb.astype(np.float32) / 255.0
 
 
 @dataclass
-class LoadedItem:
-    """A sample after decoding: its input tensor and display image, or the reason it failed."""
+class DecodedBatch:
+    """One batch as the loader workers collate it: one uint8 tensor for the decoded samples, and the failures."""
 
-    sample: Sample
-    tensor: torch.Tensor | None
-    display: np.ndarray | None
-    error: str | None
+    samples: list[Sample]  # decoded, in the order of `pixels`
+    pixels: torch.Tensor  # uint8 [B, H, W, C]
+    failures: list[tuple[Sample, str]]  # samples that could not be decoded, with the reason
+
+    def pin_memory(self) -> DecodedBatch:
+        """Page-locked pixels, for a non-blocking upload to the GPU (DataLoader's pin_memory thread calls this)."""
+        return DecodedBatch(self.samples, self.pixels.pin_memory(), self.failures)
 
 
 class SampleDataset(Dataset):
-    """Decodes and preprocesses samples; a broken file yields an item with `error` set."""
+    """Decodes and preprocesses samples to uint8 pixels; a broken file yields its reason instead."""
 
     def __init__(self, samples: Sequence[Sample], preprocessing: Preprocessing) -> None:
         self.samples = list(samples)
@@ -175,30 +193,34 @@ class SampleDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, position: int) -> LoadedItem:
+    def __getitem__(self, position: int) -> tuple[Sample, np.ndarray | None, str | None]:
         sample = self.samples[position]
         try:
-            display = self.preprocessing.display_image(decode_image(sample.path))
+            return sample, self.preprocessing.pixels(decode_image(sample.path)), None
         except ImageDecodeError as error:
-            return LoadedItem(sample, None, None, str(error))
-        return LoadedItem(sample, self.preprocessing.to_tensor(display), display, None)
+            return sample, None, str(error)
 
 
-def keep_items(items: list[LoadedItem]) -> list[LoadedItem]:
-    """DataLoader collate function: keep the items as they are (the explainer stacks the good ones)."""
-    return items
+def collate_decoded(items: list[tuple[Sample, np.ndarray | None, str | None]]) -> DecodedBatch:
+    """DataLoader collate function (runs in the workers): stack the decoded pixels into one tensor."""
+    good = [(sample, pixels) for sample, pixels, _ in items if pixels is not None]
+    failures = [(sample, error or "unknown error") for sample, pixels, error in items if pixels is None]
+    stacked = torch.from_numpy(np.stack([pixels for _, pixels in good])) if good else torch.empty(0, dtype=torch.uint8)
+    return DecodedBatch([sample for sample, _ in good], stacked, failures)
 
 
 def batch_loader(
-    samples: Sequence[Sample], preprocessing: Preprocessing, batch_size: int, num_workers: int
+    samples: Sequence[Sample], preprocessing: Preprocessing, batch_size: int, num_workers: int,
+    pin_memory: bool = False,
 ) -> DataLoader:
-    """A DataLoader that decodes in `num_workers` processes and yields lists of `LoadedItem`."""
+    """A DataLoader that decodes and collates in `num_workers` processes and yields `DecodedBatch`es."""
     return DataLoader(
         SampleDataset(samples, preprocessing),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
-        collate_fn=keep_items,
+        collate_fn=collate_decoded,
+        pin_memory=pin_memory,
         persistent_workers=False,
         prefetch_factor=4 if num_workers > 0 else None,
     )

@@ -7,7 +7,7 @@ module prints nothing itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +15,7 @@ from typing import Protocol
 import torch
 
 from camviz.cam import CamBatch, CamEngine, canonical_method_name
-from camviz.data import LoadedItem, Preprocessing, Sample, batch_loader, select_samples, shard
+from camviz.data import DecodedBatch, Preprocessing, Sample, batch_loader, select_samples, shard
 from camviz.errors import CamvizError, UsageError
 from camviz.layers import FAMILIES, Family, resolve_targets
 from camviz.metrics import METRIC_NAMES, faithfulness_scores
@@ -181,7 +181,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     img_size = options.img_size or loaded.img_size
     targets = resolve_targets(model, loaded.model_name, list(options.target_layers) or None, img_size,
                               families=(*options.families, *FAMILIES))
-    preprocessing = Preprocessing(img_size, loaded.mean, loaded.std)
+    preprocessing = Preprocessing((img_size, img_size), loaded.mean, loaded.std)
     method = canonical_method_name(options.method)
     with process_group(ranks, device), CamEngine(
         model, targets.modules, targets.reshape_transform, method, on_warning=progress.warn,
@@ -227,7 +227,7 @@ def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
     done = {row.index for row in kept}
     todo = [s for s in mine if s.index not in done]
     manifest = ManifestWriter(manifest_path, kept, METRIC_NAMES if options.metrics else ())
-    class_means = ClassMeans(run.folder_classes, run.preprocessing.img_size)
+    class_means = ClassMeans(run.folder_classes, run.preprocessing.size)
     writer = BatchWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
                          options.save_raw, options.resume, manifest, run.progress.warn, class_means,
                          options.only_misclassified)
@@ -237,7 +237,9 @@ def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
     try:
         with WritePool() as pool:
             workers = min(options.num_workers, max(1, len(todo) // options.batch_size))
-            _drive(run, batch_loader(todo, run.preprocessing, options.batch_size, workers), writer, pool)
+            loader = batch_loader(todo, run.preprocessing, options.batch_size, workers,
+                                  pin_memory=run.device.type == "cuda")
+            _drive(run, loader, writer, pool)
     except CamvizError as error:  # other ranks still wait for this rank's exit code
         failure = error
     finally:
@@ -266,22 +268,35 @@ def _finish_output_dir(run: _Run, rows: list[ManifestRow], class_means: ClassMea
     return rows
 
 
-def _drive(run: _Run, loader: Iterable[list[LoadedItem]], writer: BatchWriter | SingleWriter,
+def _drive(run: _Run, loader: Iterable[DecodedBatch], writer: BatchWriter | SingleWriter,
            pool: WritePool) -> None:
     """Explain every decoded batch with the one CAM engine; hand results and failures to the writer."""
     target_category = run.options.target_category
-    for items in loader:
-        good = [item for item in items if item.error is None]
-        for item in items:
-            if item.error is not None:
-                writer.failed(item)
-        if good:
-            inputs = torch.stack([item.tensor for item in good]).to(run.device)
+    for batch, inputs in uploaded(loader, run.preprocessing, run.device):
+        for sample, error in batch.failures:
+            writer.failed(sample, error)
+        if batch.samples:
             result = run.engine.explain(inputs, target_category)
-            scores = _scores(run, inputs, result) if run.options.metrics else [None] * len(good)
-            for item, cam, probabilities, score in zip(good, result.cams, result.probabilities, scores):
-                writer.done(item, cam, probabilities, pool, score)
-        run.progress.advance(len(items))
+            scores = _scores(run, inputs, result) if run.options.metrics else [None] * len(batch.samples)
+            pixels = batch.pixels.numpy()
+            for position, sample in enumerate(batch.samples):
+                writer.done(sample, pixels[position], result.cams[position], result.probabilities[position],
+                            pool, scores[position])
+        run.progress.advance(len(batch.samples) + len(batch.failures))
+
+
+def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,
+             device: torch.device) -> Iterator[tuple[DecodedBatch, torch.Tensor]]:
+    """Each batch with its normalised input on `device`, one batch ahead: the next upload is queued
+    (non-blocking from pinned memory on CUDA) before the current batch is explained."""
+    pending = None
+    for batch in loader:
+        inputs = preprocessing.normalize(batch.pixels.to(device, non_blocking=True)) if batch.samples else None
+        if pending is not None:
+            yield pending
+        pending = (batch, inputs)
+    if pending is not None:
+        yield pending
 
 
 def _scores(run: _Run, inputs: torch.Tensor, result: CamBatch) -> list[dict[str, float]]:

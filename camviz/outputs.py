@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camviz.data import LoadedItem
+from camviz.data import Sample, display_image
 from camviz.errors import ImageDecodeError
 from camviz.render import (
     batch_stem,
@@ -73,9 +73,13 @@ def figure_titles(subject: str, method: str, explained: str, pred: str, confiden
     return (f"Input | {subject}", f"{method} heatmap | explained: {explained}", f"Overlay | pred: {pred} ({confidence:.1%})")
 
 
-def write_figure(figure_path: Path, display: np.ndarray, cam: np.ndarray, titles: tuple[str, str, str],
+def write_figure(figure_path: Path, pixels: np.ndarray, cam: np.ndarray, titles: tuple[str, str, str],
                  overlay_path: Path | None = None, raw_path: Path | None = None) -> None:
-    """Write the three-panel figure, and optionally the overlay alone and the raw float32 CAM, atomically."""
+    """Write the three-panel figure, and optionally the overlay alone and the raw float32 CAM, atomically.
+
+    `pixels` are the uint8 HWC pixels the model was given (before normalising).
+    """
+    display = display_image(pixels)
     overlay_rgb = overlay(display, cam)
     if raw_path is not None:
         write_atomic(raw_path, encode_npy(cam.astype(np.float32)))
@@ -107,9 +111,9 @@ class _Writer:
 class ClassMeans:
     """Running sums of the CAMs per true class, for `class_mean_{Class}.png` (useful for aligned images)."""
 
-    def __init__(self, classes: Sequence[str], size: int) -> None:
+    def __init__(self, classes: Sequence[str], size: tuple[int, int]) -> None:
         self.classes = list(classes)
-        self.sums = np.zeros((len(self.classes), size, size), np.float64)
+        self.sums = np.zeros((len(self.classes), *size), np.float64)
         self.counts = np.zeros(len(self.classes), np.float64)
 
     def add(self, true_class: str | None, cam: np.ndarray) -> None:
@@ -145,16 +149,14 @@ class BatchWriter(_Writer):
         self.class_means = class_means
         self.only_mistakes = only_mistakes
 
-    def failed(self, item: LoadedItem) -> None:
+    def failed(self, sample: Sample, error: str) -> None:
         """Record a sample that could not be decoded."""
-        sample = item.sample
         self.manifest.add(ManifestRow(sample.index, sample.relative_path, sample.true_class or "",
-                                      status="error", error=item.error or "unknown error"))
+                                      status="error", error=error))
 
-    def done(self, item: LoadedItem, cam: np.ndarray, probabilities: np.ndarray, pool: WritePool,
-             scores: dict[str, float] | None = None) -> None:
+    def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
+             pool: WritePool, scores: dict[str, float] | None = None) -> None:
         """Queue the figure (and raw CAM) of an explained sample, then record its row (with --metrics scores)."""
-        sample = item.sample
         pred, confidence, explained = self.prediction(probabilities)
         stem = batch_stem(self.method, sample.index, sample.true_class or "unknown", pred)
         row = ManifestRow(sample.index, sample.relative_path, sample.true_class or "", pred,
@@ -175,12 +177,12 @@ class BatchWriter(_Writer):
             self.manifest.add(row)
             return
         titles = figure_titles(f"true: {sample.true_class}", self.method, explained, pred, confidence)
-        pool.submit(self._write, item.display, cam, titles, row)
+        pool.submit(self._write, pixels, cam, titles, row)
 
-    def _write(self, display: np.ndarray, cam: np.ndarray, titles: tuple[str, str, str], row: ManifestRow) -> None:
+    def _write(self, pixels: np.ndarray, cam: np.ndarray, titles: tuple[str, str, str], row: ManifestRow) -> None:
         figure = self.output_dir / row.output
         if not (self.keep_existing and figure.is_file()):
-            write_figure(figure, display, cam, titles, raw_path=figure.with_suffix(".npy") if self.save_raw else None)
+            write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.save_raw else None)
         self.manifest.add(row)
         self.outputs.append(figure)
 
@@ -188,20 +190,20 @@ class BatchWriter(_Writer):
 class SingleWriter(_Writer):
     """Single mode: `{stem}_{M}.png` (three panels), `{stem}_{M}_overlay.png`, and `.npy` with --save-raw."""
 
-    def failed(self, item: LoadedItem) -> None:
+    def failed(self, sample: Sample, error: str) -> None:
         """A single image that cannot be decoded ends the run."""
-        raise ImageDecodeError(item.error or f"cannot decode {item.sample.path}")
+        raise ImageDecodeError(error)
 
-    def done(self, item: LoadedItem, cam: np.ndarray, probabilities: np.ndarray, pool: WritePool,
-             scores: dict[str, float] | None = None) -> None:
+    def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
+             pool: WritePool, scores: dict[str, float] | None = None) -> None:
         """Write the figure, overlay (and raw CAM) of the one image."""
         pred, confidence, explained = self.prediction(probabilities)
         problem = cam_problem(cam)
         if problem is not None:
-            self.warn(f"{item.sample.path.name}: {problem}")
-        stem = single_stem(item.sample.path, self.method)
+            self.warn(f"{sample.path.name}: {problem}")
+        stem = single_stem(sample.path, self.method)
         figure = self.output_dir / f"{stem}.png"
-        titles = figure_titles(item.sample.path.name, self.method, explained, pred, confidence)
+        titles = figure_titles(sample.path.name, self.method, explained, pred, confidence)
         raw = self.output_dir / f"{stem}.npy" if self.save_raw else None
-        write_figure(figure, item.display, np.nan_to_num(cam), titles, self.output_dir / f"{stem}_overlay.png", raw)
+        write_figure(figure, pixels, np.nan_to_num(cam), titles, self.output_dir / f"{stem}_overlay.png", raw)
         self.outputs += [figure, self.output_dir / f"{stem}_overlay.png"] + ([raw] if raw else [])

@@ -9,12 +9,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import torch
 from PIL import Image
 
 from camviz.data import (
+    DecodedBatch,
     Preprocessing,
     SampleDataset,
+    batch_loader,
     decode_image,
+    display_image,
     filter_classes,
     list_image_folder,
     sample_subset,
@@ -163,20 +167,45 @@ def test_dataset_turns_broken_files_into_error_items(tmp_path: Path) -> None:
     good = _png(tmp_path / "cls" / "good.png")
     (tmp_path / "cls" / "bad.png").write_bytes(b"nope")
     samples = list_image_folder(tmp_path).samples
-    items = [SampleDataset(samples, Preprocessing(16, (0.5,) * 3, (0.5,) * 3))[i] for i in range(2)]
-    by_name = {item.sample.path.name: item for item in items}
-    assert by_name["bad.png"].tensor is None and "bad.png" in by_name["bad.png"].error
-    assert by_name[good.name].tensor.shape == (3, 16, 16) and by_name[good.name].error is None
+    items = [SampleDataset(samples, Preprocessing((16, 16), (0.5,) * 3, (0.5,) * 3))[i] for i in range(2)]
+    by_name = {sample.path.name: (pixels, error) for sample, pixels, error in items}
+    assert by_name["bad.png"][0] is None and "bad.png" in by_name["bad.png"][1]
+    assert by_name[good.name][0].shape == (16, 16, 3) and by_name[good.name][1] is None
+
+
+def test_workers_collate_one_uint8_tensor_per_batch_and_keep_failures(tmp_path: Path) -> None:
+    for name in ("a.png", "c.png", "d.png"):
+        _png(tmp_path / "cls" / name)
+    (tmp_path / "cls" / "b.png").write_bytes(b"nope")
+    samples = list_image_folder(tmp_path).samples
+    loader = batch_loader(samples, Preprocessing((12, 20), (0.5,) * 3, (0.5,) * 3), batch_size=4, num_workers=1)
+    (batch,) = list(loader)
+    assert isinstance(batch, DecodedBatch)
+    assert batch.pixels.dtype == torch.uint8 and tuple(batch.pixels.shape) == (3, 12, 20, 3)
+    assert [s.path.name for s in batch.samples] == ["a.png", "c.png", "d.png"]
+    assert [(s.path.name, "b.png" in error) for s, error in batch.failures] == [("b.png", True)]
 
 
 def test_preprocessing_resizes_without_crop_and_normalises() -> None:
     image = Image.new("RGB", (40, 10), (255, 0, 127))
-    prep = Preprocessing(8, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-    display = prep.display_image(image)
-    assert display.shape == (8, 8, 3) and display.dtype == np.float32
-    tensor = prep.to_tensor(display)
-    assert tensor.shape == (3, 8, 8)
-    assert tensor[0].max().item() == pytest.approx(2.0) and tensor[1].min().item() == pytest.approx(-2.0)
+    prep = Preprocessing((8, 8), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    pixels = prep.pixels(image)
+    assert pixels.shape == (8, 8, 3) and pixels.dtype == np.uint8
+    tensor = prep.normalize(torch.from_numpy(pixels[None]))
+    assert tensor.shape == (1, 3, 8, 8) and tensor.dtype == torch.float32
+    assert tensor[0, 0].max().item() == pytest.approx(2.0) and tensor[0, 1].min().item() == pytest.approx(-2.0)
+    expected = (np.asarray(image.resize((8, 8), Image.Resampling.BILINEAR), np.float32) / 255.0 - 0.5) / 0.25
+    assert np.array_equal(tensor[0].permute(1, 2, 0).numpy(), expected)  # bit for bit the float path's input
+
+
+def test_preprocessing_to_one_channel_and_non_square() -> None:
+    image = Image.new("RGB", (40, 10), (90, 90, 90))
+    prep = Preprocessing((6, 10), (0.5,), (0.5,), channels=1)
+    pixels = prep.pixels(image)
+    assert pixels.shape == (6, 10, 1) and int(pixels.min()) == int(pixels.max()) == 90
+    assert prep.normalize(torch.from_numpy(pixels[None])).shape == (1, 1, 6, 10)
+    display = display_image(pixels)
+    assert display.shape == (6, 10, 3) and display.dtype == np.float32 and display.max() == pytest.approx(90 / 255)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

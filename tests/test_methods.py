@@ -37,8 +37,8 @@ def loaded(trained_checkpoint: Path) -> LoadedModel:
 def shapes(loaded: LoadedModel) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """Fresh images (a seed the model was not trained on): inputs, labels, object boxes (x0, y0, x1, y1)."""
     images, labels, boxes = make_arrays(IMAGES, seed=4242)
-    preprocessing = Preprocessing(loaded.img_size, loaded.mean, loaded.std)
-    inputs = torch.stack([preprocessing.to_tensor(image.astype(np.float32) / 255.0) for image in images])
+    preprocessing = Preprocessing((loaded.img_size, loaded.img_size), loaded.mean, loaded.std)
+    inputs = preprocessing.normalize(torch.from_numpy(np.stack(images).astype(np.uint8)))
     return inputs, labels, boxes
 
 

@@ -25,8 +25,8 @@ def loaded(trained_checkpoint: Path) -> LoadedModel:
 def explained(loaded: LoadedModel) -> tuple[torch.Tensor, CamBatch]:
     """Eight fresh shapes images (the model never saw them) and their Grad-CAMs."""
     images, _, _ = make_arrays(8, seed=31337)
-    preprocessing = Preprocessing(loaded.img_size, loaded.mean, loaded.std)
-    inputs = torch.stack([preprocessing.to_tensor(image.astype(np.float32) / 255.0) for image in images])
+    preprocessing = Preprocessing((loaded.img_size, loaded.img_size), loaded.mean, loaded.std)
+    inputs = preprocessing.normalize(torch.from_numpy(np.stack(images).astype(np.uint8)))
     model = loaded.model
     with CamEngine(model, [model.stages[-1][-1]], None, "gradcam") as engine:
         return inputs, engine.explain(inputs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -26,6 +27,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class FigureFormat(str, Enum):
+    """`--figure-format` choices (camviz.render.FIGURE_FORMATS)."""
+
+    png = "png"
+    jpg = "jpg"
+    webp = "webp"
 
 
 def _read_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional[Path]) -> Optional[Path]:
@@ -90,8 +99,8 @@ def explain(
     img_size: Annotated[Optional[int], typer.Option(help="Model input size (default: the checkpoint's, else the model's, else 224).")] = None,
     output_dir: Annotated[Path, typer.Option(help="Where figures (and manifest.csv) go.")] = Path("gradcam_results"),
     num_samples: Annotated[Optional[int], typer.Option(help="Explain a seeded random subset covering all classes (default: all).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per CAM batch.")] = 8,
-    num_workers: Annotated[int, typer.Option(help="DataLoader worker processes for decoding.")] = 4,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per CAM batch (default: 64 on CUDA, else 8).")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes for decoding (default: a quarter of the CPUs this run may use, 1..8).")] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="Force the CPU (default: CUDA, then MPS, when present).")] = False,
     method: Annotated[str, typer.Option(help="pytorch-grad-cam method: gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam, scorecam, ...")] = "gradcam",
     target_layer: Annotated[Optional[list[str]], typer.Option(help="Target layer as a dotted path (layer4.-1 or layer4[-1]); repeatable. Default: the family lookup.")] = None,
@@ -106,6 +115,7 @@ def explain(
     eigen_smooth: Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")] = False,
     only_misclassified: Annotated[bool, typer.Option("--only-misclassified", help="Batch mode: write figures only for mistakes (the manifest keeps every row).")] = False,
     metrics: Annotated[bool, typer.Option("--metrics", help="Batch mode: faithfulness scores (ROAD combined, CAM-multiplied confidence change) as manifest columns.")] = False,
+    figure_format: Annotated[FigureFormat, typer.Option(help="Image format of the figures: png, jpg or webp (smaller files for large splits).")] = FigureFormat.png,
     config: Annotated[Optional[Path], typer.Option(help="TOML preset; flags given here win.", is_eager=True, callback=_read_config)] = None,
 ) -> None:
     """Explain one image (--image-path) or a whole ImageFolder split (--data-dir) with Grad-CAM figures."""
@@ -120,6 +130,7 @@ def explain(
         target_layers=tuple(target_layer or ()), classes=_split_classes(classes), seed=seed, save_raw=save_raw,
         plugins=tuple(plugin or ()), trust_checkpoint=trust_checkpoint, ema=ema, resume=resume,
         aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, only_misclassified=only_misclassified, metrics=metrics,
+        figure_format=figure_format.value,
         families=ctx.meta.get("camviz.families", ()),
     )
     is_main = ranks_from_environment().is_main  # under torchrun only rank 0 draws and reports

@@ -18,7 +18,7 @@ from camviz.errors import UsageError
 from camviz.explain import check_target_category, class_names_for, make_output_dir, select_device
 from camviz.layers import resolve_targets
 from camviz.models import load_model
-from camviz.render import encode_png, enlarge, join, overlay, titled, write_atomic
+from camviz.render import encode_image, enlarge, join, overlay, titled, write_atomic
 
 DEFAULT_METHODS: tuple[str, ...] = tuple(
     name for name in ("gradcam", "gradcam++", "hirescam", "layercam", "eigencam", "scorecam") if name in METHODS
@@ -68,7 +68,7 @@ def compare_methods(
         method_titles = [f"{name} | explains: {explained}" for name in names]
         rows.append(_row(display, [cams[name][i] for name in names], [input_title, *method_titles]))
     make_output_dir(output.parent)
-    write_atomic(output, encode_png(join(rows, axis=0)))
+    write_atomic(output, encode_image(join(rows, axis=0)))
     return output
 
 

@@ -222,5 +222,5 @@ def batch_loader(
         collate_fn=collate_decoded,
         pin_memory=pin_memory,
         persistent_workers=False,
-        prefetch_factor=4 if num_workers > 0 else None,
+        prefetch_factor=(4 if batch_size <= 16 else 2) if num_workers > 0 else None,  # bounded images in flight
     )

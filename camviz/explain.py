@@ -16,13 +16,14 @@ import torch
 
 from camviz.cam import CamBatch, CamEngine, canonical_method_name
 from camviz.data import DecodedBatch, Preprocessing, Sample, batch_loader, select_samples, shard
+from camviz.cpus import default_batch_size, share_cpus
 from camviz.errors import CamvizError, UsageError
 from camviz.layers import FAMILIES, Family, resolve_targets
 from camviz.metrics import METRIC_NAMES, faithfulness_scores
 from camviz.models import LoadedModel, load_model
 from camviz.distributed import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
 from camviz.gallery import write_gallery
-from camviz.render import remove_partial_files
+from camviz.render import FIGURE_FORMATS, remove_partial_files
 from camviz.report import (
     MANIFEST_NAME,
     ManifestRow,
@@ -48,8 +49,8 @@ class ExplainOptions:
     img_size: int | None = None
     output_dir: Path = Path("gradcam_results")
     num_samples: int | None = None
-    batch_size: int = 8
-    num_workers: int = 4
+    batch_size: int | None = None  # None: 64 on CUDA, 8 elsewhere
+    num_workers: int | None = None  # None: a share of the CPUs (camviz.cpus.share_cpus)
     cpu: bool = False
     method: str = "gradcam"
     target_layers: Sequence[str] = ()
@@ -64,6 +65,7 @@ class ExplainOptions:
     eigen_smooth: bool = False
     only_misclassified: bool = False
     metrics: bool = False
+    figure_format: str = "png"  # png | jpg | webp
     families: Sequence[Family] = ()  # extra family-table rows (e.g. from a --config preset), tried first
 
 
@@ -113,12 +115,14 @@ def check_options(options: ExplainOptions) -> None:
     if options.num_samples is not None and options.num_samples < 1:
         raise UsageError(f"--num-samples must be at least 1 (got {options.num_samples}); omit it for all images")
     for name, value, least in (("--batch-size", options.batch_size, 1), ("--num-workers", options.num_workers, 0)):
-        if value < least:
+        if value is not None and value < least:
             raise UsageError(f"{name} must be at least {least} (got {value})")
     if options.metrics and options.data_dir is None:
         raise UsageError("--metrics needs --data-dir: the scores are columns of manifest.csv")
     if options.img_size is not None and options.img_size < 8:
         raise UsageError(f"--img-size must be at least 8 pixels (got {options.img_size})")
+    if options.figure_format not in FIGURE_FORMATS:
+        raise UsageError(f"--figure-format must be one of {', '.join(FIGURE_FORMATS)} (got {options.figure_format!r})")
     canonical_method_name(options.method)
 
 
@@ -212,7 +216,7 @@ def make_output_dir(path: Path) -> Path:
 def _run_single(run: _Run, samples: list[Sample]) -> ExplainResult:
     options = run.options
     writer = SingleWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
-                          options.save_raw, run.progress.warn)
+                          options.save_raw, run.progress.warn, options.figure_format)
     with WritePool() as pool:
         _drive(run, batch_loader(samples, run.preprocessing, 1, 0), writer, pool)
     return ExplainResult(run.output_dir, outputs=writer.outputs)
@@ -223,22 +227,24 @@ def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
     options, ranks = run.options, run.ranks
     mine = shard(samples, ranks.rank, ranks.world_size)
     manifest_path = run.output_dir / manifest_name(ranks.rank, ranks.world_size)
-    kept = resumable_rows(run.output_dir, {s.index for s in mine}, options.save_raw) if options.resume else []
+    kept = (resumable_rows(run.output_dir, {s.index for s in mine}, options.save_raw, options.figure_format)
+            if options.resume else [])
     done = {row.index for row in kept}
     todo = [s for s in mine if s.index not in done]
     manifest = ManifestWriter(manifest_path, kept, METRIC_NAMES if options.metrics else ())
     class_means = ClassMeans(run.folder_classes, run.preprocessing.size)
     writer = BatchWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
                          options.save_raw, options.resume, manifest, run.progress.warn, class_means,
-                         options.only_misclassified)
+                         options.only_misclassified, options.figure_format)
     run.progress.start(len(mine))
     run.progress.advance(len(mine) - len(todo))
     failure = None
+    batch_size = options.batch_size or default_batch_size(run.device)
+    cpus = share_cpus(options.num_workers)
     try:
-        with WritePool() as pool:
-            workers = min(options.num_workers, max(1, len(todo) // options.batch_size))
-            loader = batch_loader(todo, run.preprocessing, options.batch_size, workers,
-                                  pin_memory=run.device.type == "cuda")
+        with WritePool(cpus.writer_threads, max_pending=max(16, 2 * batch_size)) as pool:
+            workers = min(cpus.loader_workers, max(1, len(todo) // batch_size))
+            loader = batch_loader(todo, run.preprocessing, batch_size, workers, pin_memory=run.device.type == "cuda")
             _drive(run, loader, writer, pool)
     except CamvizError as error:  # other ranks still wait for this rank's exit code
         failure = error
@@ -263,7 +269,7 @@ def _finish_output_dir(run: _Run, rows: list[ManifestRow], class_means: ClassMea
     remove_partial_files(run.output_dir)
     if run.ranks.is_distributed:
         rows = merge_rank_manifests(run.output_dir, run.ranks.world_size)
-    class_means.write(run.output_dir, run.engine.method)
+    class_means.write(run.output_dir, run.engine.method, run.options.figure_format)
     write_gallery(run.output_dir, rows, run.class_names, run.engine.method)
     return rows
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import struct
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 from string import Template
 from urllib.parse import quote
+
+from PIL import Image
 
 from camviz.render import write_atomic
 from camviz.report import ManifestRow, summarize
@@ -248,7 +249,7 @@ def class_axis(class_names: Sequence[str], rows: Sequence[ManifestRow]) -> list[
 
 def _record(output_dir: Path, row: ManifestRow, position: dict[str, int]) -> dict:
     """One figure's card data; `src` is the figure's URL relative to `index.html`."""
-    size = _png_size(output_dir / row.output) if row.output else None
+    size = _image_size(output_dir / row.output) if row.output else None
     return {
         "index": row.index, "path": row.path, "true": row.true, "pred": row.pred,
         "ti": position.get(row.true, -1), "pi": position.get(row.pred, -1),
@@ -276,16 +277,13 @@ def _sort_key(row: ManifestRow) -> tuple[bool, float, int]:
     return (not _is_mistake(row), confidence if confidence is not None else -1.0, row.index)
 
 
-def _png_size(path: Path) -> tuple[int, int] | None:
-    """Width and height from a PNG's header, or None when the file is missing or not a PNG."""
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """Width and height of a figure (PIL reads only the header), or None when it is missing or unreadable."""
     try:
-        with path.open("rb") as file:
-            head = file.read(24)
-    except OSError:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError):
         return None
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n":
-        return None
-    return struct.unpack(">II", head[16:24])
 
 
 def _script_json(data: dict) -> str:

@@ -1,7 +1,7 @@
 """From an explained sample to files on disk: figure names, figures, raw CAMs and manifest rows.
 
-Encoding and writing run in a small thread pool (OpenCV releases the GIL), so the next batch's CAMs are
-computed while the previous batch's figures are written.
+Encoding and writing run in a thread pool sized to the CPUs this run may use (OpenCV releases the GIL),
+so the next batch's CAMs are computed while the previous batch's figures are written.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from camviz.render import (
     batch_stem,
     compose_figure,
     encode_npy,
-    encode_png,
+    encode_image,
     filename_safe,
     heatmap_figure,
     overlay,
@@ -45,9 +45,13 @@ def cam_problem(cam: np.ndarray) -> str | None:
 
 
 class WritePool:
-    """A few writer threads with a bounded queue, so memory stays flat however fast the CAMs come."""
+    """Writer threads with a bounded queue, so memory stays flat however fast the CAMs come.
 
-    def __init__(self, workers: int = 2, max_pending: int = 16) -> None:
+    Size it with `camviz.cpus.share_cpus`: composing and encoding a figure is OpenCV and zlib work that
+    releases the GIL, so threads scale with the cores (and need no copies of the images, as processes would).
+    """
+
+    def __init__(self, workers: int = 1, max_pending: int = 16) -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="camviz-writer")
         self._slots = threading.Semaphore(max_pending)
         self._pending: list[Future] = []
@@ -77,23 +81,26 @@ def write_figure(figure_path: Path, pixels: np.ndarray, cam: np.ndarray, titles:
                  overlay_path: Path | None = None, raw_path: Path | None = None) -> None:
     """Write the three-panel figure, and optionally the overlay alone and the raw float32 CAM, atomically.
 
-    `pixels` are the uint8 HWC pixels the model was given (before normalising).
+    `pixels` are the uint8 HWC pixels the model was given (before normalising); the image format follows
+    the figure's extension (`.png`, `.jpg`, `.webp`).
     """
+    figure_format = figure_path.suffix[1:]
     display = display_image(pixels)
     overlay_rgb = overlay(display, cam)
     if raw_path is not None:
         write_atomic(raw_path, encode_npy(cam.astype(np.float32)))
     if overlay_path is not None:
-        write_atomic(overlay_path, encode_png(overlay_rgb))
-    write_atomic(figure_path, encode_png(compose_figure(display, cam, overlay_rgb, titles)))
+        write_atomic(overlay_path, encode_image(overlay_rgb, figure_format))
+    write_atomic(figure_path, encode_image(compose_figure(display, cam, overlay_rgb, titles), figure_format))
 
 
 class _Writer:
     """What both modes share: class names, the explained class, the method, the warnings channel."""
 
     def __init__(self, output_dir: Path, method: str, class_names: Sequence[str], target_category: int | None,
-                 save_raw: bool, warn: Callable[[str], None]) -> None:
+                 save_raw: bool, warn: Callable[[str], None], figure_format: str = "png") -> None:
         self.output_dir = output_dir
+        self.figure_format = figure_format
         self.method = method
         self.class_names = list(class_names)
         self.target_category = target_category
@@ -109,7 +116,7 @@ class _Writer:
 
 
 class ClassMeans:
-    """Running sums of the CAMs per true class, for `class_mean_{Class}.png` (useful for aligned images)."""
+    """Running sums of the CAMs per true class, for `class_mean_{Class}.{png|jpg|webp}` (for aligned images)."""
 
     def __init__(self, classes: Sequence[str], size: tuple[int, int]) -> None:
         self.classes = list(classes)
@@ -123,27 +130,27 @@ class ClassMeans:
             self.sums[position] += cam
             self.counts[position] += 1
 
-    def write(self, output_dir: Path, method: str) -> list[Path]:
-        """Write `class_mean_{Class}.png` for every class with samples, each mean scaled to [0, 1]."""
+    def write(self, output_dir: Path, method: str, figure_format: str = "png") -> list[Path]:
+        """Write `class_mean_{Class}.{format}` for every class with samples, each mean scaled to [0, 1]."""
         written = []
         for name, total, count in zip(self.classes, self.sums, self.counts):
             if count:
                 mean = total / count
                 scaled = (mean - mean.min()) / max(float(np.ptp(mean)), 1e-12)
                 title = f"mean {method} | {name}, {int(count)} images (scaled to 0..1)"
-                path = output_dir / f"class_mean_{filename_safe(name)}.png"
-                write_atomic(path, encode_png(heatmap_figure(scaled.astype(np.float32), title)))
+                path = output_dir / f"class_mean_{filename_safe(name)}.{figure_format}"
+                write_atomic(path, encode_image(heatmap_figure(scaled.astype(np.float32), title), figure_format))
                 written.append(path)
         return written
 
 
 class BatchWriter(_Writer):
-    """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.png` per sample and one manifest row each."""
+    """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.{png|jpg|webp}` per sample and one manifest row each."""
 
     def __init__(self, output_dir: Path, method: str, class_names: Sequence[str], target_category: int | None,
                  save_raw: bool, keep_existing: bool, manifest: ManifestWriter, warn: Callable[[str], None],
-                 class_means: ClassMeans | None = None, only_mistakes: bool = False) -> None:
-        super().__init__(output_dir, method, class_names, target_category, save_raw, warn)
+                 class_means: ClassMeans | None = None, only_mistakes: bool = False, figure_format: str = "png") -> None:
+        super().__init__(output_dir, method, class_names, target_category, save_raw, warn, figure_format)
         self.keep_existing = keep_existing
         self.manifest = manifest
         self.class_means = class_means
@@ -160,7 +167,7 @@ class BatchWriter(_Writer):
         pred, confidence, explained = self.prediction(probabilities)
         stem = batch_stem(self.method, sample.index, sample.true_class or "unknown", pred)
         row = ManifestRow(sample.index, sample.relative_path, sample.true_class or "", pred,
-                          f"{confidence:.6f}", explained, f"{stem}.png",
+                          f"{confidence:.6f}", explained, f"{stem}.{self.figure_format}",
                           scores={name: f"{value:.6f}" for name, value in (scores or {}).items()})
         problem = cam_problem(cam)
         if problem is not None:
@@ -188,7 +195,7 @@ class BatchWriter(_Writer):
 
 
 class SingleWriter(_Writer):
-    """Single mode: `{stem}_{M}.png` (three panels), `{stem}_{M}_overlay.png`, and `.npy` with --save-raw."""
+    """Single mode: `{stem}_{M}.{ext}` (three panels), `{stem}_{M}_overlay.{ext}`, and `.npy` with --save-raw."""
 
     def failed(self, sample: Sample, error: str) -> None:
         """A single image that cannot be decoded ends the run."""
@@ -202,8 +209,9 @@ class SingleWriter(_Writer):
         if problem is not None:
             self.warn(f"{sample.path.name}: {problem}")
         stem = single_stem(sample.path, self.method)
-        figure = self.output_dir / f"{stem}.png"
+        figure = self.output_dir / f"{stem}.{self.figure_format}"
+        overlay_path = self.output_dir / f"{stem}_overlay.{self.figure_format}"
         titles = figure_titles(sample.path.name, self.method, explained, pred, confidence)
         raw = self.output_dir / f"{stem}.npy" if self.save_raw else None
-        write_figure(figure, pixels, np.nan_to_num(cam), titles, self.output_dir / f"{stem}_overlay.png", raw)
-        self.outputs += [figure, self.output_dir / f"{stem}_overlay.png"] + ([raw] if raw else [])
+        write_figure(figure, pixels, np.nan_to_num(cam), titles, overlay_path, raw)
+        self.outputs += [figure, overlay_path] + ([raw] if raw else [])

@@ -149,8 +149,9 @@ def summarize(rows: Iterable[ManifestRow], resumed: int = 0) -> Summary:
     return summary
 
 
-def resumable_rows(output_dir: Path, indices: set[int], save_raw: bool) -> list[ManifestRow]:
-    """Rows of earlier runs (merged or per-rank manifests) for `indices` whose outputs are all on disk.
+def resumable_rows(output_dir: Path, indices: set[int], save_raw: bool, figure_format: str = "png") -> list[ManifestRow]:
+    """Rows of earlier runs (merged or per-rank manifests) for `indices` whose outputs are all on disk,
+    as a figure of `figure_format`.
 
     Writes are atomic, so an output under its final name is complete.
     """
@@ -158,7 +159,7 @@ def resumable_rows(output_dir: Path, indices: set[int], save_raw: bool) -> list[
     for path in sorted(output_dir.glob("manifest*.csv")):
         for row in read_manifest(path):
             figure = output_dir / row.output
-            complete = row.status == "ok" and row.output and figure.is_file()
+            complete = row.status == "ok" and row.output.endswith(f".{figure_format}") and figure.is_file()
             if complete and row.index in indices and (not save_raw or figure.with_suffix(".npy").is_file()):
                 kept[row.index] = row
     return list(kept.values())

@@ -11,7 +11,7 @@ import pytest
 from camviz.render import (
     batch_stem,
     compose_figure,
-    encode_png,
+    encode_image,
     filename_safe,
     heatmap,
     overlay,
@@ -51,7 +51,7 @@ def test_overlay_is_pytorch_grad_cams() -> None:
 
 def test_write_atomic_leaves_only_the_final_file(tmp_path: Path) -> None:
     target = tmp_path / "x.png"
-    write_atomic(target, encode_png(np.zeros((4, 4, 3), np.uint8)))
+    write_atomic(target, encode_image(np.zeros((4, 4, 3), np.uint8)))
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
     assert cv2.imread(str(target)).shape == (4, 4, 3)
     with pytest.raises(FileNotFoundError):

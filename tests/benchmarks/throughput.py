@@ -19,6 +19,9 @@ as dict checkpoints; images are synthetic JPEGs in an ImageFolder tree.
 Run (not collected by pytest; takes minutes on a small CPU box):
 
     .venv/bin/python tests/benchmarks/throughput.py --n 60 --rounds 3 --json bench.json
+
+With CUDA present it runs the GPU mode instead (`gpu_mode.py`: marginal img/s of camviz against a plain
+pytorch-grad-cam loop, forward-only and in-process ceilings); `--no-gpu` forces this CPU benchmark.
 """
 
 from __future__ import annotations
@@ -162,24 +165,24 @@ SCRIPTS = {"forward": FORWARD_SCRIPT, "readme": README_SCRIPT, "matplotlib": MAT
 # Fixtures: checkpoints and images.
 
 
-def make_checkpoint(model_name: str, path: Path) -> Path:
+def make_checkpoint(model_name: str, path: Path, classes: tuple[str, ...] = CLASSES) -> Path:
     """A random-init timm model saved as a dict checkpoint camviz reads without flags."""
     import timm
     import torch
 
     if not path.is_file():
         torch.manual_seed(0)
-        model = timm.create_model(model_name, pretrained=False, num_classes=len(CLASSES))
-        torch.save({"model_name": model_name, "state_dict": model.state_dict(), "num_classes": len(CLASSES),
-                    "class_names": list(CLASSES), "img_size": IMG_SIZE}, path)
+        model = timm.create_model(model_name, pretrained=False, num_classes=len(classes))
+        torch.save({"model_name": model_name, "state_dict": model.state_dict(), "num_classes": len(classes),
+                    "class_names": list(classes), "img_size": IMG_SIZE}, path)
     return path
 
 
-def synthetic_image(rng: np.random.Generator) -> "Image.Image":
-    """A smooth random RGB picture (upscaled colour field plus a few shapes), 224..320 px per side."""
+def synthetic_image(rng: np.random.Generator, sides: tuple[int, int] = (224, 320)) -> "Image.Image":
+    """A smooth random RGB picture (upscaled colour field plus a few shapes), `sides` px per side (inclusive)."""
     from PIL import Image, ImageDraw
 
-    width, height = (int(v) for v in rng.integers(224, 321, size=2))
+    width, height = (int(v) for v in rng.integers(sides[0], sides[1] + 1, size=2))
     field = rng.integers(0, 256, size=(6, 6, 3), dtype=np.uint8)
     image = Image.fromarray(field).resize((width, height), Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(image)
@@ -192,7 +195,8 @@ def synthetic_image(rng: np.random.Generator) -> "Image.Image":
     return Image.fromarray(np.clip(np.asarray(image, dtype=np.float64) + noise, 0, 255).astype(np.uint8))
 
 
-def write_images(root: Path, count: int, seed: int = 0) -> Path:
+def write_images(root: Path, count: int, seed: int = 0, classes: tuple[str, ...] = CLASSES,
+                 sides: tuple[int, int] = (224, 320)) -> Path:
     """`count` JPEGs spread round-robin over the classes in `root/<class>/`; kept if already there."""
     marker = root / ".complete"
     if marker.is_file():
@@ -200,9 +204,9 @@ def write_images(root: Path, count: int, seed: int = 0) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     rng = np.random.default_rng(seed)
     for index in range(count):
-        folder = root / CLASSES[index % len(CLASSES)]
+        folder = root / classes[index % len(classes)]
         folder.mkdir(parents=True, exist_ok=True)
-        synthetic_image(rng).save(folder / f"img_{index:05d}.jpg", quality=90)
+        synthetic_image(rng, sides).save(folder / f"img_{index:05d}.jpg", quality=90)
     marker.touch()
     return root
 
@@ -480,12 +484,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sample-interval", type=float, default=0.5, help="PSS sampling period s (0: off)")
     parser.add_argument("--keep", type=Path, help="work dir to use and keep (checkpoints/images are reused)")
     parser.add_argument("--json", type=Path, help="write the runs, medians, ratios and verdicts here")
+    parser.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
+                        help="GPU mode (gpu_mode.py); default: on when CUDA is present")
+    parser.add_argument("--device", default="cuda", help="GPU mode's device (cpu: check the script on a CPU)")
+    parser.add_argument("--gpu-sizes", default="256,1536", help="GPU mode: the two split sizes (marginal img/s)")
     return parser.parse_args(argv)
+
+
+def main_gpu(args: argparse.Namespace) -> int:
+    """GPU mode: the issue #10 table on one CUDA device; exit 0 when every target passes."""
+    from gpu_mode import run_gpu_mode
+
+    small, large = (int(n) for n in args.gpu_sizes.split(","))
+    models = [m for m in args.models.split(",") if m] if args.models != ",".join(MODELS) else ["resnet50",
+                                                                                                "vit_base_patch16_224"]
+    results = run_gpu_mode(models, (small, large), args.rounds, args.device, args.keep)
+    if args.json:
+        args.json.write_text(json.dumps({"environment": environment(), **results}, indent=2))
+    return 0 if all(t["pass"] for t in results["targets"]) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when every target passes, 1 otherwise."""
     args = parse_args(argv)
+    if args.gpu or (args.gpu is None and _cuda_present()):
+        return main_gpu(args)
     models = [m for m in args.models.split(",") if m]
     variants = [v for v in args.variants.split(",") if v]
     with tempfile.TemporaryDirectory(prefix="camviz-bench-") as temporary:
@@ -507,6 +530,12 @@ def main(argv: list[str] | None = None) -> int:
                    "runs": [asdict(r) for r in runs], "flatness_runs": [asdict(r) for r in flat_runs]}
         args.json.write_text(json.dumps(payload, indent=2))
     return 0 if all(t["pass"] for t in summary["targets"]) else 1
+
+
+def _cuda_present() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 if __name__ == "__main__":

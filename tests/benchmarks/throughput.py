@@ -418,6 +418,23 @@ def _verdict(name: str, value: float, target: str, passed: bool) -> dict:
     return {"name": name, "value": round(value, 3), "target": target, "pass": passed}
 
 
+def print_marginal(runs: list[Run], models: list[str], variants: list[str], sizes: tuple[int, int]) -> None:
+    """Marginal img/s, (large - small) / (t_large - t_small) within each round, median; camviz's ratio to each."""
+    print(f"\nmarginal img/s from {sizes[0]} vs {sizes[1]} images (start-up cancels), median over rounds")
+    for model in models:
+        rates = {}
+        for variant in variants:
+            values = []
+            for number in sorted({r.round for r in runs}):
+                walls = {r.images: r.wall_s for r in runs if (r.variant, r.model, r.round) == (variant, model, number)}
+                if len(walls) == 2 and walls[sizes[1]] > walls[sizes[0]]:
+                    values.append((sizes[1] - sizes[0]) / (walls[sizes[1]] - walls[sizes[0]]))
+            rates[variant] = statistics.median(values) if values else float("nan")
+        for variant, rate in rates.items():
+            ratio = rates.get("camviz", float("nan")) / rate if variant != "camviz" else float("nan")
+            print(f"  {model:<16} {variant:<11} {rate:7.2f} img/s" + (f"   camviz is {ratio:.2f}x" if variant != "camviz" else ""))
+
+
 def print_table(summary: dict) -> None:
     """The medians, the ratios and the targets, as plain text."""
     for model, data in summary["models"].items():
@@ -478,6 +495,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated timm model names")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="subset of: " + ",".join(VARIANTS))
+    parser.add_argument("--marginal", type=int, help="also run every variant at this many images: marginal img/s")
     parser.add_argument("--flatness", action=argparse.BooleanOptionalAction, default=True,
                         help=f"camviz RSS at {FLATNESS_SIZES[0]} vs {FLATNESS_SIZES[1]} images (resnet50)")
     parser.add_argument("--flatness-rounds", type=int, default=1)
@@ -516,13 +534,17 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         setup = prepare(work, models, args.sample_interval)
         print(f"work dir {work}; {args.n} images, {args.rounds} rounds, models {', '.join(models)}", flush=True)
-        runs = interleaved(setup, [(v, m, args.n) for m in models for v in variants], args.rounds, "round")
+        sizes = (args.n,) if args.marginal is None else (args.n, args.marginal)
+        runs = interleaved(setup, [(v, m, n) for m in models for v in variants for n in sizes], args.rounds, "round")
+        if args.marginal is not None:
+            print_marginal(runs, models, variants, sizes)
         flat_runs = []
         if args.flatness:
             setup.checkpoints.setdefault("resnet50", make_checkpoint("resnet50", work / "resnet50.pth"))
             jobs = [("camviz", "resnet50", n) for n in FLATNESS_SIZES]
             flat_runs = interleaved(setup, jobs, args.flatness_rounds, "flat")
     complete = set(variants) == set(VARIANTS)
+    runs = [r for r in runs if r.images == args.n]
     summary = summarise(runs if complete else [], models if complete else [], flat_runs)
     print_table(summary)
     if args.json:

@@ -6,6 +6,7 @@ The overlay is pytorch-grad-cam's `show_cam_on_image`. The figure is composed wi
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -79,8 +80,9 @@ def join(parts: Sequence[np.ndarray], axis: int) -> np.ndarray:
     return np.concatenate([part for item in parts for part in (gap, item)][1:], axis=axis)
 
 
+@functools.lru_cache(maxsize=8)
 def _colorbar(height: int) -> np.ndarray:
-    """A vertical JET colour bar from 1 (top) to 0 (bottom) with tick labels, on white."""
+    """A vertical JET colour bar from 1 (top) to 0 (bottom) with tick labels, on white (drawn once per height)."""
     bar = np.full((height, _COLORBAR_WIDTH, 3), 255, np.uint8)
     ramp = np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None].repeat(12, axis=1)
     bar[:, 6:18] = heatmap(ramp)
@@ -89,6 +91,7 @@ def _colorbar(height: int) -> np.ndarray:
         cv2.line(bar, (18, y), (22, y), (0, 0, 0), 1)
         text_y = min(max(y + 4, 10), height - 2)
         cv2.putText(bar, f"{value:.1f}", (24, text_y), _FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    bar.flags.writeable = False  # shared by every figure of this height
     return bar
 
 

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
 from camviz.errors import ImageDecodeError, UsageError
+from camviz.signals import quiet_worker
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
@@ -223,4 +224,12 @@ def batch_loader(
         pin_memory=pin_memory,
         persistent_workers=False,
         prefetch_factor=4 if num_workers > 0 else None,
+        worker_init_fn=quiet_worker,  # workers ignore Ctrl-C and die with this process (camviz.signals)
     )
+
+
+def stop_workers(iterator: object) -> None:
+    """Join a DataLoader iterator's worker processes now (not when it is garbage-collected)."""
+    shutdown = getattr(iterator, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()

@@ -8,6 +8,7 @@ module prints nothing itself.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +16,7 @@ from typing import Protocol
 import torch
 
 from camviz.cam import CamBatch, CamEngine, canonical_method_name
-from camviz.data import DecodedBatch, Preprocessing, Sample, batch_loader, select_samples, shard
+from camviz.data import DecodedBatch, Preprocessing, Sample, batch_loader, select_samples, shard, stop_workers
 from camviz.errors import CamvizError, UsageError
 from camviz.layers import FAMILIES, Family, resolve_targets
 from camviz.metrics import METRIC_NAMES, faithfulness_scores
@@ -272,17 +273,18 @@ def _drive(run: _Run, loader: Iterable[DecodedBatch], writer: BatchWriter | Sing
            pool: WritePool) -> None:
     """Explain every decoded batch with the one CAM engine; hand results and failures to the writer."""
     target_category = run.options.target_category
-    for batch, inputs in uploaded(loader, run.preprocessing, run.device):
-        for sample, error in batch.failures:
-            writer.failed(sample, error)
-        if batch.samples:
-            result = run.engine.explain(inputs, target_category)
-            scores = _scores(run, inputs, result) if run.options.metrics else [None] * len(batch.samples)
-            pixels = batch.pixels.numpy()
-            for position, sample in enumerate(batch.samples):
-                writer.done(sample, pixels[position], result.cams[position], result.probabilities[position],
-                            pool, scores[position])
-        run.progress.advance(len(batch.samples) + len(batch.failures))
+    with closing(uploaded(loader, run.preprocessing, run.device)) as batches:  # closed: workers stop at once
+        for batch, inputs in batches:
+            for sample, error in batch.failures:
+                writer.failed(sample, error)
+            if batch.samples:
+                result = run.engine.explain(inputs, target_category)
+                scores = _scores(run, inputs, result) if run.options.metrics else [None] * len(batch.samples)
+                pixels = batch.pixels.numpy()
+                for position, sample in enumerate(batch.samples):
+                    writer.done(sample, pixels[position], result.cams[position], result.probabilities[position],
+                                pool, scores[position])
+            run.progress.advance(len(batch.samples) + len(batch.failures))
 
 
 def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,
@@ -290,13 +292,17 @@ def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,
     """Each batch with its normalised input on `device`, one batch ahead: the next upload is queued
     (non-blocking from pinned memory on CUDA) before the current batch is explained."""
     pending = None
-    for batch in loader:
-        inputs = preprocessing.normalize(batch.pixels.to(device, non_blocking=True)) if batch.samples else None
+    iterator = iter(loader)
+    try:
+        for batch in iterator:
+            inputs = preprocessing.normalize(batch.pixels.to(device, non_blocking=True)) if batch.samples else None
+            if pending is not None:
+                yield pending
+            pending = (batch, inputs)
         if pending is not None:
             yield pending
-        pending = (batch, inputs)
-    if pending is not None:
-        yield pending
+    finally:
+        stop_workers(iterator)
 
 
 def _scores(run: _Run, inputs: torch.Tensor, result: CamBatch) -> list[dict[str, float]]:

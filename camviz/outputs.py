@@ -62,10 +62,11 @@ class WritePool:
     def __enter__(self) -> WritePool:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._executor.shutdown(wait=True)
-        for future in self._pending:
-            future.result()
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=exc_type is not None)  # interrupted: drop the queue
+        if exc_type is None:
+            for future in self._pending:
+                future.result()
 
 
 def figure_titles(subject: str, method: str, explained: str, pred: str, confidence: float) -> tuple[str, str, str]:

@@ -23,7 +23,7 @@ def test_manifest_is_written_as_rows_arrive_and_sorted_at_close(tmp_path: Path) 
 
 def test_read_manifest_drops_a_row_cut_short(tmp_path: Path) -> None:
     path = tmp_path / "manifest.csv"
-    path.write_text(",".join(MANIFEST_FIELDS) + "\n3,a/3.png,a,a,0.5,a,f3.png,ok,\n4,a/4.png,a,a,0.")
+    path.write_text(",".join(MANIFEST_FIELDS) + "\n3,a/3.png,a,a,0.5,a,f3.png,ok,,k:1:2\n4,a/4.png,a,a,0.")
     assert [r.index for r in read_manifest(path)] == [3]
     assert read_manifest(tmp_path / "none.csv") == []
 

@@ -20,7 +20,7 @@ from camviz.render import (
     compose_figure,
     encode_npy,
     encode_png,
-    filename_safe,
+    distinct_safe_names,
     heatmap_figure,
     overlay,
     single_stem,
@@ -127,12 +127,13 @@ class ClassMeans:
     def write(self, output_dir: Path, method: str) -> list[Path]:
         """Write `class_mean_{Class}.png` for every class with samples, each mean scaled to [0, 1]."""
         written = []
+        safe = distinct_safe_names(self.classes)  # `猫`, `狗` and `a:b`, `a?b` never share a file
         for name, total, count in zip(self.classes, self.sums, self.counts):
             if count:
                 mean = total / count
                 scaled = (mean - mean.min()) / max(float(np.ptp(mean)), 1e-12)
                 title = f"mean {method} | {name}, {int(count)} images (scaled to 0..1)"
-                path = output_dir / f"class_mean_{filename_safe(name)}.png"
+                path = output_dir / f"class_mean_{safe[name]}.png"
                 write_atomic(path, encode_png(heatmap_figure(scaled.astype(np.float32), title)))
                 written.append(path)
         return written
@@ -142,10 +143,9 @@ class BatchWriter(_Writer):
     """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.png` per sample and one manifest row each."""
 
     def __init__(self, output_dir: Path, method: str, class_names: Sequence[str], target_category: int | None,
-                 save_raw: bool, keep_existing: bool, manifest: ManifestWriter, warn: Callable[[str], None],
+                 save_raw: bool, manifest: ManifestWriter, warn: Callable[[str], None],
                  class_means: ClassMeans | None = None, only_mistakes: bool = False) -> None:
         super().__init__(output_dir, method, class_names, target_category, save_raw, warn)
-        self.keep_existing = keep_existing
         self.manifest = manifest
         self.class_means = class_means
         self.only_mistakes = only_mistakes
@@ -181,9 +181,8 @@ class BatchWriter(_Writer):
         pool.submit(self._write, pixels, cam, titles, row)
 
     def _write(self, pixels: np.ndarray, cam: np.ndarray, titles: tuple[str, str, str], row: ManifestRow) -> None:
-        figure = self.output_dir / row.output
-        if not (self.keep_existing and figure.is_file()):
-            write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.save_raw else None)
+        figure = self.output_dir / row.output  # rewritten even if there: only a matching manifest row proves a file
+        write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.save_raw else None)
         self.manifest.add(row)
         self.outputs.append(figure)
 
@@ -201,10 +200,10 @@ class SingleWriter(_Writer):
         pred, confidence, explained = self.prediction(probabilities)
         problem = cam_problem(cam)
         if problem is not None:
-            self.warn(f"{sample.path.name}: {problem}")
+            self.warn(f"{sample.relative_path}: {problem}")
         stem = single_stem(sample.path, self.method)
         figure = self.output_dir / f"{stem}.png"
-        titles = figure_titles(sample.path.name, self.method, explained, pred, confidence)
+        titles = figure_titles(sample.relative_path, self.method, explained, pred, confidence)
         raw = self.output_dir / f"{stem}.npy" if self.save_raw else None
         write_figure(figure, pixels, np.nan_to_num(cam), titles, self.output_dir / f"{stem}_overlay.png", raw)
         self.outputs += [figure, self.output_dir / f"{stem}_overlay.png"] + ([raw] if raw else [])

@@ -21,6 +21,7 @@ from camviz.data import (
 )
 from camviz.errors import CamvizError, UsageError
 from camviz.layers import FAMILIES, Family, resolve_targets
+from camviz.memory import check_input_fits
 from camviz.metrics import METRIC_NAMES, faithfulness_scores
 from camviz.models import LoadedModel, load_model
 from camviz.distributed import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
@@ -183,6 +184,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     device = select_device(options.cpu, ranks.local_rank)
     model = loaded.model.to(device).eval()
     img_size = options.img_size or loaded.img_size
+    check_input_fits(img_size, img_size)
     targets = resolve_targets(model, loaded.model_name, list(options.target_layers) or None, img_size,
                               families=(*options.families, *FAMILIES))
     preprocessing = Preprocessing((img_size, img_size), loaded.mean, loaded.std)

@@ -1,0 +1,36 @@
+"""Memory limits as one clear line: an input size no machine here can hold, and out-of-memory on any device."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from camviz.errors import UsageError
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM on this machine, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_input_fits(height: int, width: int, channels: int = 3) -> None:
+    """Refuse an input size whose pixels and float input for one image alone would take half the RAM (before
+    a decoding worker tries and the OS kills it); smaller sizes that run out are handled by the CAM engine."""
+    total = physical_memory()
+    needed = height * width * channels * (1 + 4)  # uint8 pixels + float32 input
+    if total and needed > total // 2:
+        raise UsageError(f"--img-size {height}x{width} is too large for this machine: one image alone needs "
+                         f"{needed / 2**30:.1f} GiB as input ({total / 2**30:.1f} GiB of RAM); use a smaller --img-size")
+
+
+def out_of_memory(error: BaseException) -> str | None:
+    """"GPU" or "CPU" if `error` says the device ran out of memory, else None."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return "GPU"
+    if isinstance(error, MemoryError) or "can't allocate memory" in str(error) or "not enough memory" in str(error):
+        return "CPU"
+    return None

@@ -45,7 +45,8 @@ def _on_signal(signum: int, frame: object) -> None:
 
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM raise `Interrupted` once in the main thread; handlers restored after."""
+    """While inside, SIGINT and SIGTERM raise `Interrupted` once in the main thread. Handlers are restored after,
+    unless a signal came: then later ones stay ignored, so one cannot break the interpreter's own shutdown."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -54,7 +55,7 @@ def interruptible() -> Iterator[None]:
         yield
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, handler if _received is None else signal.SIG_IGN)
 
 
 def quiet_worker(worker_id: int) -> None:

@@ -184,7 +184,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     device = select_device(options.cpu, ranks.local_rank)
     model = loaded.model.to(device).eval()
     img_size = options.img_size or loaded.img_size
-    check_input_fits(img_size, img_size)
+    check_input_fits(img_size, img_size, batch=min(options.batch_size, len(samples)))
     targets = resolve_targets(model, loaded.model_name, list(options.target_layers) or None, img_size,
                               families=(*options.families, *FAMILIES))
     preprocessing = Preprocessing((img_size, img_size), loaded.mean, loaded.std)

@@ -67,7 +67,9 @@ def family_from_config(entry: dict) -> Family:
         try:
             re.compile(pattern)
         except re.error as error:
-            raise UsageError(f"[[family]] {entry['name']!r}: pattern {pattern!r} is not a valid regex ({error})") from error
+            raise UsageError(
+                f"[[family]] {entry['name']!r}: pattern {pattern!r} is not a valid regex ({error})"
+            ) from error
     if entry.get("reshape") not in (None, "vit", "nhwc"):
         raise UsageError(f"[[family]] {entry['name']!r}: reshape must be vit or nhwc (got {entry['reshape']!r})")
     return Family(str(entry["name"]), tuple(entry.get("patterns", ())), tuple(entry.get("classes", ())),
@@ -164,7 +166,9 @@ def _matches(family: Family, model: nn.Module, model_name: str | None) -> bool:
 
 def _targets(model: nn.Module, family: str, paths: list[str], reshape: str | None, img_size: int) -> TargetLayers:
     resolved = [_resolve(model, path) for path in paths]
-    transform = {None: pooled_as_map, "nhwc": nhwc_to_nchw}.get(reshape) if reshape != "vit" else _token_reshape(model, img_size)
+    transform = (
+        _token_reshape(model, img_size) if reshape == "vit" else {None: pooled_as_map, "nhwc": nhwc_to_nchw}.get(reshape)
+    )
     return TargetLayers(family, [n for n, _ in resolved], [m for _, m in resolved], reshape, transform)
 
 

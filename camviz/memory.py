@@ -17,14 +17,21 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_input_fits(height: int, width: int, channels: int = 3) -> None:
-    """Refuse an input size whose pixels and float input for one image alone would take half the RAM (before
-    a decoding worker tries and the OS kills it); smaller sizes that run out are handled by the CAM engine."""
+def check_input_fits(height: int, width: int, batch: int = 1, channels: int = 3) -> None:
+    """Refuse an input size, or a batch of inputs, whose pixels and float input alone would take half the RAM
+    (before a decoding worker tries and the OS kills it); runs that get further and run out of memory are
+    handled by the CAM engine's back-off."""
     total = physical_memory()
-    needed = height * width * channels * (1 + 4)  # uint8 pixels + float32 input
-    if total and needed > total // 2:
+    image = height * width * channels * (1 + 4)  # uint8 pixels + float32 input
+    if not total:
+        return
+    if image > total // 2:
         raise UsageError(f"--img-size {height}x{width} is too large for this machine: one image alone needs "
-                         f"{needed / 2**30:.1f} GiB as input ({total / 2**30:.1f} GiB of RAM); use a smaller --img-size")
+                         f"{image / 2**30:.1f} GiB as input ({total / 2**30:.1f} GiB of RAM); use a smaller --img-size")
+    if image * batch > total // 2:
+        raise UsageError(f"--batch-size {batch} at {height}x{width} is too large for this machine: one batch needs "
+                         f"{image * batch / 2**30:.1f} GiB as input ({total / 2**30:.1f} GiB of RAM); "
+                         "use a smaller --batch-size")
 
 
 def out_of_memory(error: BaseException) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import fractions
+import math
 import os
 import re
 import subprocess
@@ -15,6 +16,7 @@ import torch
 
 from camviz.checkpoint import DANGEROUS_MODULES
 from camviz.demo import CHECKPOINT_PATH
+from camviz.memory import physical_memory
 
 
 def _one_line(result: subprocess.CompletedProcess, code: int, *words: str) -> str:
@@ -78,6 +80,13 @@ def test_a_target_layer_after_global_pooling_warns_of_a_constant_heatmap(camviz_
 def test_an_img_size_no_memory_can_hold_is_refused_before_any_work(camviz_main, image, tmp_path) -> None:
     result = _single(camviz_main, image, tmp_path, "--model-path", CHECKPOINT_PATH, "--img-size", 300000)
     _one_line(result, 2, "--img-size 300000x300000 is too large for this machine")
+
+
+def test_a_batch_no_memory_can_hold_is_refused_before_any_work(camviz_main, small_split, tmp_path) -> None:
+    side = math.isqrt(physical_memory() // 4 // 15)  # one image takes a quarter of the RAM, six of them more
+    result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", small_split, "--output-dir",
+                         tmp_path, "--img-size", side, "--batch-size", 64)
+    _one_line(result, 2, f"--batch-size 6 at {side}x{side} is too large", "smaller --batch-size")
 
 
 def test_a_broken_family_regex_in_a_preset(camviz_main, image, tmp_path) -> None:

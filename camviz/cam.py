@@ -17,6 +17,7 @@ import torch
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from camviz.errors import CamvizError, UsageError
+from camviz.memory import out_of_memory
 
 # user-facing name -> class name in pytorch_grad_cam; only those the installed version exports are offered
 _METHOD_CLASSES = {
@@ -134,22 +135,25 @@ class CamEngine:
     def explain(self, inputs: torch.Tensor, target_category: int | None = None) -> CamBatch:
         """CAMs for a batch (explaining `target_category`, or each image's predicted class) and probabilities.
 
-        On CUDA out-of-memory the batch is halved and retried (down to one image), and the smaller size is
+        On out-of-memory (CUDA, or the CPU allocator) the batch is halved and retried (down to one image), and
+        the smaller size is
         kept for the rest of the run.
         """
         while True:
             try:
                 parts = [self._explain_chunk(chunk, target_category) for chunk in inputs.split(self.max_batch)]
                 break
-            except torch.cuda.OutOfMemoryError as error:
+            except (RuntimeError, MemoryError) as error:  # CUDA's OutOfMemoryError, the CPU allocator's error
+                device = out_of_memory(error)
+                if device is None:
+                    raise
                 self.cam.activations_and_grads.clear()
                 torch.cuda.empty_cache()
                 self.max_batch = min(self.max_batch, len(inputs)) // 2
                 if self.max_batch < 1:
-                    raise CamvizError(
-                        "out of GPU memory even for one image: try --cpu or a smaller --img-size"
-                    ) from error
-                self.on_warning(f"out of GPU memory; retrying with batches of {self.max_batch} (set --batch-size)")
+                    hint = "try --cpu or a smaller --img-size" if device == "GPU" else "try a smaller --img-size"
+                    raise CamvizError(f"out of {device} memory even for one image: {hint}") from error
+                self.on_warning(f"out of {device} memory; retrying with batches of {self.max_batch} (set --batch-size)")
         return CamBatch(*(np.concatenate(arrays) for arrays in zip(*((p.cams, p.probabilities) for p in parts))))
 
     def _explain_chunk(self, inputs: torch.Tensor, target_category: int | None) -> CamBatch:

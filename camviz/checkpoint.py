@@ -83,7 +83,7 @@ def _load_torch(path: Path, trust: bool) -> Any:
     except pickle.UnpicklingError as error:
         if trust:
             raise CheckpointError(f"cannot unpickle {path}: {_first_line(error)}") from error
-        found = ", ".join(_unsafe_globals(path)[:4])
+        found = ", ".join(_unsafe_globals(path))
         if not found:
             raise CheckpointError(f"cannot read {path}: {_first_line(error)} (not a PyTorch checkpoint?)") from error
         raise CheckpointError(
@@ -139,33 +139,62 @@ def _read_metadata(raw: Mapping, path: Path) -> dict[str, Any]:
     return {
         "model_name": first(NAME_KEYS, (str,)),
         "num_classes": int(num_classes) if num_classes is not None else None,
-        "class_names": _class_list(first(CLASS_KEYS)),
-        "img_size": int(size[-1] if isinstance(size, (list, tuple)) else size) if size is not None else None,
+        "class_names": _class_list(first(CLASS_KEYS), path),
+        "img_size": _img_size(size, path),
         "mean": _triple(first(("mean",)), "mean", path),
         "std": _triple(first(("std",)), "std", path),
     }
 
 
-def _class_list(value: Any) -> list[str] | None:
+def _class_list(value: Any, path: Path) -> list[str] | None:
     """Class names as a list: a list as is, `class_to_idx` ordered by index, `{idx: name}` ordered by key."""
     if value is None:
         return None
     if isinstance(value, Mapping):
-        pairs = [(int(v), str(k)) if isinstance(k, str) else (int(k), str(v)) for k, v in value.items()]
+        try:
+            pairs = [(int(v), str(k)) if isinstance(k, str) else (int(k), str(v)) for k, v in value.items()]
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{path}: metadata `class_to_idx` must map class names to int indices "
+                                  f"(got {_preview(value)})") from error
         return [name for _, name in sorted(pairs)]
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise CheckpointError(f"{path}: metadata `class_names` must be a list of names (got {_preview(value)})")
     return [str(name) for name in value]
 
 
-def _triple(value: Any, what: str, path: Path) -> tuple[float, float, float] | None:
-    """Three floats for a per-channel mean/std (one value is repeated)."""
+def _img_size(value: Any, path: Path) -> int | None:
+    """The input size: an int, or the last int of a list such as timm's `input_size` (3, 224, 224)."""
     if value is None:
         return None
-    values = [float(v) for v in (value.tolist() if torch.is_tensor(value) else value)]
+    last = value[-1] if isinstance(value, (list, tuple)) and value else value
+    if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 1:
+        raise CheckpointError(f"{path}: metadata `img_size` must be a positive int or a list ending in one "
+                              f"(got {_preview(value)})")
+    return int(last)
+
+
+def _triple(value: Any, what: str, path: Path) -> tuple[float, float, float] | None:
+    """Three floats for a per-channel mean/std (one value is repeated); a std must be positive."""
+    if value is None:
+        return None
+    try:
+        values = [float(v) for v in (value.tolist() if torch.is_tensor(value) else value)]
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: metadata `{what}` must be 3 numbers (got {_preview(value)})") from error
     if len(values) == 1:
         values *= 3
-    if len(values) != 3:
-        raise CheckpointError(f"{path}: `{what}` must have 3 values, got {len(values)}")
+    if len(values) != 3 or isinstance(value, (str, bytes)):
+        raise CheckpointError(f"{path}: metadata `{what}` must be 3 numbers (got {_preview(value)})")
+    if not all(np.isfinite(values)) or (what == "std" and min(values) <= 0):
+        raise CheckpointError(f"{path}: metadata `{what}` must be finite{' and positive' * (what == 'std')} "
+                              f"(got {_preview(value)})")
     return (values[0], values[1], values[2])
+
+
+def _preview(value: Any) -> str:
+    """A short description of a metadata value for an error message."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' * (len(text) > 40)}"
 
 
 def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
@@ -177,11 +206,20 @@ def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
         module = inner
 
 
+# modules whose globals let a pickle run commands, import or open anything: named first when a file is refused
+DANGEROUS_MODULES = frozenset({
+    "os", "posix", "nt", "subprocess", "builtins", "__builtin__", "sys", "shutil", "importlib", "runpy", "pty",
+    "socket", "pickle", "marshal", "ctypes", "code", "codeop", "webbrowser", "multiprocessing", "commands",
+})
+
+
 def _unsafe_globals(path: Path) -> list[str]:
+    """Every global the file's pickle would load that is not allow-listed: the dangerous ones first, each sorted."""
     try:
-        return torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        found = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
     except Exception:
         return []
+    return sorted(found, key=lambda name: (name.split(".")[0] not in DANGEROUS_MODULES, name))
 
 
 def _maybe_json(text: str) -> Any:

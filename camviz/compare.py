@@ -15,7 +15,8 @@ import torch
 from camviz.cam import METHODS, CamEngine, canonical_method_name
 from camviz.data import Preprocessing, decode_image, display_image
 from camviz.errors import UsageError
-from camviz.explain import check_target_category, class_names_for, make_output_dir, select_device
+from camviz.explain import check_target_category, class_names_for, select_device
+from camviz.outdir import make_output_dir
 from camviz.layers import resolve_targets
 from camviz.models import load_model
 from camviz.render import encode_image, enlarge, join, overlay, titled, write_atomic

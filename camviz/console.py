@@ -63,7 +63,7 @@ class ConsoleProgress:
 
     def warn(self, message: str) -> None:
         """Show a warning above the bar."""
-        self.console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=True)
+        self.console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=True, soft_wrap=True)
 
     def __enter__(self) -> ConsoleProgress:
         return self

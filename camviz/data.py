@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
 from camviz.errors import ImageDecodeError, UsageError
+from camviz.signals import quiet_worker
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
@@ -50,18 +51,25 @@ def list_image_folder(root: Path) -> ImageFolderListing:
     """List `root/<class>/**/<image>` with classes and files sorted, so indices are stable."""
     if not root.is_dir():
         raise UsageError(f"--data-dir {root} is not a directory")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
         raise UsageError(f"--data-dir {root} has no class sub-folders (expected {root}/<class>/<image>)")
+    classes = [display_name(folder) for folder in folders]
     samples: list[Sample] = []
-    for class_name in classes:
-        files = sorted(p for p in (root / class_name).rglob("*") if p.is_file() and is_image_file(p))
+    for folder, class_name in zip(folders, classes):
+        files = sorted(p for p in (root / folder).rglob("*") if p.is_file() and is_image_file(p))
         for path in files:
-            rel = path.relative_to(root).as_posix()
+            rel = display_name(path.relative_to(root).as_posix())
             samples.append(Sample(len(samples), path, rel, class_name))
     if not samples:
         raise UsageError(f"--data-dir {root} has no image files in its class sub-folders")
     return ImageFolderListing(classes, samples)
+
+
+def display_name(name: str) -> str:
+    """A file name as text that can be written anywhere: bytes that are not UTF-8 (which Python keeps as
+    surrogate escapes) are spelled `\\xNN`, as `bytes` shows them; valid names are unchanged."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def filter_classes(samples: Sequence[Sample], classes: Sequence[str], known: Sequence[str]) -> list[Sample]:
@@ -117,7 +125,7 @@ def decode_image(path: Path) -> Image.Image:
         raise
     except Exception as error:  # PIL raises many types for broken files; all mean "cannot decode"
         reason = str(error).splitlines()[0].replace(str(path), path.name) if str(error) else type(error).__name__
-        raise ImageDecodeError(f"cannot decode {path.name}: {reason}") from error
+        raise ImageDecodeError(display_name(f"cannot decode {path.name}: {reason}")) from error
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -223,4 +231,12 @@ def batch_loader(
         pin_memory=pin_memory,
         persistent_workers=False,
         prefetch_factor=(4 if batch_size <= 16 else 2) if num_workers > 0 else None,  # bounded images in flight
+        worker_init_fn=quiet_worker,  # workers ignore Ctrl-C and die with this process (camviz.signals)
     )
+
+
+def stop_workers(iterator: object) -> None:
+    """Join a DataLoader iterator's worker processes now (not when it is garbage-collected)."""
+    shutdown = getattr(iterator, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()

@@ -1,5 +1,11 @@
 """camviz's own error types: each carries the exit code the CLI reports."""
 
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class CamvizError(Exception):
     """A problem the user can fix; the CLI prints its message as one line and exits 1."""
@@ -23,3 +29,28 @@ class TargetLayerError(CamvizError):
 
 class ImageDecodeError(CamvizError):
     """An image file that cannot be decoded."""
+
+
+class OutputError(CamvizError):
+    """An output that cannot be written: a full disk, a read-only or unwritable folder."""
+
+
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def output_error(error: OSError, path: object) -> OutputError:
+    """The one line for an OSError while writing `path`: a full disk is the user's to fix, and --resume finishes."""
+    reason = error.strerror or str(error)
+    if error.errno in _DISK_FULL:
+        return OutputError(f"disk full: cannot write {path} ({reason}); free some space, then run the same "
+                           "command with --resume to finish (finished figures and rows are kept)")
+    return OutputError(f"cannot write {path}: {reason} (is --output-dir writable?)")
+
+
+@contextmanager
+def writing(path: object) -> Iterator[None]:
+    """Turn an OSError raised while writing `path` into a one-line `OutputError`."""
+    try:
+        yield
+    except OSError as error:
+        raise output_error(error, path) from error

@@ -8,6 +8,7 @@ module prints nothing itself.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -15,15 +16,19 @@ from typing import Protocol
 import torch
 
 from camviz.cam import CamBatch, CamEngine, canonical_method_name
-from camviz.data import DecodedBatch, Preprocessing, Sample, batch_loader, select_samples, shard
 from camviz.cpus import default_batch_size, share_cpus
+from camviz.data import (
+    DecodedBatch, Preprocessing, Sample, batch_loader, display_name, select_samples, shard, stop_workers,
+)
 from camviz.errors import CamvizError, UsageError
 from camviz.layers import FAMILIES, Family, resolve_targets
+from camviz.memory import check_input_fits
 from camviz.metrics import METRIC_NAMES, faithfulness_scores
 from camviz.models import LoadedModel, load_model
 from camviz.distributed import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
 from camviz.gallery import write_gallery
-from camviz.render import FIGURE_FORMATS, remove_partial_files
+from camviz.outdir import claim_output_dir, make_output_dir
+from camviz.render import FIGURE_FORMATS
 from camviz.report import (
     MANIFEST_NAME,
     ManifestRow,
@@ -31,9 +36,9 @@ from camviz.report import (
     Summary,
     manifest_name,
     merge_rank_manifests,
-    resumable_rows,
     summarize,
 )
+from camviz.resume import ResumeCheck, resumable_rows, run_settings, settings_key, sources
 from camviz.outputs import BatchWriter, ClassMeans, SingleWriter, WritePool
 
 
@@ -168,7 +173,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     check_options(options)
     progress = progress or SilentProgress()
     samples, folder_classes = (
-        ([Sample(0, options.image_path, options.image_path.name)], [])
+        ([Sample(0, options.image_path, display_name(options.image_path.name))], [])
         if options.image_path is not None
         else select_samples(options.data_dir, options.classes, options.num_samples, options.seed)
     )
@@ -180,14 +185,16 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     check_target_category(options.target_category, loaded.num_classes)
     output_dir = make_output_dir(options.output_dir)
     ranks = ranks_from_environment()
+    exclusive = options.data_dir is not None  # a batch run owns the folder; single-image runs share it
     device = select_device(options.cpu, ranks.local_rank)
     model = loaded.model.to(device).eval()
     img_size = options.img_size or loaded.img_size
+    check_input_fits(img_size, img_size, batch=min(options.batch_size, len(samples)))
     targets = resolve_targets(model, loaded.model_name, list(options.target_layers) or None, img_size,
                               families=(*options.families, *FAMILIES))
     preprocessing = Preprocessing((img_size, img_size), loaded.mean, loaded.std)
     method = canonical_method_name(options.method)
-    with process_group(ranks, device), CamEngine(
+    with claim_output_dir(output_dir, exclusive, lock=ranks.is_main), process_group(ranks, device), CamEngine(
         model, targets.modules, targets.reshape_transform, method, on_warning=progress.warn,
         aug_smooth=options.aug_smooth, eigen_smooth=options.eigen_smooth,
     ) as engine:
@@ -204,15 +211,6 @@ def check_target_category(target_category: int | None, num_classes: int) -> None
         )
 
 
-def make_output_dir(path: Path) -> Path:
-    """Create the output folder (and parents); a folder that cannot be made is a one-line error."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CamvizError(f"cannot create --output-dir {path}: {error.strerror or error}") from error
-    return path
-
-
 def _run_single(run: _Run, samples: list[Sample]) -> ExplainResult:
     options = run.options
     writer = SingleWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
@@ -227,15 +225,19 @@ def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
     options, ranks = run.options, run.ranks
     mine = shard(samples, ranks.rank, ranks.world_size)
     manifest_path = run.output_dir / manifest_name(ranks.rank, ranks.world_size)
-    kept = (resumable_rows(run.output_dir, {s.index for s in mine}, options.save_raw, options.figure_format)
-            if options.resume else [])
+    settings = run_settings(options, run.engine.method, run.preprocessing, run.class_names)
+    row_sources = sources(mine, settings_key(settings))
+    check = resumable_rows(run.output_dir, mine, row_sources, options.save_raw) if options.resume else ResumeCheck()
+    for note in check.notes():
+        run.progress.warn(note)
+    kept = check.rows
     done = {row.index for row in kept}
     todo = [s for s in mine if s.index not in done]
-    manifest = ManifestWriter(manifest_path, kept, METRIC_NAMES if options.metrics else ())
+    manifest = ManifestWriter(manifest_path, kept, METRIC_NAMES if options.metrics else (), row_sources)
     class_means = ClassMeans(run.folder_classes, run.preprocessing.size)
     writer = BatchWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
-                         options.save_raw, options.resume, manifest, run.progress.warn, class_means,
-                         options.only_misclassified, options.figure_format)
+                         options.save_raw, manifest, run.progress.warn, class_means, options.only_misclassified,
+                         options.figure_format)
     run.progress.start(len(mine))
     run.progress.advance(len(mine) - len(todo))
     failure = None
@@ -265,8 +267,7 @@ def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
 
 
 def _finish_output_dir(run: _Run, rows: list[ManifestRow], class_means: ClassMeans) -> list[ManifestRow]:
-    """Rank 0, once all ranks are done: merge manifests, tidy up, write class means and the gallery."""
-    remove_partial_files(run.output_dir)
+    """Rank 0, once all ranks are done: merge manifests, write class means and the gallery."""
     if run.ranks.is_distributed:
         rows = merge_rank_manifests(run.output_dir, run.ranks.world_size)
     class_means.write(run.output_dir, run.engine.method, run.options.figure_format)
@@ -278,17 +279,18 @@ def _drive(run: _Run, loader: Iterable[DecodedBatch], writer: BatchWriter | Sing
            pool: WritePool) -> None:
     """Explain every decoded batch with the one CAM engine; hand results and failures to the writer."""
     target_category = run.options.target_category
-    for batch, inputs in uploaded(loader, run.preprocessing, run.device):
-        for sample, error in batch.failures:
-            writer.failed(sample, error)
-        if batch.samples:
-            result = run.engine.explain(inputs, target_category)
-            scores = _scores(run, inputs, result) if run.options.metrics else [None] * len(batch.samples)
-            pixels = batch.pixels.numpy()
-            for position, sample in enumerate(batch.samples):
-                writer.done(sample, pixels[position], result.cams[position], result.probabilities[position],
-                            pool, scores[position])
-        run.progress.advance(len(batch.samples) + len(batch.failures))
+    with closing(uploaded(loader, run.preprocessing, run.device)) as batches:  # closed: workers stop at once
+        for batch, inputs in batches:
+            for sample, error in batch.failures:
+                writer.failed(sample, error)
+            if batch.samples:
+                result = run.engine.explain(inputs, target_category)
+                scores = _scores(run, inputs, result) if run.options.metrics else [None] * len(batch.samples)
+                pixels = batch.pixels.numpy()
+                for position, sample in enumerate(batch.samples):
+                    writer.done(sample, pixels[position], result.cams[position], result.probabilities[position],
+                                pool, scores[position])
+            run.progress.advance(len(batch.samples) + len(batch.failures))
 
 
 def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,
@@ -296,13 +298,17 @@ def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,
     """Each batch with its normalised input on `device`, one batch ahead: the next upload is queued
     (non-blocking from pinned memory on CUDA) before the current batch is explained."""
     pending = None
-    for batch in loader:
-        inputs = preprocessing.normalize(batch.pixels.to(device, non_blocking=True)) if batch.samples else None
+    iterator = iter(loader)
+    try:
+        for batch in iterator:
+            inputs = preprocessing.normalize(batch.pixels.to(device, non_blocking=True)) if batch.samples else None
+            if pending is not None:
+                yield pending
+            pending = (batch, inputs)
         if pending is not None:
             yield pending
-        pending = (batch, inputs)
-    if pending is not None:
-        yield pending
+    finally:
+        stop_workers(iterator)
 
 
 def _scores(run: _Run, inputs: torch.Tensor, result: CamBatch) -> list[dict[str, float]]:

@@ -60,6 +60,16 @@ def family_from_config(entry: dict) -> Family:
         )
     if not entry.get("patterns") and not entry.get("classes"):
         raise UsageError(f"[[family]] {entry['name']!r}: give patterns (model-name regexes) or classes to match")
+    for key in ("patterns", "classes", "paths"):
+        if not isinstance(entry.get(key, []), list) or not all(isinstance(item, str) for item in entry.get(key, [])):
+            raise UsageError(f"[[family]] {entry['name']!r}: {key} must be a list of strings")
+    for pattern in entry.get("patterns", ()):
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise UsageError(
+                f"[[family]] {entry['name']!r}: pattern {pattern!r} is not a valid regex ({error})"
+            ) from error
     if entry.get("reshape") not in (None, "vit", "nhwc"):
         raise UsageError(f"[[family]] {entry['name']!r}: reshape must be vit or nhwc (got {entry['reshape']!r})")
     return Family(str(entry["name"]), tuple(entry.get("patterns", ())), tuple(entry.get("classes", ())),
@@ -90,6 +100,11 @@ class TokenReshape:
         if tokens.shape[1] != height * width:  # a dynamic-size input: assume a square grid
             height = width = math.isqrt(tokens.shape[1])
         return tokens.reshape(tokens.shape[0], height, width, tokens.shape[2]).permute(0, 3, 1, 2)
+
+
+def pooled_as_map(tensor: torch.Tensor) -> torch.Tensor:
+    """A layer after global pooling gives (B, C): read it as a 1 x 1 map, whose constant CAM camviz warns about."""
+    return tensor[:, :, None, None] if tensor.ndim == 2 else tensor
 
 
 def nhwc_to_nchw(tensor: torch.Tensor) -> torch.Tensor:
@@ -151,7 +166,9 @@ def _matches(family: Family, model: nn.Module, model_name: str | None) -> bool:
 
 def _targets(model: nn.Module, family: str, paths: list[str], reshape: str | None, img_size: int) -> TargetLayers:
     resolved = [_resolve(model, path) for path in paths]
-    transform = {None: None, "nhwc": nhwc_to_nchw}.get(reshape) if reshape != "vit" else _token_reshape(model, img_size)
+    transform = (
+        _token_reshape(model, img_size) if reshape == "vit" else {None: pooled_as_map, "nhwc": nhwc_to_nchw}.get(reshape)
+    )
     return TargetLayers(family, [n for n, _ in resolved], [m for _, m in resolved], reshape, transform)
 
 

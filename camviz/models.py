@@ -49,21 +49,28 @@ def import_plugins(plugins: Sequence[str]) -> None:
         key = str(path.resolve()) if is_file else plugin
         if key in _IMPORTED_PLUGINS:
             continue
+        if is_file and not path.is_file():
+            raise UsageError(f"plugin file not found: {plugin}")
         try:
             _import_file(path) if is_file else importlib.import_module(plugin)
-        except FileNotFoundError as error:
-            raise UsageError(f"plugin file not found: {plugin}") from error
         except ModuleNotFoundError as error:
+            if is_file or not _names_plugin(error, plugin):  # the plugin itself imports something missing
+                raise CamvizError(f"plugin {plugin} failed while importing: {type(error).__name__}: {error}") from error
             raise UsageError(f"cannot import plugin {plugin!r} ({error}); pass a .py file or an importable module") from error
+        except SystemExit as error:  # a plugin must not end the run (exit code 0, no output)
+            raise CamvizError(f"plugin {plugin} called sys.exit({error.code!r}) while importing") from error
         except Exception as error:
             raise CamvizError(f"plugin {plugin} failed while importing: {type(error).__name__}: {error}") from error
         _IMPORTED_PLUGINS.add(key)
 
 
+def _names_plugin(error: ModuleNotFoundError, plugin: str) -> bool:
+    """Whether the missing module is the plugin (or a package on its dotted path), not one it imports."""
+    return error.name is None or plugin == error.name or plugin.startswith(f"{error.name}.")
+
+
 def _import_file(path: Path) -> None:
     """Import a plugin file as module `camviz_plugin_<stem>` (registered first, as timm's registry needs)."""
-    if not path.is_file():
-        raise FileNotFoundError(path)
     name = f"camviz_plugin_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)

@@ -19,8 +19,8 @@ from camviz.render import (
     batch_stem,
     compose_figure,
     encode_npy,
+    distinct_safe_names,
     encode_image,
-    filename_safe,
     heatmap_figure,
     overlay,
     single_stem,
@@ -66,10 +66,11 @@ class WritePool:
     def __enter__(self) -> WritePool:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._executor.shutdown(wait=True)
-        for future in self._pending:
-            future.result()
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=exc_type is not None)  # interrupted: drop the queue
+        if exc_type is None:
+            for future in self._pending:
+                future.result()
 
 
 def figure_titles(subject: str, method: str, explained: str, pred: str, confidence: float) -> tuple[str, str, str]:
@@ -133,12 +134,13 @@ class ClassMeans:
     def write(self, output_dir: Path, method: str, figure_format: str = "png") -> list[Path]:
         """Write `class_mean_{Class}.{format}` for every class with samples, each mean scaled to [0, 1]."""
         written = []
+        safe = distinct_safe_names(self.classes)  # `猫`, `狗` and `a:b`, `a?b` never share a file
         for name, total, count in zip(self.classes, self.sums, self.counts):
             if count:
                 mean = total / count
                 scaled = (mean - mean.min()) / max(float(np.ptp(mean)), 1e-12)
                 title = f"mean {method} | {name}, {int(count)} images (scaled to 0..1)"
-                path = output_dir / f"class_mean_{filename_safe(name)}.{figure_format}"
+                path = output_dir / f"class_mean_{safe[name]}.{figure_format}"
                 write_atomic(path, encode_image(heatmap_figure(scaled.astype(np.float32), title), figure_format))
                 written.append(path)
         return written
@@ -148,10 +150,9 @@ class BatchWriter(_Writer):
     """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.{png|jpg|webp}` per sample and one manifest row each."""
 
     def __init__(self, output_dir: Path, method: str, class_names: Sequence[str], target_category: int | None,
-                 save_raw: bool, keep_existing: bool, manifest: ManifestWriter, warn: Callable[[str], None],
+                 save_raw: bool, manifest: ManifestWriter, warn: Callable[[str], None],
                  class_means: ClassMeans | None = None, only_mistakes: bool = False, figure_format: str = "png") -> None:
         super().__init__(output_dir, method, class_names, target_category, save_raw, warn, figure_format)
-        self.keep_existing = keep_existing
         self.manifest = manifest
         self.class_means = class_means
         self.only_mistakes = only_mistakes
@@ -187,9 +188,8 @@ class BatchWriter(_Writer):
         pool.submit(self._write, pixels, cam, titles, row)
 
     def _write(self, pixels: np.ndarray, cam: np.ndarray, titles: tuple[str, str, str], row: ManifestRow) -> None:
-        figure = self.output_dir / row.output
-        if not (self.keep_existing and figure.is_file()):
-            write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.save_raw else None)
+        figure = self.output_dir / row.output  # rewritten even if there: only a matching manifest row proves a file
+        write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.save_raw else None)
         self.manifest.add(row)
         self.outputs.append(figure)
 
@@ -207,11 +207,11 @@ class SingleWriter(_Writer):
         pred, confidence, explained = self.prediction(probabilities)
         problem = cam_problem(cam)
         if problem is not None:
-            self.warn(f"{sample.path.name}: {problem}")
+            self.warn(f"{sample.relative_path}: {problem}")
         stem = single_stem(sample.path, self.method)
         figure = self.output_dir / f"{stem}.{self.figure_format}"
         overlay_path = self.output_dir / f"{stem}_overlay.{self.figure_format}"
-        titles = figure_titles(sample.path.name, self.method, explained, pred, confidence)
+        titles = figure_titles(sample.relative_path, self.method, explained, pred, confidence)
         raw = self.output_dir / f"{stem}.npy" if self.save_raw else None
         write_figure(figure, pixels, np.nan_to_num(cam), titles, overlay_path, raw)
         self.outputs += [figure, overlay_path] + ([raw] if raw else [])

@@ -7,10 +7,13 @@ The overlay is pytorch-grad-cam's `show_cam_on_image`. The figure is composed wi
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import os
 import re
-import tempfile
+import secrets
+import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +21,9 @@ import cv2
 import numpy as np
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+from camviz.errors import writing
+
+_UNSAFE = re.compile(r"[^\w.+-]+")  # \w: Unicode letters and digits and `_` (never a surrogate or a control)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _MIN_PANEL = 224  # small model inputs are scaled up (nearest) so titles stay readable
 _TITLE_BAND = 48
@@ -27,18 +32,54 @@ _GAP = 12  # white pixels between panels
 
 
 def filename_safe(name: str) -> str:
-    """A class or file name made safe for any filesystem: other characters become `_`."""
-    return _UNSAFE.sub("_", name).strip("_") or "_"
+    """A class or file name made safe for any filesystem: Unicode letters and digits, `.`, `_`, `+` and `-` are
+    kept (NFC), every other run of characters becomes `_`; at most `STEM_BYTES` long (see `fit_name`)."""
+    safe = _UNSAFE.sub("_", unicodedata.normalize("NFC", name)).strip("_").lstrip(".")
+    return fit_name(safe or "_")
+
+
+def distinct_safe_names(names: Sequence[str]) -> dict[str, str]:
+    """`filename_safe` of each name; names whose safe spellings collide (also ignoring case, as macOS and
+    Windows do) get a short stable hash of the original name, so their files stay distinct."""
+    spelled = {name: filename_safe(name) for name in names}
+    counts = Counter(safe.casefold() for safe in spelled.values())
+    return {name: safe if counts[safe.casefold()] == 1 else fit_name(f"{safe}~{_short_hash(name)}")
+            for name, safe in spelled.items()}
+
+
+STEM_BYTES = 200  # a stem leaves room for the longest suffix (`_overlay.webp`) under the usual 255-byte limit
+
+
+def fit_name(stem: str, limit: int = STEM_BYTES) -> str:
+    """`stem` if it fits in `limit` UTF-8 bytes, else its head and `~` and a stable hash of the whole."""
+    if len(os.fsencode(stem)) <= limit:
+        return stem
+    return f"{_cut(stem, limit - 9)}~{_short_hash(stem)}"
+
+
+def _cut(text: str, limit: int) -> str:
+    """The longest head of `text` that fits in `limit` bytes, never splitting a character."""
+    head, used = [], 0
+    for char in text:
+        used += len(os.fsencode(char))
+        if used > limit:
+            break
+        head.append(char)
+    return "".join(head)
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 def batch_stem(method: str, index: int, true_class: str, pred_class: str) -> str:
     """`{method}_{XXXX}_true_{Class}_pred_{Class}`, the batch-mode figure name without extension."""
-    return f"{method}_{index:04d}_true_{filename_safe(true_class)}_pred_{filename_safe(pred_class)}"
+    return fit_name(f"{method}_{index:04d}_true_{filename_safe(true_class)}_pred_{filename_safe(pred_class)}")
 
 
 def single_stem(image_path: Path, method: str) -> str:
     """`{image stem}_{method}`, the single-mode figure name without extension."""
-    return f"{filename_safe(image_path.stem)}_{method}"
+    return fit_name(f"{filename_safe(image_path.stem)}_{method}")
 
 
 def overlay(display: np.ndarray, cam: np.ndarray) -> np.ndarray:
@@ -128,31 +169,58 @@ def encode_npy(array: np.ndarray) -> bytes:
 
 
 _PARTIAL_SUFFIX = ".part"
+_PARTIAL = re.compile(r"^\..*\.(\d+)-[0-9a-f]{6}\.part$")  # `.{name}.{pid}-{random}.part`
+_PARTIAL_MIN_BYTES = 40  # a temporary name may use this much even when the final name is shorter
 
 
-def _default_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_FILE_MODE = _default_file_mode()
+def partial_name(name: str, pid: int | None = None) -> str:
+    """The temporary name `write_atomic` uses for `name`: `.{name}.{pid}-{random}.part`, with `name` cut so the
+    whole is never longer than `name` itself (or 40 bytes, for a shorter name): if the final name fits the file
+    system, so does this one."""
+    tag = f"{os.getpid() if pid is None else pid}-{secrets.token_hex(3)}"
+    budget = max(len(os.fsencode(name)), _PARTIAL_MIN_BYTES) - len(f"..{tag}{_PARTIAL_SUFFIX}")
+    return f".{_cut(name, budget)}.{tag}{_PARTIAL_SUFFIX}"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, then rename into place: a reader (or a kill) never sees half a file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_PARTIAL_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, _FILE_MODE)  # mkstemp makes owner-only files; outputs are ordinary files
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write to a temporary name in the same folder, then rename into place: a reader (or a kill) never sees half
+    a file. A full disk or an unwritable folder raises a one-line `OutputError`."""
+    with writing(path):
+        for _ in range(100):
+            temporary = path.parent / partial_name(path.name)
+            try:  # the mode follows the umask, like any ordinary file
+                handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(f"no free temporary name for {path.name}")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
 
 def remove_partial_files(folder: Path) -> None:
-    """Delete temporary files that a killed `write_atomic` left behind."""
+    """Delete temporary files of this process, or of camviz processes that are gone (killed mid-write); another
+    live process's files in flight are left alone."""
     for leftover in folder.glob(f".*{_PARTIAL_SUFFIX}"):
-        leftover.unlink(missing_ok=True)
+        match = _PARTIAL.match(leftover.name)
+        if match and (int(match.group(1)) == os.getpid() or not _alive(int(match.group(1)))):
+            leftover.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine); on Windows, always assumed."""
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True

@@ -49,3 +49,32 @@ def camviz():
     Returns the CompletedProcess (text stdout/stderr); never raises on a non-zero exit.
     """
     return _run_camviz
+
+
+@pytest.fixture
+def camviz_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """Run the `camviz` entry point (`camviz.cli.main`) in this process: no interpreter start, same code path.
+
+    Returns a CompletedProcess (text stdout/stderr); asserts camviz never ends with "internal error".
+    """
+    from camviz.cli import main
+
+    monkeypatch.delenv("CAMVIZ_DEBUG", raising=False)
+
+    def run(*args: object) -> subprocess.CompletedProcess:
+        monkeypatch.setattr(sys, "argv", ["camviz", *map(str, args)])
+        with pytest.raises(SystemExit) as stop:
+            main()
+        captured = capsys.readouterr()
+        assert "internal error" not in captured.err and "Traceback" not in captured.err, captured.err
+        return subprocess.CompletedProcess(sys.argv, stop.value.code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def small_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ImageFolder split (2 images per class) to copy and vary."""
+    root = tmp_path_factory.mktemp("small") / "data"
+    write_image_folder(root, per_class=2, seed=5)
+    return root

@@ -143,3 +143,25 @@ def test_out_of_memory_even_for_one_image_is_a_clear_error() -> None:
     with CamEngine(model, [model.features]) as engine:
         with pytest.raises(CamvizError, match="--cpu"):
             engine.explain(torch.randn(2, 3, 16, 16))
+
+
+class _CpuMemoryBoundNet(_MemoryBoundNet):
+    """On the CPU, a batch over `limit` asks the real allocator for more memory than any machine has."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batch_sizes.append(len(x))
+        if len(x) > self.limit:
+            torch.empty(len(x) << 50, dtype=torch.uint8)  # the genuine DefaultCPUAllocator failure
+        return self.head(self.features(x).mean((2, 3)))
+
+
+def test_cpu_out_of_memory_backs_off_like_cuda_then_says_so_in_one_line() -> None:
+    model = _CpuMemoryBoundNet(limit=2).eval()
+    warnings: list[str] = []
+    with CamEngine(model, [model.features], on_warning=warnings.append) as engine:
+        assert engine.explain(torch.randn(5, 3, 16, 16)).cams.shape == (5, 16, 16)
+    assert warnings and "out of CPU memory" in warnings[0]
+    model = _CpuMemoryBoundNet(limit=0).eval()
+    with CamEngine(model, [model.features]) as engine:
+        with pytest.raises(CamvizError, match="out of CPU memory even for one image: try a smaller --img-size"):
+            engine.explain(torch.randn(2, 3, 16, 16))

@@ -23,7 +23,7 @@ def test_manifest_is_written_as_rows_arrive_and_sorted_at_close(tmp_path: Path) 
 
 def test_read_manifest_drops_a_row_cut_short(tmp_path: Path) -> None:
     path = tmp_path / "manifest.csv"
-    path.write_text(",".join(MANIFEST_FIELDS) + "\n3,a/3.png,a,a,0.5,a,f3.png,ok,\n4,a/4.png,a,a,0.")
+    path.write_text(",".join(MANIFEST_FIELDS) + "\n3,a/3.png,a,a,0.5,a,f3.png,ok,,k:1:2\n4,a/4.png,a,a,0.")
     assert [r.index for r in read_manifest(path)] == [3]
     assert read_manifest(tmp_path / "none.csv") == []
 
@@ -37,3 +37,28 @@ def test_summary_counts_accuracy_on_processed_rows_only() -> None:
     assert (summary.processed, summary.skipped, summary.correct, summary.labelled) == (3, 1, 2, 3)
     assert summary.accuracy == 2 / 3
     assert any("66.7%" in line for line in summary.lines())
+
+
+def test_hostile_text_round_trips_quoted_and_defused(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.csv"
+    names = ["a\rb.png", "=1+2", "+x", "-y", "@z", "'=q", "'plain", "ok"]
+    writer = ManifestWriter(path)
+    for index, name in enumerate(names):
+        writer.add(ManifestRow(index, name, name, error=name))
+    writer.close()
+    with path.open(newline="") as file:
+        records = list(csv.DictReader(file))
+    assert len(records) == len(names)
+    assert not [r for r in records if r["path"].startswith(("=", "+", "-", "@"))]
+    assert [(r.path, r.true, r.error) for r in read_manifest(path)] == [(n, n, n) for n in names]
+
+
+def test_a_manifest_cut_inside_a_character_reads_up_to_the_cut(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.csv"
+    writer = ManifestWriter(path, [ManifestRow(0, "猫/a.png", "猫", source="k:1:2"),
+                                   ManifestRow(1, "猫/b.png", "猫", source="k:1:2")])
+    writer.close()
+    path.write_bytes(path.read_bytes()[:-9])  # inside the last row's source or its last character
+    assert [row.index for row in read_manifest(path)] == [0]
+    path.write_bytes(path.read_bytes()[: path.read_bytes().rindex("猫".encode()) + 2])
+    assert [row.index for row in read_manifest(path)] == [0]

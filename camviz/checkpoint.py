@@ -198,7 +198,8 @@ def _timm_config(config: Path) -> dict[str, Any]:
     except Exception as error:
         raise CheckpointError(f"cannot read {config}: {_first_line(error)}") from error
     model_args = {k: v for k, v in (model_args or {}).items() if k not in ("pretrained", "num_classes")}
-    return {**{k: v for k, v in extra.items() if k in MULTI_LABEL_KEYS}, **pretrained_cfg,
+    built_at = {"img_size": model_args["img_size"]} if model_args.get("img_size") else {}  # the size it was built at
+    return {**{k: v for k, v in extra.items() if k in MULTI_LABEL_KEYS}, **pretrained_cfg, **built_at,
             "model_name": name, "model_args": model_args}
 
 

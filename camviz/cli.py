@@ -85,10 +85,11 @@ def _parse_img_size(value: Optional[str]) -> Optional[int | tuple[int, int]]:
     """`224` -> 224, `96x160` (or `96,160`) -> (96, 160)."""
     if value is None:
         return None
-    parts = [p for p in re.split(r"[x,\s]+", str(value).strip().lower()) if p]
-    if not parts or len(parts) > 2 or not all(p.isdigit() for p in parts):
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[x,\s]\s*(\d+)\s*)?", str(value).lower())
+    if match is None:
         raise typer.BadParameter(f"{value!r}: give one size (224) or HEIGHT WIDTH (96 160, 96x160)", param_hint="--img-size")
-    return int(parts[0]) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
+    height, width = match.groups()
+    return int(height) if width is None else (int(height), int(width))
 
 
 @app.callback()

@@ -8,9 +8,6 @@ Resolution order for a name: timm's registry (which includes anything a `--plugi
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -23,9 +20,8 @@ from timm.data import resolve_model_data_config
 
 import camviz.demo.net  # noqa: F401  (registers camviz_shapenet, the shipped demo model, with timm)
 from camviz.checkpoint import Checkpoint, read_checkpoint
-from camviz.errors import CamvizError, CheckpointError, UsageError
-
-_IMPORTED_PLUGINS: set[str] = set()
+from camviz.errors import CheckpointError, UsageError
+from camviz.plugins import import_plugins  # noqa: F401  (re-exported: camviz.import_plugins)
 
 
 OUTPUT_KINDS = ("softmax", "binary", "multilabel")
@@ -73,40 +69,6 @@ class LoadedModel:
     @property
     def std(self) -> tuple[float, ...]:
         return self.input.std
-
-
-def import_plugins(plugins: Sequence[str]) -> None:
-    """Import each plugin (a `.py` file path or a dotted module name) once, so its models register."""
-    for plugin in plugins:
-        path = Path(plugin)
-        is_file = plugin.endswith(".py") or path.is_file()
-        key = str(path.resolve()) if is_file else plugin
-        if key in _IMPORTED_PLUGINS:
-            continue
-        try:
-            _import_file(path) if is_file else importlib.import_module(plugin)
-        except FileNotFoundError as error:
-            raise UsageError(f"plugin file not found: {plugin}") from error
-        except ModuleNotFoundError as error:
-            raise UsageError(f"cannot import plugin {plugin!r} ({error}); pass a .py file or an importable module") from error
-        except Exception as error:
-            raise CamvizError(f"plugin {plugin} failed while importing: {type(error).__name__}: {error}") from error
-        _IMPORTED_PLUGINS.add(key)
-
-
-def _import_file(path: Path) -> None:
-    """Import a plugin file as module `camviz_plugin_<stem>` (registered first, as timm's registry needs)."""
-    if not path.is_file():
-        raise FileNotFoundError(path)
-    name = f"camviz_plugin_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
 
 
 def load_model(
@@ -204,7 +166,8 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None) 
         if problem is None:
             model.load_state_dict(weights, strict=True)
             return model
-        problems.append(f"{name} ({source}) does not fit its weights: {problem}")
+        hint = " (trained at another input size? pass --img-size)" if "pos_embed" in problem else ""
+        problems.append(f"{name} ({source}) does not fit its weights: {problem}{hint}")
     raise CheckpointError(f"cannot load {ckpt.path}: {'; '.join(problems)}")
 
 

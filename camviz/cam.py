@@ -90,13 +90,6 @@ def explained_classes(probabilities: np.ndarray, output: str = "softmax", thresh
     return predicted_classes(probabilities, output, threshold) or [int(probabilities.argmax())]
 
 
-class DecidedBinaryTarget:
-    """A one-logit model's decided class, chosen in the same pass: the logit if p >= 0.5, else minus it."""
-
-    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
-        return BinaryClassifierOutputTarget(int(model_output.reshape(-1)[0].item() >= 0))(model_output)
-
-
 @contextmanager
 def gradients_from_targets_only(
     model: torch.nn.Module, target_layers: Sequence[torch.nn.Module]
@@ -188,7 +181,7 @@ class CamEngine:
     def _explain_chunk(self, inputs: torch.Tensor, target_category: int | None) -> CamBatch:
         device = next(self.cam.model.parameters()).device
         inputs = inputs.to(device)
-        cams = self._cams(inputs, self._targets(len(inputs), target_category))
+        cams = self._cams(inputs, self._targets(inputs, target_category))
         logits = self.cam.outputs
         if self.aug_smooth:  # the last pass saw an augmented image: predict on the image itself
             with torch.no_grad():
@@ -208,12 +201,19 @@ class CamEngine:
             self.cam.activations_and_grads.clear()
         return np.asarray(cams, dtype=np.float32)
 
-    def _targets(self, count: int, target_category: int | None) -> list | None:
-        """What the CAM explains, by output kind: the predicted class (None: pytorch-grad-cam's argmax) or the given one."""
-        if self.output == "binary":
-            target = DecidedBinaryTarget() if target_category is None else BinaryClassifierOutputTarget(target_category)
-            return [target] * count
-        return None if target_category is None else [ClassifierOutputTarget(target_category)] * count
+    def _targets(self, inputs: torch.Tensor, target_category: int | None) -> list | None:
+        """What the CAM explains, by output kind: the predicted class (None: pytorch-grad-cam's argmax) or the given one.
+
+        A binary model's decided class (p >= 0.5: the logit, else minus it) comes from a forward pass of its own,
+        so methods that score other inputs (Score-CAM, Ablation-CAM, --aug-smooth) keep explaining that class.
+        """
+        if self.output != "binary":
+            return None if target_category is None else [ClassifierOutputTarget(target_category)] * len(inputs)
+        if target_category is not None:
+            return [BinaryClassifierOutputTarget(target_category)] * len(inputs)
+        with torch.no_grad():
+            logits = self.cam.model(inputs).reshape(len(inputs), -1)[:, 0]
+        return [BinaryClassifierOutputTarget(int(logit >= 0)) for logit in logits.tolist()]
 
     def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Softmax over classes; binary: [1 - p, p] from the one logit; multilabel: a sigmoid per label."""

@@ -184,3 +184,16 @@ def test_multilabel_threshold_decides_the_label_set(multilabel_case, tmp_path: P
     assert all(len(row["pred"].split("+")) == 3 for row in loose)
     for row in strict:  # nothing that sure: `none`, the CAM explains the most probable label
         assert row["pred"] == "none" or all(float(p) >= 0.999999 for p in row["confidence"].split("+"))
+
+
+def test_decision_rules_of_each_output_kind() -> None:
+    from camviz.cam import explained_classes, predicted_classes
+
+    assert predicted_classes(np.array([0.5, 0.5]), "binary") == [1]  # p >= 0.5 is the positive class
+    assert predicted_classes(np.array([0.51, 0.49]), "binary") == [0]
+    labels = np.array([0.7, 0.2, 0.9, 0.5])
+    assert predicted_classes(labels, "multilabel", 0.5) == [2, 0, 3]  # most probable first
+    assert predicted_classes(labels, "multilabel", 0.95) == []
+    assert explained_classes(labels, "multilabel", 0.95) == [2]  # nothing passes: the top label is explained
+    assert explained_classes(labels, "multilabel", 0.5, target_category=1) == [1]
+    assert predicted_classes(np.array([0.2, 0.5, 0.3]), "softmax") == [1]

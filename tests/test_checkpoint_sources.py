@@ -322,7 +322,7 @@ def test_exported_models_get_one_line_that_says_what_to_give_instead(build, what
                                                                      data_dir: Path) -> None:
     path = build(tmp_path)
     for command in (["explain", "--image-path", data_dir / "circle/circle_000.png", "--output-dir", tmp_path / "o"],
-                    ["layers"]):
+                    ["explain", "--data-dir", data_dir, "--output-dir", tmp_path / "b"], ["layers"]):
         result = CliRunner().invoke(app, [str(a) for a in (command[0], "--model-path", path, *command[1:])])
         assert isinstance(result.exception, CheckpointError) and result.exception.exit_code == 1
         message = str(result.exception)

@@ -16,6 +16,7 @@ _LAZY = {
     "Checkpoint": "camviz.checkpoint",
     "read_checkpoint": "camviz.checkpoint",
     "LoadedModel": "camviz.models",
+    "InputSpec": "camviz.models",
     "load_model": "camviz.models",
     "import_plugins": "camviz.models",
     "FAMILIES": "camviz.layers",

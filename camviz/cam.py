@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytorch_grad_cam
 import torch
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget, ClassifierOutputTarget
 
 from camviz.errors import CamvizError, UsageError
 from camviz.memory import out_of_memory
@@ -67,8 +67,28 @@ def method_class(name: str) -> type:
 class CamBatch:
     """pytorch-grad-cam's maps for one batch and the model's class probabilities from the same pass."""
 
-    cams: np.ndarray  # float32 [B, H, W] in [0, 1], at model-input size
-    probabilities: np.ndarray  # float32 [B, num_classes]
+    cams: np.ndarray  # float32 [B, H, W] in [0, 1], at model-input size (multilabel: the first explained label's)
+    probabilities: np.ndarray  # float32 [B, num_classes]; binary: [1 - p, p]; multilabel: a sigmoid per label
+    label_cams: list[np.ndarray] | None = None  # multilabel: each image's [K, H, W], one per `explained_classes`
+
+
+def predicted_classes(probabilities: np.ndarray, output: str = "softmax", threshold: float = 0.5) -> list[int]:
+    """One image's prediction: the argmax (softmax), the positive class when p >= 0.5 (binary), or every
+    label at or above `threshold`, most probable first (multilabel; may be empty)."""
+    if output == "binary":
+        return [int(probabilities[1] >= 0.5)]
+    if output == "multilabel":
+        order = np.argsort(-probabilities, kind="stable")
+        return [int(i) for i in order if probabilities[i] >= threshold]
+    return [int(probabilities.argmax())]
+
+
+def explained_classes(probabilities: np.ndarray, output: str = "softmax", threshold: float = 0.5,
+                      target_category: int | None = None) -> list[int]:
+    """The classes one image's CAMs explain: `target_category`, else the prediction (no label: the most probable)."""
+    if target_category is not None:
+        return [target_category]
+    return predicted_classes(probabilities, output, threshold) or [int(probabilities.argmax())]
 
 
 @contextmanager
@@ -114,7 +134,11 @@ class CamEngine:
         aug_smooth: bool = False,
         eigen_smooth: bool = False,
         passes_batch_size: int = 32,
+        output: str = "softmax",
+        threshold: float = 0.5,
     ) -> None:
+        self.output = output  # the model's output kind: softmax, binary or multilabel
+        self.threshold = threshold
         self.aug_smooth = aug_smooth
         self.eigen_smooth = eigen_smooth
         self.max_batch = 1 << 30
@@ -154,20 +178,65 @@ class CamEngine:
                     hint = "try --cpu or a smaller --img-size" if device == "GPU" else "try a smaller --img-size"
                     raise CamvizError(f"out of {device} memory even for one image: {hint}") from error
                 self.on_warning(f"out of {device} memory; retrying with batches of {self.max_batch} (set --batch-size)")
-        return CamBatch(*(np.concatenate(arrays) for arrays in zip(*((p.cams, p.probabilities) for p in parts))))
+        label_cams = None if parts[0].label_cams is None else [c for part in parts for c in part.label_cams]
+        return CamBatch(np.concatenate([p.cams for p in parts]), np.concatenate([p.probabilities for p in parts]),
+                        label_cams)
 
     def _explain_chunk(self, inputs: torch.Tensor, target_category: int | None) -> CamBatch:
         device = next(self.cam.model.parameters()).device
-        targets = None if target_category is None else [ClassifierOutputTarget(target_category)] * len(inputs)
         inputs = inputs.to(device)
-        cams = self.cam(input_tensor=inputs, targets=targets, aug_smooth=self.aug_smooth, eigen_smooth=self.eigen_smooth)
+        cams = self._cams(inputs, self._targets(inputs, target_category))
         logits = self.cam.outputs
         if self.aug_smooth:  # the last pass saw an augmented image: predict on the image itself
             with torch.no_grad():
                 logits = self.cam.model(inputs)
-        probabilities = torch.softmax(logits.detach().float(), dim=-1).cpu().numpy()
-        self.cam.activations_and_grads.clear()
-        return CamBatch(np.asarray(cams, dtype=np.float32), probabilities)
+        probabilities = self._probabilities(logits.detach().float()).cpu().numpy()
+        label_cams = None
+        if self.output == "multilabel":
+            label_cams = self._label_cams(inputs, probabilities, cams, target_category)
+        return CamBatch(cams, probabilities, label_cams)
+
+    def _cams(self, inputs: torch.Tensor, targets: list | None) -> np.ndarray:
+        """One pytorch-grad-cam call, its hooks' buffers cleared after."""
+        try:
+            cams = self.cam(input_tensor=inputs, targets=targets, aug_smooth=self.aug_smooth,
+                            eigen_smooth=self.eigen_smooth)
+        finally:
+            self.cam.activations_and_grads.clear()
+        return np.asarray(cams, dtype=np.float32)
+
+    def _targets(self, inputs: torch.Tensor, target_category: int | None) -> list | None:
+        """What the CAM explains, by output kind: the predicted class (None: pytorch-grad-cam's argmax) or the given one.
+
+        A binary model's decided class (p >= 0.5: the logit, else minus it) comes from a forward pass of its own,
+        so methods that score other inputs (Score-CAM, Ablation-CAM, --aug-smooth) keep explaining that class.
+        """
+        if self.output != "binary":
+            return None if target_category is None else [ClassifierOutputTarget(target_category)] * len(inputs)
+        if target_category is not None:
+            return [BinaryClassifierOutputTarget(target_category)] * len(inputs)
+        with torch.no_grad():
+            logits = self.cam.model(inputs).reshape(len(inputs), -1)[:, 0]
+        return [BinaryClassifierOutputTarget(int(logit >= 0)) for logit in logits.tolist()]
+
+    def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Softmax over classes; binary: [1 - p, p] from the one logit; multilabel: a sigmoid per label."""
+        if self.output == "binary":
+            positive = torch.sigmoid(logits.reshape(len(logits), -1)[:, :1])
+            return torch.cat([1 - positive, positive], dim=1)
+        return torch.sigmoid(logits) if self.output == "multilabel" else torch.softmax(logits, dim=-1)
+
+    def _label_cams(self, inputs: torch.Tensor, probabilities: np.ndarray, first: np.ndarray,
+                    target_category: int | None) -> list[np.ndarray]:
+        """Multilabel: a CAM per explained label; the first pass explained the most probable, one pass per rank after."""
+        explained = [explained_classes(p, "multilabel", self.threshold, target_category) for p in probabilities]
+        stacks = [[cam] for cam in first]
+        for rank in range(1, max(len(labels) for labels in explained)):
+            rows = [i for i, labels in enumerate(explained) if len(labels) > rank]
+            targets = [ClassifierOutputTarget(explained[i][rank]) for i in rows]
+            for i, cam in zip(rows, self._cams(inputs[rows], targets)):
+                stacks[i].append(cam)
+        return [np.stack(stack) for stack in stacks]
 
     def close(self) -> None:
         """Release pytorch-grad-cam's hooks and restore the model's parameter flags."""

@@ -1,6 +1,9 @@
-"""Reading checkpoint files safely: `.pth`, `.pth.tar`, `.pt` and `.safetensors`.
+"""Reading checkpoints safely: `.pth`, `.pth.tar`, `.pt`, Lightning `.ckpt`, `.safetensors` and timm/Hugging Face
+folders (`config.json` beside `model.safetensors` or `pytorch_model.bin`).
 
-Finds the weights (plain or EMA) and the metadata that training scripts record beside them.
+Finds the weights (plain or EMA) and the metadata that training scripts record beside them: the top level,
+`args` (timm, torchvision), `hyper_parameters` (Lightning), then a `config.json` next to the weights (timm's
+hub format). Formats are told apart by content; TorchScript and ONNX files get one line saying why not.
 Unpickling runs code, so files load with `weights_only=True` and a short allow-list of harmless
 types that real training scripts store; a whole pickled `nn.Module` needs `trust=True`.
 """
@@ -20,12 +23,14 @@ import numpy as np
 import torch
 from timm.models import clean_state_dict
 
+from camviz.checkpoint_formats import config_json_beside, sniff, unusable_format
 from camviz.errors import CheckpointError
 
 WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
 EMA_KEYS = ("state_dict_ema", "model_ema")
-NAME_KEYS = ("model_name", "arch", "model")
-CLASS_KEYS = ("class_names", "classes", "class_to_idx")
+NAME_KEYS = ("model_name", "arch", "architecture", "model", "backbone")
+CLASS_KEYS = ("class_names", "classes", "class_to_idx", "label_names")
+MULTI_LABEL_KEYS = ("multi_label", "multilabel")
 SIZE_KEYS = ("img_size", "input_size")
 _WRAPPERS = {"DataParallel", "DistributedDataParallel", "OptimizedModule", "ModelEma", "ModelEmaV2", "ModelEmaV3"}
 
@@ -51,17 +56,21 @@ class Checkpoint:
     model_name: str | None
     num_classes: int | None
     class_names: list[str] | None  # class_to_idx becomes a list ordered by index
-    img_size: int | None
+    img_size: tuple[int, int] | None  # (height, width)
     mean: tuple[float, float, float] | None
     std: tuple[float, float, float] | None
+    in_chans: int | None = None  # recorded input channels (the weights have the last word)
+    multi_label: bool | None = None  # recorded `multi_label` flag: a sigmoid per label
+    model_args: dict[str, Any] | None = None  # timm's recorded reconstruction arguments (config.json)
 
 
 def read_checkpoint(path: str | Path, *, trust: bool = False, use_ema: bool = False) -> Checkpoint:
     """Read weights and metadata from `path`; `use_ema` picks EMA weights, `trust` allows pickled modules."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    raw = _load_safetensors(path) if path.suffix == ".safetensors" else _load_torch(path, trust)
+    path, config = _weights_file(Path(path))
+    kind = sniff(path)
+    unusable_format(path, kind)
+    is_safetensors = kind == "safetensors" or (kind == "unknown" and path.suffix == ".safetensors")
+    raw = _load_safetensors(path) if is_safetensors else _load_torch(path, trust)
     if isinstance(raw, torch.nn.Module):
         return Checkpoint(path, None, _unwrap(raw), None, None, None, None, None, None)
     if not isinstance(raw, Mapping):
@@ -70,7 +79,25 @@ def read_checkpoint(path: str | Path, *, trust: bool = False, use_ema: bool = Fa
     meta = {} if weights is raw else raw
     module = _unwrap(weights) if isinstance(weights, torch.nn.Module) else None
     state_dict = None if module else clean_state_dict({k: v for k, v in weights.items() if torch.is_tensor(v)})
-    return Checkpoint(path, state_dict, module, **_read_metadata(meta, path))
+    return Checkpoint(path, state_dict, module, **_read_metadata(meta, path, config))
+
+
+def _weights_file(path: Path) -> tuple[Path, Path | None]:
+    """The file holding the weights and the timm `config.json` beside it, for a file or a timm/HF folder."""
+    if path.is_dir():
+        config = path / "config.json"
+        if not config.is_file():
+            raise CheckpointError(f"{path} is a folder without config.json; give the checkpoint file itself")
+        from timm.models._hub import _EXT_PRIORITY, _PREFERRED_FILES
+
+        found = [path / name for name in _PREFERRED_FILES if (path / name).is_file()]
+        found += [file for ext in _EXT_PRIORITY for file in sorted(path.glob(f"*{ext}"))]
+        if not found:
+            raise CheckpointError(f"{path} has config.json but no weights (model.safetensors or pytorch_model.bin)")
+        return found[0], config
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path, config_json_beside(path)
 
 
 def _load_torch(path: Path, trust: bool) -> Any:
@@ -125,25 +152,67 @@ def _pick_weights(raw: Mapping, path: Path, use_ema: bool) -> Mapping | torch.nn
     raise CheckpointError(f"no weights in {path}: expected a state dict or one of the keys {', '.join(WEIGHT_KEYS + EMA_KEYS)}")
 
 
-def _read_metadata(raw: Mapping, path: Path) -> dict[str, Any]:
-    """Model name, classes, input size and normalisation, from the top level or from `args`."""
-    args = raw.get("args")
-    args = vars(args) if isinstance(args, argparse.Namespace) else args if isinstance(args, Mapping) else {}
-    sources = (raw, args)
+def _read_metadata(raw: Mapping, path: Path, config: Path | None = None) -> dict[str, Any]:
+    """Model name, classes, input size and normalisation: top level, `args`, Lightning's `hyper_parameters`,
+    then timm's `config.json` beside the weights."""
+    sources = [raw, *(_as_mapping(raw.get(key)) for key in ("args", "hyper_parameters", "hparams"))]
+    if config is not None:
+        sources.append(_timm_config(config))
 
     def first(keys: tuple[str, ...], kinds: tuple[type, ...] = (object,)) -> Any:
         return next((src[k] for src in sources for k in keys if src.get(k) is not None and isinstance(src[k], kinds)), None)
 
     num_classes = first(("num_classes",), (int, torch.Tensor))
     size = first(SIZE_KEYS, (int, list, tuple))
+    channels = first(("in_chans", "in_channels"), (int,))
+    if channels is None and isinstance(size, (list, tuple)) and len(size) == 3:
+        channels = size[0]
+    flag = first(MULTI_LABEL_KEYS, (bool,))
     return {
         "model_name": first(NAME_KEYS, (str,)),
         "num_classes": int(num_classes) if num_classes is not None else None,
         "class_names": _class_list(first(CLASS_KEYS), path),
-        "img_size": _img_size(size, path),
+        "img_size": _height_width(size, path),
         "mean": _triple(first(("mean",)), "mean", path),
         "std": _triple(first(("std",)), "std", path),
+        "in_chans": int(channels) if channels is not None else None,
+        "multi_label": flag,
+        "model_args": first(("model_args",), (Mapping,)),
     }
+
+
+def _as_mapping(value: Any) -> Mapping:
+    """`args` (a Namespace or dict) or Lightning's `hyper_parameters` as a mapping; anything else is empty."""
+    if isinstance(value, argparse.Namespace):
+        return vars(value)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _timm_config(config: Path) -> dict[str, Any]:
+    """timm's hub `config.json`, read by timm itself: architecture, label names, input size, mean/std, model args."""
+    from timm.models._hub import load_model_config_from_path
+
+    try:
+        pretrained_cfg, name, model_args = load_model_config_from_path(config.parent)
+        extra = json.loads(config.read_text(encoding="utf-8"))
+    except Exception as error:
+        raise CheckpointError(f"cannot read {config}: {_first_line(error)}") from error
+    model_args = {k: v for k, v in (model_args or {}).items() if k not in ("pretrained", "num_classes")}
+    built_at = {"img_size": model_args["img_size"]} if model_args.get("img_size") else {}  # the size it was built at
+    return {**{k: v for k, v in extra.items() if k in MULTI_LABEL_KEYS}, **pretrained_cfg, **built_at,
+            "model_name": name, "model_args": model_args}
+
+
+def _height_width(size: Any, path: Path) -> tuple[int, int] | None:
+    """(height, width) from an int, `[H, W]` or timm's `[C, H, W]`; anything else is a one-line error."""
+    if size is None:
+        return None
+    values = list(size) if isinstance(size, (list, tuple)) else [size]
+    if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values):
+        raise CheckpointError(f"{path}: metadata `img_size` must be a positive int, [H, W] or [C, H, W] "
+                              f"(got {_preview(size)})")
+    height, width = ([int(v) for v in values] * 2)[-2:] if len(values) == 1 else [int(v) for v in values[-2:]]
+    return (height, width)
 
 
 def _class_list(value: Any, path: Path) -> list[str] | None:
@@ -160,17 +229,6 @@ def _class_list(value: Any, path: Path) -> list[str] | None:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise CheckpointError(f"{path}: metadata `class_names` must be a list of names (got {_preview(value)})")
     return [str(name) for name in value]
-
-
-def _img_size(value: Any, path: Path) -> int | None:
-    """The input size: an int, or the last int of a list such as timm's `input_size` (3, 224, 224)."""
-    if value is None:
-        return None
-    last = value[-1] if isinstance(value, (list, tuple)) and value else value
-    if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 1:
-        raise CheckpointError(f"{path}: metadata `img_size` must be a positive int or a list ending in one "
-                              f"(got {_preview(value)})")
-    return int(last)
 
 
 def _triple(value: Any, what: str, path: Path) -> tuple[float, float, float] | None:

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from camviz.cam import METHODS, CamEngine, canonical_method_name
+from camviz.cam import METHODS, CamEngine, canonical_method_name, explained_classes, predicted_classes
+from camviz.classes import class_names_for
 from camviz.data import Preprocessing, decode_image, display_image
 from camviz.errors import UsageError
-from camviz.explain import check_target_category, class_names_for, select_device
-from camviz.outdir import make_output_dir
+from camviz.explain import check_target_category, select_device
 from camviz.layers import resolve_targets
-from camviz.models import load_model
+from camviz.models import ImageSize, as_size, load_model
+from camviz.outdir import make_output_dir
 from camviz.render import encode_image, enlarge, join, overlay, titled, write_atomic
 
 DEFAULT_METHODS: tuple[str, ...] = tuple(
@@ -35,7 +36,7 @@ def compare_methods(
     model_name: str | None = None,
     target_layers: Sequence[str] = (),
     target_category: int | None = None,
-    img_size: int | None = None,
+    img_size: int | ImageSize | None = None,
     plugins: Sequence[str] = (),
     cpu: bool = False,
 ) -> Path:
@@ -45,26 +46,26 @@ def compare_methods(
     predicted class with its probability, and per column the method and the explained class.
     """
     names = _check(images, methods, output, img_size)
-    loaded = load_model(model_path, model_name, plugins=plugins)
+    loaded = load_model(model_path, model_name, img_size=img_size, plugins=plugins)
     check_target_category(target_category, loaded.num_classes)
     class_names = class_names_for(loaded, [])
     device = select_device(cpu)
     model = loaded.model.to(device).eval()
-    size = img_size or loaded.img_size
-    targets = resolve_targets(model, loaded.model_name, list(target_layers) or None, size)
-    preprocessing = Preprocessing((size, size), loaded.mean, loaded.std)
+    spec = loaded.input
+    targets = resolve_targets(model, loaded.model_name, list(target_layers) or None, spec.size)
+    preprocessing = Preprocessing(spec.size, spec.mean, spec.std, spec.channels)
     pixels = np.stack([preprocessing.pixels(decode_image(path)) for path in images])
     inputs = preprocessing.normalize(torch.from_numpy(pixels).to(device))
     displays = [display_image(one) for one in pixels]
     cams: dict[str, np.ndarray] = {}
     for name in names:  # one engine (hooks, frozen parameters) at a time
-        with CamEngine(model, targets.modules, targets.reshape_transform, name) as engine:
+        with CamEngine(model, targets.modules, targets.reshape_transform, name, output=loaded.output) as engine:
             batch = engine.explain(inputs, target_category)
         cams[name], probabilities = batch.cams, batch.probabilities  # the same model outputs for every method
     rows = []
     for i, (path, display) in enumerate(zip(images, displays)):
-        pred = int(probabilities[i].argmax())
-        explained = class_names[pred if target_category is None else target_category]
+        pred = (predicted_classes(probabilities[i], loaded.output) or [int(probabilities[i].argmax())])[0]
+        explained = class_names[explained_classes(probabilities[i], loaded.output, target_category=target_category)[0]]
         input_title = f"{path.name} | pred: {class_names[pred]} ({probabilities[i, pred]:.0%})"
         method_titles = [f"{name} | explains: {explained}" for name in names]
         rows.append(_row(display, [cams[name][i] for name in names], [input_title, *method_titles]))
@@ -73,7 +74,7 @@ def compare_methods(
     return output
 
 
-def _check(images: Sequence[Path], methods: Sequence[str], output: Path, img_size: int | None) -> list[str]:
+def _check(images: Sequence[Path], methods: Sequence[str], output: Path, img_size: int | ImageSize | None) -> list[str]:
     """Canonical method names (duplicates dropped); usage errors before any model is loaded."""
     if not images:
         raise UsageError("give at least one --image-path")
@@ -84,8 +85,7 @@ def _check(images: Sequence[Path], methods: Sequence[str], output: Path, img_siz
         raise UsageError(f"give at least one --method (available: {', '.join(METHODS)})")
     if output.suffix.lower() != ".png":
         raise UsageError(f"--output {output} must end in .png")
-    if img_size is not None and img_size < 8:
-        raise UsageError(f"--img-size must be at least 8 pixels (got {img_size})")
+    as_size(img_size)
     return list(dict.fromkeys(canonical_method_name(method) for method in methods))
 
 

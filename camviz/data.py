@@ -101,12 +101,13 @@ def sample_subset(samples: Sequence[Sample], num_samples: int | None, seed: int)
 def select_samples(
     data_dir: Path, classes: Sequence[str], num_samples: int | None, seed: int
 ) -> tuple[list[Sample], list[str]]:
-    """Batch mode's samples after the class filter and the seeded subset, and the data dir's class folders."""
+    """Batch mode's samples after the class filter and the seeded subset, and the class folders holding images."""
     listing = list_image_folder(data_dir)
     samples = listing.samples
     if classes:
         samples = filter_classes(samples, classes, listing.classes)
-    return sample_subset(samples, num_samples, seed), listing.classes
+    with_images = {s.true_class for s in listing.samples}  # empty folders are no classes (as in torchvision)
+    return sample_subset(samples, num_samples, seed), [c for c in listing.classes if c in with_images]
 
 
 def shard(samples: Sequence[Sample], rank: int, world_size: int) -> list[Sample]:

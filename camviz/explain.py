@@ -15,7 +15,8 @@ from typing import Protocol
 
 import torch
 
-from camviz.cam import CamBatch, CamEngine, canonical_method_name
+from camviz.cam import CamBatch, CamEngine, canonical_method_name, explained_classes
+from camviz.classes import class_names_for, match_class_folders
 from camviz.cpus import default_batch_size, share_cpus
 from camviz.data import (
     DecodedBatch, Preprocessing, Sample, batch_loader, display_name, select_samples, shard, stop_workers,
@@ -24,7 +25,7 @@ from camviz.errors import CamvizError, UsageError
 from camviz.layers import FAMILIES, Family, resolve_targets
 from camviz.memory import check_input_fits
 from camviz.metrics import METRIC_NAMES, faithfulness_scores
-from camviz.models import LoadedModel, load_model
+from camviz.models import ImageSize, LoadedModel, as_size, load_model
 from camviz.distributed import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
 from camviz.gallery import write_gallery
 from camviz.outdir import claim_output_dir, make_output_dir
@@ -51,7 +52,7 @@ class ExplainOptions:
     data_dir: Path | None = None
     model_name: str | None = None
     target_category: int | None = None
-    img_size: int | None = None
+    img_size: int | ImageSize | None = None  # one number (square) or (height, width)
     output_dir: Path = Path("gradcam_results")
     num_samples: int | None = None
     batch_size: int | None = None  # None: 64 on CUDA, 8 elsewhere
@@ -72,6 +73,8 @@ class ExplainOptions:
     metrics: bool = False
     figure_format: str = "png"  # png | jpg | webp
     families: Sequence[Family] = ()  # extra family-table rows (e.g. from a --config preset), tried first
+    multi_label: bool = False  # a sigmoid per label (also when the checkpoint records it)
+    threshold: float = 0.5  # multilabel: labels at or above it are the prediction
 
 
 class Progress(Protocol):
@@ -124,8 +127,9 @@ def check_options(options: ExplainOptions) -> None:
             raise UsageError(f"{name} must be at least {least} (got {value})")
     if options.metrics and options.data_dir is None:
         raise UsageError("--metrics needs --data-dir: the scores are columns of manifest.csv")
-    if options.img_size is not None and options.img_size < 8:
-        raise UsageError(f"--img-size must be at least 8 pixels (got {options.img_size})")
+    as_size(options.img_size)
+    if not 0.0 < options.threshold < 1.0:
+        raise UsageError(f"--threshold must be between 0 and 1 (got {options.threshold})")
     if options.figure_format not in FIGURE_FORMATS:
         raise UsageError(f"--figure-format must be one of {', '.join(FIGURE_FORMATS)} (got {options.figure_format!r})")
     canonical_method_name(options.method)
@@ -141,14 +145,6 @@ def select_device(force_cpu: bool, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def class_names_for(loaded: LoadedModel, folder_classes: Sequence[str]) -> list[str]:
-    """The checkpoint's class names, else the data dir's sub-folders, else the indices (when counts match)."""
-    for names in (loaded.class_names, folder_classes):
-        if names and len(names) == loaded.num_classes:
-            return list(names)
-    return [str(i) for i in range(loaded.num_classes)]
-
-
 @dataclass
 class _Run:
     """What every part of one run needs once the model, targets and output folder are resolved."""
@@ -157,11 +153,13 @@ class _Run:
     engine: CamEngine
     preprocessing: Preprocessing
     class_names: list[str]
+    loaded: LoadedModel
     output_dir: Path
     progress: Progress
     ranks: Ranks
     device: torch.device
     folder_classes: list[str]
+    batch_size: int  # --batch-size, else the device's default
 
 
 def explain(options: ExplainOptions, progress: Progress | None = None) -> ExplainResult:
@@ -178,27 +176,35 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
         else select_samples(options.data_dir, options.classes, options.num_samples, options.seed)
     )
     loaded = load_model(
-        options.model_path, options.model_name, plugins=options.plugins,
-        trust_checkpoint=options.trust_checkpoint, use_ema=options.ema,
+        options.model_path, options.model_name, img_size=options.img_size, multi_label=options.multi_label,
+        plugins=options.plugins, trust_checkpoint=options.trust_checkpoint, use_ema=options.ema,
     )
     class_names = class_names_for(loaded, folder_classes)
+    if options.data_dir is not None:
+        samples, folder_classes = match_class_folders(samples, folder_classes, class_names, options.data_dir,
+                                                      loaded.class_names is not None, progress.warn)
     check_target_category(options.target_category, loaded.num_classes)
+    if options.metrics and loaded.output != "softmax":
+        raise UsageError(f"--metrics scores softmax classifiers only; this model's output is {loaded.output}")
     output_dir = make_output_dir(options.output_dir)
     ranks = ranks_from_environment()
     exclusive = options.data_dir is not None  # a batch run owns the folder; single-image runs share it
     device = select_device(options.cpu, ranks.local_rank)
     model = loaded.model.to(device).eval()
-    img_size = options.img_size or loaded.img_size
-    check_input_fits(img_size, img_size, batch=min(options.batch_size, len(samples)))
-    targets = resolve_targets(model, loaded.model_name, list(options.target_layers) or None, img_size,
+    spec = loaded.input
+    batch_size = options.batch_size or default_batch_size(device)
+    check_input_fits(*spec.size, batch=min(batch_size, len(samples)), channels=spec.channels)
+    targets = resolve_targets(model, loaded.model_name, list(options.target_layers) or None, spec.size,
                               families=(*options.families, *FAMILIES))
-    preprocessing = Preprocessing((img_size, img_size), loaded.mean, loaded.std)
+    preprocessing = Preprocessing(spec.size, spec.mean, spec.std, spec.channels)
     method = canonical_method_name(options.method)
     with claim_output_dir(output_dir, exclusive, lock=ranks.is_main), process_group(ranks, device), CamEngine(
         model, targets.modules, targets.reshape_transform, method, on_warning=progress.warn,
-        aug_smooth=options.aug_smooth, eigen_smooth=options.eigen_smooth,
+        aug_smooth=options.aug_smooth, eigen_smooth=options.eigen_smooth, output=loaded.output,
+        threshold=options.threshold,
     ) as engine:
-        run = _Run(options, engine, preprocessing, class_names, output_dir, progress, ranks, device, folder_classes)
+        run = _Run(options, engine, preprocessing, class_names, loaded, output_dir, progress, ranks, device,
+                   folder_classes, batch_size)
         return _run_single(run, samples) if options.image_path is not None else _run_batch(run, samples)
 
 
@@ -214,7 +220,8 @@ def check_target_category(target_category: int | None, num_classes: int) -> None
 def _run_single(run: _Run, samples: list[Sample]) -> ExplainResult:
     options = run.options
     writer = SingleWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
-                          options.save_raw, run.progress.warn, options.figure_format)
+                          options.save_raw, run.progress.warn, options.figure_format, output=run.loaded.output,
+                          threshold=options.threshold)
     with WritePool() as pool:
         _drive(run, batch_loader(samples, run.preprocessing, 1, 0), writer, pool)
     return ExplainResult(run.output_dir, outputs=writer.outputs)
@@ -237,11 +244,11 @@ def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
     class_means = ClassMeans(run.folder_classes, run.preprocessing.size)
     writer = BatchWriter(run.output_dir, run.engine.method, run.class_names, options.target_category,
                          options.save_raw, manifest, run.progress.warn, class_means, options.only_misclassified,
-                         options.figure_format)
+                         options.figure_format, output=run.loaded.output, threshold=options.threshold)
     run.progress.start(len(mine))
     run.progress.advance(len(mine) - len(todo))
     failure = None
-    batch_size = options.batch_size or default_batch_size(run.device)
+    batch_size = run.batch_size
     cpus = share_cpus(options.num_workers)
     try:
         with WritePool(cpus.writer_threads, max_pending=max(16, 2 * batch_size)) as pool:
@@ -263,7 +270,8 @@ def _run_batch(run: _Run, samples: list[Sample]) -> ExplainResult:
     if ranks.is_main:
         rows = _finish_output_dir(run, rows, class_means)
     result_manifest = run.output_dir / MANIFEST_NAME
-    return ExplainResult(run.output_dir, writer.outputs, result_manifest, summarize(rows, len(kept)), exit_code)
+    summary = summarize(rows, len(kept), run.class_names)
+    return ExplainResult(run.output_dir, writer.outputs, result_manifest, summary, exit_code)
 
 
 def _finish_output_dir(run: _Run, rows: list[ManifestRow], class_means: ClassMeans) -> list[ManifestRow]:
@@ -287,8 +295,9 @@ def _drive(run: _Run, loader: Iterable[DecodedBatch], writer: BatchWriter | Sing
                 result = run.engine.explain(inputs, target_category)
                 scores = _scores(run, inputs, result) if run.options.metrics else [None] * len(batch.samples)
                 pixels = batch.pixels.numpy()
+                cams = result.cams if result.label_cams is None else result.label_cams  # multilabel: [K, H, W] each
                 for position, sample in enumerate(batch.samples):
-                    writer.done(sample, pixels[position], result.cams[position], result.probabilities[position],
+                    writer.done(sample, pixels[position], cams[position], result.probabilities[position],
                                 pool, scores[position])
             run.progress.advance(len(batch.samples) + len(batch.failures))
 
@@ -313,7 +322,8 @@ def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,
 
 def _scores(run: _Run, inputs: torch.Tensor, result: CamBatch) -> list[dict[str, float]]:
     """--metrics: each sample's faithfulness scores for the class its CAM explains."""
-    explained = [run.options.target_category if run.options.target_category is not None else int(p.argmax())
+    options = run.options
+    explained = [explained_classes(p, run.loaded.output, options.threshold, options.target_category)[0]
                  for p in result.probabilities]
     scores = faithfulness_scores(run.engine.cam.model, inputs, result.cams, explained)
     return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(inputs))]

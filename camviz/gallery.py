@@ -17,7 +17,7 @@ from urllib.parse import quote
 from PIL import Image
 
 from camviz.render import write_atomic
-from camviz.report import ManifestRow, summarize
+from camviz.report import ManifestRow, is_correct, summarize
 
 GALLERY_NAME = "index.html"
 
@@ -221,7 +221,7 @@ def gallery_data(output_dir: Path, rows: Sequence[ManifestRow], class_names: Seq
     for row in ok:
         if row.true and row.pred:
             matrix[position[row.true]][position[row.pred]] += 1
-    summary = summarize(rows)
+    summary = summarize(rows, classes=class_names)
     return {
         "method": method,
         "classes": axis,
@@ -260,7 +260,7 @@ def _record(output_dir: Path, row: ManifestRow, position: dict[str, int]) -> dic
 
 
 def _is_mistake(row: ManifestRow) -> bool:
-    return bool(row.true) and row.true != row.pred
+    return bool(row.true) and not is_correct(row.true, row.pred)
 
 
 def _confidence(row: ManifestRow) -> float | None:

@@ -101,6 +101,10 @@ class TokenReshape:
             height = width = math.isqrt(tokens.shape[1])
         return tokens.reshape(tokens.shape[0], height, width, tokens.shape[2]).permute(0, 3, 1, 2)
 
+    def inverse(self, output: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        """`output` rebuilt from its (B, C, H, W) maps, so gradients reach them (the prefix tokens kept)."""
+        return torch.cat([output[:, : self.prefix_tokens, :], maps.flatten(2).transpose(1, 2)], dim=1)
+
 
 def pooled_as_map(tensor: torch.Tensor) -> torch.Tensor:
     """A layer after global pooling gives (B, C): read it as a 1 x 1 map, whose constant CAM camviz warns about."""
@@ -112,11 +116,40 @@ def nhwc_to_nchw(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.permute(0, 3, 1, 2)
 
 
+def _nchw_to_nhwc(output: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    return maps.permute(0, 2, 3, 1)
+
+
+class ReshapedTarget(nn.Module):
+    """A token/NHWC target layer whose forward hooks see (B, C, H, W) maps, so it needs no `reshape_transform`.
+
+    pytorch-grad-cam registers its hooks here; they run on the wrapped layer's output reshaped, and the
+    output passes on rebuilt from those maps, so their gradients are the ones Grad-CAM reads.
+    """
+
+    def __init__(self, layer: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor],
+                 inverse: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.layer = layer
+        self.transform, self.inverse = transform, inverse
+
+    def forward(self, *args: object, **kwargs: object) -> object:
+        return self.layer(*args, **kwargs)
+
+    def register_forward_hook(self, hook: Callable, **kwargs: object) -> object:  # type: ignore[override]
+        def reshaped(module: nn.Module, args: object, output: torch.Tensor) -> torch.Tensor:
+            maps = self.transform(output)
+            replaced = hook(module, args, maps)
+            return self.inverse(output, maps if replaced is None else replaced)
+
+        return self.layer.register_forward_hook(reshaped, **kwargs)
+
+
 def resolve_targets(
     model: nn.Module,
     model_name: str | None = None,
     override: Sequence[str] | None = None,
-    img_size: int = 224,
+    img_size: int | tuple[int, int] = 224,
     *,
     families: Sequence[Family] = FAMILIES,
 ) -> TargetLayers:
@@ -143,9 +176,16 @@ def resolve_targets(
     )
 
 
-def find_target_layers(model: nn.Module, model_name: str | None = None) -> list[nn.Module]:
-    """Just the target modules, ready for `pytorch_grad_cam.GradCAM(model, target_layers=...)`."""
-    return resolve_targets(model, model_name).modules
+def find_target_layers(model: nn.Module, model_name: str | None = None,
+                       img_size: int | tuple[int, int] = 224) -> list[nn.Module]:
+    """The target modules, ready for `pytorch_grad_cam.GradCAM(model, target_layers=...)` with no reshape:
+    token (ViT) and NHWC (Swin) layers come wrapped so their hooks already see (B, C, H, W) maps."""
+    targets = resolve_targets(model, model_name, img_size=img_size)
+    if targets.reshape_transform is None:
+        return targets.modules
+    transform = targets.reshape_transform
+    inverse = transform.inverse if isinstance(transform, TokenReshape) else _nchw_to_nhwc
+    return [ReshapedTarget(module, transform, inverse) for module in targets.modules]
 
 
 def get_submodule(model: nn.Module, path: str) -> nn.Module:
@@ -153,7 +193,7 @@ def get_submodule(model: nn.Module, path: str) -> nn.Module:
     return _resolve(model, path)[1]
 
 
-def candidate_layers(model: nn.Module, img_size: int = 224, last: int = 8) -> list[tuple[str, tuple[int, ...]]]:
+def candidate_layers(model: nn.Module, img_size: int | tuple[int, int] = 224, last: int = 8) -> list[tuple[str, tuple[int, ...]]]:
     """The last `last` modules whose output is a 4-D tensor with spatial size > 1, in execution order."""
     return _spatial(_trace(model, img_size))[-last:]
 
@@ -164,7 +204,8 @@ def _matches(family: Family, model: nn.Module, model_name: str | None) -> bool:
     return bool(classes.intersection(family.classes)) or any(re.search(p, name) for p in family.patterns)
 
 
-def _targets(model: nn.Module, family: str, paths: list[str], reshape: str | None, img_size: int) -> TargetLayers:
+def _targets(model: nn.Module, family: str, paths: list[str], reshape: str | None,
+             img_size: int | tuple[int, int]) -> TargetLayers:
     resolved = [_resolve(model, path) for path in paths]
     transform = (
         _token_reshape(model, img_size) if reshape == "vit" else {None: pooled_as_map, "nhwc": nhwc_to_nchw}.get(reshape)
@@ -172,7 +213,7 @@ def _targets(model: nn.Module, family: str, paths: list[str], reshape: str | Non
     return TargetLayers(family, [n for n, _ in resolved], [m for _, m in resolved], reshape, transform)
 
 
-def _token_reshape(model: nn.Module, img_size: int) -> TokenReshape:
+def _token_reshape(model: nn.Module, img_size: int | tuple[int, int]) -> TokenReshape:
     """The model's own prefix-token count and patch grid (timm `patch_embed.grid_size`, torchvision sizes)."""
     prefix = getattr(model, "num_prefix_tokens", None)
     if prefix is None:
@@ -228,7 +269,7 @@ def _spatial(outputs: list[tuple[str, tuple[int, ...]]]) -> list[tuple[str, tupl
     return [(name, shape) for name, shape in outputs if len(shape) == 4 and shape[-1] * shape[-2] > 1]
 
 
-def _trace(model: nn.Module, img_size: int) -> list[tuple[str, tuple[int, ...]]]:
+def _trace(model: nn.Module, img_size: int | tuple[int, int]) -> list[tuple[str, tuple[int, ...]]]:
     """Each module's output shape from one dry forward pass, in order of last call; restores the mode."""
     last_call: dict[str, tuple[int, tuple[int, ...]]] = {}
     calls = itertools.count()
@@ -245,11 +286,13 @@ def _trace(model: nn.Module, img_size: int) -> list[tuple[str, tuple[int, ...]]]
     first = next(model.parameters(), None)
     try:
         model.eval()
-        x = torch.zeros(1, _in_chans(model), img_size, img_size, device=first.device if first is not None else "cpu")
+        height, width = (img_size, img_size) if isinstance(img_size, int) else img_size
+        x = torch.zeros(1, _in_chans(model), height, width, device=first.device if first is not None else "cpu")
         with torch.no_grad():
             model(x)
     except Exception as error:
-        raise TargetLayerError(f"dry forward pass at {img_size}px failed ({error}); pass --target-layer") from error
+        size = img_size if isinstance(img_size, int) else "x".join(map(str, img_size))
+        raise TargetLayerError(f"dry forward pass at {size}px failed ({error}); pass --target-layer") from error
     finally:
         for handle in handles:
             handle.remove()

@@ -7,12 +7,14 @@ so the next batch's CAMs are computed while the previous batch's figures are wri
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from camviz.cam import explained_classes, predicted_classes
 from camviz.data import Sample, display_image
 from camviz.errors import ImageDecodeError
 from camviz.render import (
@@ -22,11 +24,12 @@ from camviz.render import (
     distinct_safe_names,
     encode_image,
     heatmap_figure,
+    join,
     overlay,
     single_stem,
     write_atomic,
 )
-from camviz.report import ManifestRow, ManifestWriter
+from camviz.report import ManifestRow, ManifestWriter, is_correct
 
 CONSTANT_CAM_WARNING = (
     "constant heatmap (the 'all black' case): the target layer may come after global pooling "
@@ -73,33 +76,46 @@ class WritePool:
                 future.result()
 
 
-def figure_titles(subject: str, method: str, explained: str, pred: str, confidence: float) -> tuple[str, str, str]:
-    """Titles of the three panels; ' | ' separates a title's two lines."""
-    return (f"Input | {subject}", f"{method} heatmap | explained: {explained}", f"Overlay | pred: {pred} ({confidence:.1%})")
-
-
-def write_figure(figure_path: Path, pixels: np.ndarray, cam: np.ndarray, titles: tuple[str, str, str],
+def write_figure(figure_path: Path, pixels: np.ndarray, cam: np.ndarray,
+                 titles: tuple[str, str, str] | Sequence[tuple[str, str, str]],
                  overlay_path: Path | None = None, raw_path: Path | None = None) -> None:
     """Write the three-panel figure, and optionally the overlay alone and the raw float32 CAM, atomically.
 
     `pixels` are the uint8 HWC pixels the model was given (before normalising); the image format follows
-    the figure's extension (`.png`, `.jpg`, `.webp`).
+    the figure's extension (`.png`, `.jpg`, `.webp`). A multilabel `cam` is [K, H, W] with one title triple
+    per label: the figure gets a row of panels per label.
     """
     figure_format = figure_path.suffix[1:]
     display = display_image(pixels)
-    overlay_rgb = overlay(display, cam)
+    cams = cam if cam.ndim == 3 else cam[None]
+    rows = [titles] if isinstance(titles[0], str) else list(titles)
+    overlays = [overlay(display, one) for one in cams]
     if raw_path is not None:
         write_atomic(raw_path, encode_npy(cam.astype(np.float32)))
     if overlay_path is not None:
-        write_atomic(overlay_path, encode_image(overlay_rgb, figure_format))
-    write_atomic(figure_path, encode_image(compose_figure(display, cam, overlay_rgb, titles), figure_format))
+        write_atomic(overlay_path, encode_image(join(overlays, axis=1), figure_format))
+    figures = [compose_figure(display, one, blend, row) for one, blend, row in zip(cams, overlays, rows)]
+    write_atomic(figure_path, encode_image(join(figures, axis=0), figure_format))
+
+
+@dataclass
+class Prediction:
+    """One image's prediction as files and the manifest name it (by the model's output kind)."""
+
+    pred: str  # the class name; multilabel: the predicted labels joined with `+`, `none` when none passes
+    confidence: str  # manifest text, 6 decimals; multilabel: each predicted label's probability joined with `+`
+    explained: list[str]  # the class of each CAM (multilabel: one per CAM)
+    shown: str  # the prediction as figure titles show it: `cat (93.1%)`, `car 91.2% + person 73.0%`
 
 
 class _Writer:
     """What both modes share: class names, the explained class, the method, the warnings channel."""
 
     def __init__(self, output_dir: Path, method: str, class_names: Sequence[str], target_category: int | None,
-                 save_raw: bool, warn: Callable[[str], None], figure_format: str = "png") -> None:
+                 save_raw: bool, warn: Callable[[str], None], figure_format: str = "png", *,
+                 output: str = "softmax", threshold: float = 0.5) -> None:
+        self.output = output  # softmax, binary or multilabel
+        self.threshold = threshold
         self.output_dir = output_dir
         self.figure_format = figure_format
         self.method = method
@@ -109,11 +125,27 @@ class _Writer:
         self.warn = warn
         self.outputs: list[Path] = []
 
-    def prediction(self, probabilities: np.ndarray) -> tuple[str, float, str]:
-        """Predicted class name, its probability, and the explained class name."""
-        pred = int(probabilities.argmax())
-        explained = pred if self.target_category is None else self.target_category
-        return self.class_names[pred], float(probabilities[pred]), self.class_names[explained]
+    def prediction(self, probabilities: np.ndarray) -> Prediction:
+        """The prediction's names and probabilities, and the explained classes, by the output kind."""
+        names = self.class_names
+        predicted = predicted_classes(probabilities, self.output, self.threshold)
+        explained = [names[i] for i in explained_classes(probabilities, self.output, self.threshold,
+                                                         self.target_category)]
+        if self.output != "multilabel":
+            top = predicted[0]
+            p = float(probabilities[top])
+            return Prediction(names[top], f"{p:.6f}", explained, f"{names[top]} ({p:.1%})")
+        if not predicted:
+            top = int(probabilities.argmax())
+            shown = f"none (top {names[top]} {probabilities[top]:.1%} < {self.threshold:g})"
+            return Prediction("none", f"{probabilities[top]:.6f}", explained, shown)
+        return Prediction("+".join(names[i] for i in predicted), "+".join(f"{probabilities[i]:.6f}" for i in predicted),
+                          explained, " + ".join(f"{names[i]} {probabilities[i]:.1%}" for i in predicted))
+
+    def titles(self, subject: str, prediction: Prediction) -> list[tuple[str, str, str]]:
+        """One title triple per CAM: input, heatmap naming the explained class, overlay naming the prediction."""
+        return [(f"Input | {subject}", f"{self.method} heatmap | explained: {name}",
+                 f"Overlay | pred: {prediction.shown}") for name in prediction.explained]
 
 
 class ClassMeans:
@@ -151,8 +183,10 @@ class BatchWriter(_Writer):
 
     def __init__(self, output_dir: Path, method: str, class_names: Sequence[str], target_category: int | None,
                  save_raw: bool, manifest: ManifestWriter, warn: Callable[[str], None],
-                 class_means: ClassMeans | None = None, only_mistakes: bool = False, figure_format: str = "png") -> None:
-        super().__init__(output_dir, method, class_names, target_category, save_raw, warn, figure_format)
+                 class_means: ClassMeans | None = None, only_mistakes: bool = False, figure_format: str = "png", *,
+                 output: str = "softmax", threshold: float = 0.5) -> None:
+        super().__init__(output_dir, method, class_names, target_category, save_raw, warn, figure_format,
+                         output=output, threshold=threshold)
         self.manifest = manifest
         self.class_means = class_means
         self.only_mistakes = only_mistakes
@@ -165,10 +199,11 @@ class BatchWriter(_Writer):
     def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
              pool: WritePool, scores: dict[str, float] | None = None) -> None:
         """Queue the figure (and raw CAM) of an explained sample, then record its row (with --metrics scores)."""
-        pred, confidence, explained = self.prediction(probabilities)
+        prediction = self.prediction(probabilities)
+        pred = prediction.pred
         stem = batch_stem(self.method, sample.index, sample.true_class or "unknown", pred)
         row = ManifestRow(sample.index, sample.relative_path, sample.true_class or "", pred,
-                          f"{confidence:.6f}", explained, f"{stem}.{self.figure_format}",
+                          prediction.confidence, "+".join(prediction.explained), f"{stem}.{self.figure_format}",
                           scores={name: f"{value:.6f}" for name, value in (scores or {}).items()})
         problem = cam_problem(cam)
         if problem is not None:
@@ -179,15 +214,16 @@ class BatchWriter(_Writer):
                 self.manifest.add(row)
                 return
         if self.class_means is not None:
-            self.class_means.add(sample.true_class, cam)
-        if self.only_mistakes and sample.true_class == pred:
+            self.class_means.add(sample.true_class, cam if cam.ndim == 2 else cam[0])
+        if self.only_mistakes and sample.true_class and is_correct(sample.true_class, pred):
             row.output = ""  # explained and counted, but no figure: --only-misclassified
             self.manifest.add(row)
             return
-        titles = figure_titles(f"true: {sample.true_class}", self.method, explained, pred, confidence)
+        titles = self.titles(f"true: {sample.true_class}", prediction)
         pool.submit(self._write, pixels, cam, titles, row)
 
-    def _write(self, pixels: np.ndarray, cam: np.ndarray, titles: tuple[str, str, str], row: ManifestRow) -> None:
+    def _write(self, pixels: np.ndarray, cam: np.ndarray, titles: list[tuple[str, str, str]],
+               row: ManifestRow) -> None:
         figure = self.output_dir / row.output  # rewritten even if there: only a matching manifest row proves a file
         write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.save_raw else None)
         self.manifest.add(row)
@@ -204,14 +240,14 @@ class SingleWriter(_Writer):
     def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
              pool: WritePool, scores: dict[str, float] | None = None) -> None:
         """Write the figure, overlay (and raw CAM) of the one image."""
-        pred, confidence, explained = self.prediction(probabilities)
+        prediction = self.prediction(probabilities)
         problem = cam_problem(cam)
         if problem is not None:
             self.warn(f"{sample.relative_path}: {problem}")
         stem = single_stem(sample.path, self.method)
         figure = self.output_dir / f"{stem}.{self.figure_format}"
         overlay_path = self.output_dir / f"{stem}_overlay.{self.figure_format}"
-        titles = figure_titles(sample.relative_path, self.method, explained, pred, confidence)
+        titles = self.titles(sample.relative_path, prediction)
         raw = self.output_dir / f"{stem}.npy" if self.save_raw else None
         write_figure(figure, pixels, np.nan_to_num(cam), titles, overlay_path, raw)
         self.outputs += [figure, overlay_path] + ([raw] if raw else [])

@@ -171,8 +171,14 @@ class Summary:
         return lines
 
 
-def summarize(rows: Iterable[ManifestRow], resumed: int = 0) -> Summary:
-    """Count processed, skipped and correct samples from manifest rows."""
+def is_correct(true: str, pred: str) -> bool:
+    """Whether a prediction names the true class (a multilabel prediction `a+b` names each of its labels)."""
+    return true == pred or true in pred.split("+")
+
+
+def summarize(rows: Iterable[ManifestRow], resumed: int = 0, classes: Sequence[str] | None = None) -> Summary:
+    """Count processed, skipped and correct samples from manifest rows; with `classes` (the model's), only
+    rows whose true class is one of them count towards the accuracy."""
     summary = Summary(resumed=resumed)
     scores: dict[str, list[float]] = {}
     for row in rows:
@@ -180,9 +186,9 @@ def summarize(rows: Iterable[ManifestRow], resumed: int = 0) -> Summary:
             summary.skipped += 1
             continue
         summary.processed += 1
-        if row.true:
+        if row.true and (classes is None or row.true in classes):
             summary.labelled += 1
-            summary.correct += row.true == row.pred
+            summary.correct += is_correct(row.true, row.pred)
         for name, value in row.scores.items():
             if value:
                 scores.setdefault(name, []).append(float(value))

@@ -32,7 +32,7 @@ def test_timm_train_checkpoint_reads_without_flags_and_picks_plain_or_ema(tmp_pa
     plain = read_checkpoint(path)
     ema = read_checkpoint(path, use_ema=True)
 
-    assert plain.model_name == "resnet18" and plain.img_size == 96 and plain.module is None
+    assert plain.model_name == "resnet18" and plain.img_size == (96, 96) and plain.module is None
     assert plain.state_dict["fc.weight"].eq(1.0).all() and ema.state_dict["fc.weight"].eq(2.0).all()
 
 
@@ -44,7 +44,7 @@ def test_metadata_keys_are_read_and_class_to_idx_is_ordered_by_index(tmp_path: P
 
     ckpt = read_checkpoint(path)
 
-    assert (ckpt.model_name, ckpt.num_classes, ckpt.img_size) == ("densenet121", 5, 128)
+    assert (ckpt.model_name, ckpt.num_classes, ckpt.img_size) == ("densenet121", 5, (128, 128))
     assert ckpt.class_names == ["zebra", "dog", "cat"]
     assert ckpt.mean == (0.5, 0.5, 0.5) and ckpt.std == (0.25, 0.25, 0.25)
 

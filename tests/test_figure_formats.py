@@ -12,7 +12,6 @@ from PIL import Image
 
 from camviz.data import decode_image
 from camviz.explain import ExplainOptions, explain
-from camviz.outputs import figure_titles
 from camviz.render import compose_figure, overlay
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
@@ -26,7 +25,8 @@ def _rows(output_dir: Path) -> list[dict[str, str]]:
 def _float_path_figure(image_path: Path, size: int, cam: np.ndarray, row: dict[str, str]) -> np.ndarray:
     """The figure as camviz composed it before the uint8 data path: a float32 display image from PIL's resize."""
     display = np.asarray(decode_image(image_path).resize((size, size), Image.Resampling.BILINEAR), np.float32) / 255.0
-    titles = figure_titles(f"true: {row['true']}", "gradcam", row["target"], row["pred"], float(row["confidence"]))
+    titles = (f"Input | true: {row['true']}", f"gradcam heatmap | explained: {row['target']}",
+              f"Overlay | pred: {row['pred']} ({float(row['confidence']):.1%})")
     return compose_figure(display, cam, overlay(display, cam), titles)
 
 

@@ -173,7 +173,7 @@ def in_process_rates(model_name: str, checkpoint: Path, device: str, batch: int,
 def writer_rate(work: Path, figures: int) -> float:
     """Three-panel PNG figures/s of camviz's writer alone, one thread per usable CPU but one."""
     from camviz.cpus import usable_cpus
-    from camviz.outputs import WritePool, figure_titles, write_figure
+    from camviz.outputs import WritePool, write_figure
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(16, 224, 224, 3), dtype=np.uint8)
@@ -181,7 +181,7 @@ def writer_rate(work: Path, figures: int) -> float:
     cams = np.stack([cv2.resize(cam, (224, 224)) for cam in cams])
     out = work / "writer"
     out.mkdir(parents=True, exist_ok=True)
-    titles = figure_titles("true: class0", "gradcam", "class1", "class1", 0.5)
+    titles = ("Input | true: class0", "gradcam heatmap | explained: class1", "Overlay | pred: class1 (50.0%)")
     start = time.perf_counter()
     with WritePool(max(1, usable_cpus() - 1), max_pending=128) as pool:
         for index in range(figures):

@@ -181,7 +181,7 @@ def find_target_layers(model: nn.Module, model_name: str | None = None,
     """The target modules, ready for `pytorch_grad_cam.GradCAM(model, target_layers=...)` with no reshape:
     token (ViT) and NHWC (Swin) layers come wrapped so their hooks already see (B, C, H, W) maps."""
     targets = resolve_targets(model, model_name, img_size=img_size)
-    if targets.reshape_transform is None:
+    if targets.reshape is None:  # NCHW maps already (the pooled-output guard is for camviz's own runs)
         return targets.modules
     transform = targets.reshape_transform
     inverse = transform.inverse if isinstance(transform, TokenReshape) else _nchw_to_nhwc

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 MAX_DEFAULT_WORKERS = 8  # decoding outpaces one GPU long before this many processes
 GPU_BATCH_SIZE = 64

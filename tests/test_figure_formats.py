@@ -49,10 +49,10 @@ def test_figures_from_uint8_batches_match_the_float_path_pixel_for_pixel(trained
 
 @pytest.mark.parametrize("figure_format", ["jpg", "webp"])
 def test_batch_figures_in_another_format_keep_their_names_and_the_gallery_follows(
-        camviz, trained_checkpoint, shapes_split, tmp_path: Path, figure_format: str) -> None:
+        camviz_main, trained_checkpoint, shapes_split, tmp_path: Path, figure_format: str) -> None:
     data_dir, _ = shapes_split
     out = tmp_path / "out"
-    result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", out,
+    result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", out,
                     "--num-samples", "6", "--figure-format", figure_format, "--cpu")
     assert result.returncode == 0, result.stderr
     rows = _rows(out)
@@ -68,13 +68,14 @@ def test_batch_figures_in_another_format_keep_their_names_and_the_gallery_follow
     assert len(means) == 3
 
 
-def test_resume_in_another_format_redoes_the_figures(camviz, trained_checkpoint, shapes_split, tmp_path: Path) -> None:
+def test_resume_in_another_format_redoes_the_figures(camviz_main, trained_checkpoint, shapes_split,
+                                                    tmp_path: Path) -> None:
     data_dir, _ = shapes_split
     out = tmp_path / "out"
     common = ("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", out,
               "--num-samples", "4", "--cpu")
-    assert camviz(*common).returncode == 0
-    resumed = camviz(*common, "--resume", "--figure-format", "jpg")
+    assert camviz_main(*common).returncode == 0
+    resumed = camviz_main(*common, "--resume", "--figure-format", "jpg")
     assert resumed.returncode == 0, resumed.stderr
     assert "already done before --resume" not in resumed.stdout
     assert [Path(row["output"]).suffix for row in _rows(out)] == [".jpg"] * 4
@@ -94,8 +95,9 @@ def test_single_mode_writes_figure_and_overlay_in_the_format(camviz, trained_che
     assert not list(tmp_path.glob("*.png"))
 
 
-def test_unknown_figure_format_is_a_usage_error(camviz, trained_checkpoint, shapes_split, tmp_path: Path) -> None:
+def test_unknown_figure_format_is_a_usage_error(camviz_main, trained_checkpoint, shapes_split,
+                                                tmp_path: Path) -> None:
     data_dir, _ = shapes_split
-    result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
+    result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
                     "--figure-format", "gif")
     assert result.returncode == 2 and "figure-format" in result.stderr and "Traceback" not in result.stderr

@@ -61,17 +61,26 @@ def _fill(arg: str, inputs: dict[str, Path]) -> str:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_gives_one_line_and_exit_code(camviz, inputs, tmp_path, case) -> None:
+def test_bad_input_gives_one_line_and_exit_code(camviz_main, inputs, tmp_path, case) -> None:
+    """Through the entry point in this process (a subprocess per case only adds interpreter start-up)."""
     args, model, code, words = CASES[case]
     args = [_fill(arg, inputs) for arg in args]
     if "--output-dir" not in args:
         args += ["--output-dir", str(tmp_path / "out")]
-    result = camviz("explain", "--model-path", inputs[model], *args)
+    result = camviz_main("explain", "--model-path", inputs[model], *args)
     assert result.returncode == code, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("camviz:"), result.stderr
     assert words.lower() in lines[0].lower(), lines[0]
+
+
+def test_bad_input_from_the_installed_command_is_one_line(camviz, inputs, tmp_path) -> None:
+    result = camviz("explain", "--model-path", inputs["truncated"], "--image-path", inputs["IMG"],
+                    "--output-dir", tmp_path)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("camviz: error:"), result.stderr
+    assert "checkpoint" in lines[0].lower() and "Traceback" not in result.stderr
 
 
 def _bad_files(folder: Path) -> list[str]:

@@ -84,11 +84,11 @@ def test_the_trained_model_is_accurate_and_its_cams_point_at_the_object(full_run
     assert hits >= 0.9 * len(correct), f"pointing game {hits}/{len(correct)}"
 
 
-def test_num_samples_is_seeded_and_covers_the_classes(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+def test_num_samples_is_seeded_and_covers_the_classes(camviz_main, trained_checkpoint, shapes_split, tmp_path) -> None:
     data_dir, _ = shapes_split
     runs = []
     for name in ("a", "b"):
-        result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir,
+        result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir,
                         "--output-dir", tmp_path / name, "--num-samples", 6, "--seed", 5, "--num-workers", 0)
         assert result.returncode == 0, result.stderr
         runs.append(_figures(tmp_path / name))
@@ -96,9 +96,9 @@ def test_num_samples_is_seeded_and_covers_the_classes(camviz, trained_checkpoint
     assert {BATCH_NAME.match(name).group(2) for name in runs[0]} == {"circle", "square", "triangle"}
 
 
-def test_classes_filter_and_target_category(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+def test_classes_filter_and_target_category(camviz_main, trained_checkpoint, shapes_split, tmp_path) -> None:
     data_dir, _ = shapes_split
-    result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
+    result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
                     "--classes", "circle,square", "--target-category", 2, "--num-workers", 0)
     assert result.returncode == 0, result.stderr
     rows = _manifest(tmp_path)
@@ -126,24 +126,24 @@ def test_single_image_mode_writes_figure_overlay_and_raw(camviz, trained_checkpo
     assert not np.allclose(outputs[None], outputs[0]), "explaining another class gives another map"
 
 
-def test_config_preset_with_flags_winning(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+def test_config_preset_with_flags_winning(camviz_main, trained_checkpoint, shapes_split, tmp_path) -> None:
     data_dir, _ = shapes_split
     preset = tmp_path / "preset.toml"
     preset.write_text(
         f'model-path = "{trained_checkpoint}"\ndata-dir = "{data_dir}"\n'
         f'output-dir = "{tmp_path / "out"}"\nnum-samples = 3\nnum-workers = 0\nclasses = "triangle"\n'
     )
-    result = camviz("explain", "--config", preset, "--num-samples", 4)
+    result = camviz_main("explain", "--config", preset, "--num-samples", 4)
     assert result.returncode == 0, result.stderr
     rows = _manifest(tmp_path / "out")
     assert len(rows) == 4 and {row["true"] for row in rows} == {"triangle"}
     bad = tmp_path / "bad.toml"
     bad.write_text('modle-path = "x"\n')
-    result = camviz("explain", "--config", bad)
+    result = camviz_main("explain", "--config", bad)
     assert result.returncode == 2 and "modle_path" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_constant_heatmap_is_warned_about(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+def test_constant_heatmap_is_warned_about(camviz_main, trained_checkpoint, shapes_split, tmp_path) -> None:
     """The guide's 'all black' case: a head with zero weights gives zero gradients, hence a flat CAM."""
     checkpoint = torch.load(trained_checkpoint, weights_only=True)
     checkpoint["state_dict"] = {
@@ -153,7 +153,7 @@ def test_constant_heatmap_is_warned_about(camviz, trained_checkpoint, shapes_spl
     broken = tmp_path / "flat.pth"
     torch.save(checkpoint, broken)
     data_dir, _ = shapes_split
-    result = camviz("explain", "--model-path", broken, "--data-dir", data_dir, "--output-dir", tmp_path / "out",
+    result = camviz_main("explain", "--model-path", broken, "--data-dir", data_dir, "--output-dir", tmp_path / "out",
                     "--num-samples", 2, "--num-workers", 0)
     assert result.returncode == 0, result.stderr
     assert "constant heatmap" in result.stderr and "--target-layer" in result.stderr
@@ -168,14 +168,14 @@ def test_batch_run_writes_gallery_and_class_means(full_run) -> None:
         assert figure is not None and figure.shape[0] > 96
 
 
-def test_only_misclassified_writes_figures_for_mistakes_only(camviz, trained_checkpoint, shapes_split, tmp_path):
+def test_only_misclassified_writes_figures_for_mistakes_only(camviz_main, trained_checkpoint, shapes_split, tmp_path):
     data_dir, _ = shapes_split
     data = tmp_path / "data"
     shutil.copytree(data_dir, data)
     for name in ("circle_000.png", "circle_001.png"):  # mislabelled on purpose: filed as squares
         (data / "circle" / name).rename(data / "square" / f"x_{name}")
     out = tmp_path / "out"
-    result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data, "--output-dir", out,
+    result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data, "--output-dir", out,
                     "--only-misclassified", "--aug-smooth", "--num-workers", 0)
     assert result.returncode == 0, result.stderr
     rows = _manifest(out)
@@ -185,27 +185,27 @@ def test_only_misclassified_writes_figures_for_mistakes_only(camviz, trained_che
     assert all(row["output"] == "" for row in rows if row["true"] == row["pred"])
 
 
-def test_preset_can_extend_the_family_table(camviz, trained_checkpoint, shapes_split, tmp_path) -> None:
+def test_preset_can_extend_the_family_table(camviz_main, trained_checkpoint, shapes_split, tmp_path) -> None:
     image = shapes_split[0] / "triangle" / "triangle_001.png"
     preset = tmp_path / "family.toml"
     preset.write_text('[[family]]\nname = "shapenet_early"\nclasses = ["ShapeNet"]\npaths = ["stages.-1.-2"]\n')
     raws = {}
     for name, extra in (("default", []), ("custom", ["--config", preset])):
-        result = camviz("explain", *extra, "--model-path", trained_checkpoint, "--image-path", image,
+        result = camviz_main("explain", *extra, "--model-path", trained_checkpoint, "--image-path", image,
                         "--output-dir", tmp_path / name, "--save-raw")
         assert result.returncode == 0, result.stderr
         raws[name] = np.load(tmp_path / name / "triangle_001_gradcam.npy")
     assert not np.allclose(raws["default"], raws["custom"]), "the preset's family row chose another layer"
     preset.write_text('[[family]]\nname = "incomplete"\n')
-    result = camviz("explain", "--config", preset, "--model-path", trained_checkpoint, "--image-path", image)
+    result = camviz_main("explain", "--config", preset, "--model-path", trained_checkpoint, "--image-path", image)
     assert result.returncode == 2 and "needs name and paths" in result.stderr
 
 
 def test_metrics_are_numeric_manifest_columns_with_means_in_the_summary(
-    camviz, trained_checkpoint, shapes_split, tmp_path
+    camviz_main, trained_checkpoint, shapes_split, tmp_path
 ) -> None:
     data_dir, _ = shapes_split
-    result = camviz("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
+    result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
                     "--metrics", "--num-samples", 3, "--num-workers", 0, "--method", "gradcam++")
     assert result.returncode == 0, result.stderr
     with (tmp_path / "manifest.csv").open(newline="") as file:

@@ -7,7 +7,7 @@ module prints nothing itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +22,14 @@ from camviz.data import (
     DecodedBatch, Preprocessing, Sample, batch_loader, display_name, select_samples, shard, stop_workers,
 )
 from camviz.errors import CamvizError, UsageError
-from camviz.layers import FAMILIES, Family, resolve_targets
+from camviz.layers import FAMILIES, resolve_targets
 from camviz.memory import check_input_fits
 from camviz.metrics import METRIC_NAMES, faithfulness_scores
-from camviz.models import ImageSize, LoadedModel, as_size, load_model
+from camviz.models import LoadedModel, load_model
+from camviz.options import ExplainOptions, check_options, check_target_category
 from camviz.distributed import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
 from camviz.gallery import write_gallery
 from camviz.outdir import claim_output_dir, make_output_dir
-from camviz.render import FIGURE_FORMATS
 from camviz.report import (
     MANIFEST_NAME,
     ManifestRow,
@@ -41,40 +41,6 @@ from camviz.report import (
 )
 from camviz.resume import ResumeCheck, resumable_rows, run_settings, settings_key, sources
 from camviz.outputs import BatchWriter, ClassMeans, SingleWriter, WritePool
-
-
-@dataclass
-class ExplainOptions:
-    """Everything one run needs; the defaults are the CLI's."""
-
-    model_path: Path
-    image_path: Path | None = None
-    data_dir: Path | None = None
-    model_name: str | None = None
-    target_category: int | None = None
-    img_size: int | ImageSize | None = None  # one number (square) or (height, width)
-    output_dir: Path = Path("gradcam_results")
-    num_samples: int | None = None
-    batch_size: int | None = None  # None: 64 on CUDA, 8 elsewhere
-    num_workers: int | None = None  # None: a share of the CPUs (camviz.cpus.share_cpus)
-    cpu: bool = False
-    method: str = "gradcam"
-    target_layers: Sequence[str] = ()
-    classes: Sequence[str] = ()
-    seed: int = 0
-    save_raw: bool = False
-    plugins: Sequence[str] = ()
-    trust_checkpoint: bool = False
-    ema: bool = False
-    resume: bool = False
-    aug_smooth: bool = False
-    eigen_smooth: bool = False
-    only_misclassified: bool = False
-    metrics: bool = False
-    figure_format: str = "png"  # png | jpg | webp
-    families: Sequence[Family] = ()  # extra family-table rows (e.g. from a --config preset), tried first
-    multi_label: bool = False  # a sigmoid per label (also when the checkpoint records it)
-    threshold: float = 0.5  # multilabel: labels at or above it are the prediction
 
 
 class Progress(Protocol):
@@ -112,27 +78,6 @@ class ExplainResult:
     manifest: Path | None = None
     summary: Summary = field(default_factory=Summary)
     exit_code: int = 0  # 0 all done, 3 some inputs skipped (DESIGN.md); under torchrun, the worst rank's
-
-
-def check_options(options: ExplainOptions) -> None:
-    """Reject option combinations and numbers that make no sense, before any work is done."""
-    if (options.image_path is None) == (options.data_dir is None):
-        raise UsageError("give exactly one of --image-path (one image) or --data-dir (an ImageFolder split)")
-    if options.image_path is not None and not options.image_path.is_file():
-        raise UsageError(f"--image-path {options.image_path} does not exist or is not a file")
-    if options.num_samples is not None and options.num_samples < 1:
-        raise UsageError(f"--num-samples must be at least 1 (got {options.num_samples}); omit it for all images")
-    for name, value, least in (("--batch-size", options.batch_size, 1), ("--num-workers", options.num_workers, 0)):
-        if value is not None and value < least:
-            raise UsageError(f"{name} must be at least {least} (got {value})")
-    if options.metrics and options.data_dir is None:
-        raise UsageError("--metrics needs --data-dir: the scores are columns of manifest.csv")
-    as_size(options.img_size)
-    if not 0.0 < options.threshold < 1.0:
-        raise UsageError(f"--threshold must be between 0 and 1 (got {options.threshold})")
-    if options.figure_format not in FIGURE_FORMATS:
-        raise UsageError(f"--figure-format must be one of {', '.join(FIGURE_FORMATS)} (got {options.figure_format!r})")
-    canonical_method_name(options.method)
 
 
 def select_device(force_cpu: bool, local_rank: int = 0) -> torch.device:
@@ -206,15 +151,6 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
         run = _Run(options, engine, preprocessing, class_names, loaded, output_dir, progress, ranks, device,
                    folder_classes, batch_size)
         return _run_single(run, samples) if options.image_path is not None else _run_batch(run, samples)
-
-
-def check_target_category(target_category: int | None, num_classes: int) -> None:
-    """`--target-category` must name one of the model's classes."""
-    if target_category is not None and not 0 <= target_category < num_classes:
-        raise UsageError(
-            f"--target-category {target_category} is out of range: the model has "
-            f"{num_classes} classes (0..{num_classes - 1})"
-        )
 
 
 def _run_single(run: _Run, samples: list[Sample]) -> ExplainResult:

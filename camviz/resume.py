@@ -20,7 +20,7 @@ from camviz.data import Preprocessing, Sample
 from camviz.report import ManifestRow, read_manifest
 
 if TYPE_CHECKING:
-    from camviz.explain import ExplainOptions
+    from camviz.options import ExplainOptions
 
 
 def settings_key(settings: Mapping[str, object]) -> str:

@@ -320,11 +320,13 @@ def camviz_command() -> list[str]:
 
 def command(setup: Setup, variant: str, model: str, count: int, out: Path) -> list[str]:
     """The argv of one variant; baselines use camviz's DataLoader worker count for `count` images."""
+    from camviz.cpus import share_cpus
+
     checkpoint, data = setup.checkpoints[model], setup.data_dir(count)
     if variant == "camviz":
         return [*camviz_command(), "explain", "--model-path", str(checkpoint), "--data-dir", str(data),
                 "--output-dir", str(out), "--batch-size", str(BATCH), "--cpu"]
-    workers = min(4, max(1, count // BATCH))
+    workers = min(share_cpus().loader_workers, max(1, count // BATCH))  # what camviz's default uses here
     return [sys.executable, str(setup.scripts[variant]), str(checkpoint), str(data), str(out), str(workers)]
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from camviz.errors import TargetLayerError, UsageError
+from camviz.hf import token_layout
 
 _STAGES = ("stages.-1.-1", "stages.-1.blocks.-1")
 
@@ -32,7 +33,30 @@ class Family:
     reshape: str | None = None  # None | "vit" | "nhwc"
 
 
+def _transformers_row(name: str, classes: tuple[str, ...], prefixes: tuple[str, ...], tails: tuple[str, ...],
+                      reshape: str | None = None) -> Family:
+    """A Hugging Face transformers family: its own class names; each tail under each base-model prefix
+    (transformers 4.x `encoder.layer`, 5.x `layers`)."""
+    return Family(name, (), classes, tuple(f"{prefix}.{tail}" for prefix in prefixes for tail in tails), reshape)
+
+
+_HF_VIT_TAILS = ("layers.-1.layernorm_before", "encoder.layer.-1.layernorm_before")
+TRANSFORMERS_FAMILIES: tuple[Family, ...] = (  # first: their class names and paths are transformers' own
+    _transformers_row("hf_vit", ("ViTForImageClassification", "DeiTForImageClassification",
+                                 "DeiTForImageClassificationWithTeacher", "BeitForImageClassification"),
+                      ("vit", "deit", "beit"), _HF_VIT_TAILS, "vit"),
+    _transformers_row("hf_dinov2", ("Dinov2ForImageClassification", "Dinov2WithRegistersForImageClassification"),
+                      ("dinov2", "dinov2_with_registers"), ("encoder.layer.-1.norm1", "layers.-1.norm1"), "vit"),
+    _transformers_row("hf_convnext", ("ConvNextForImageClassification", "ConvNextV2ForImageClassification"),
+                      ("convnext", "convnextv2"), ("encoder.stages.-1",)),
+    _transformers_row("hf_resnet", ("ResNetForImageClassification",), ("resnet",), ("encoder.stages.-1",)),
+    # a Swin stage returns a tuple: its output is read after the final norm, tokens on the last stage's grid
+    _transformers_row("hf_swin", ("SwinForImageClassification", "Swinv2ForImageClassification"),
+                      ("swin", "swinv2"), ("layernorm",), "vit"),
+)
+
 FAMILIES: tuple[Family, ...] = (
+    *TRANSFORMERS_FAMILIES,
     Family("resnet", (r"^(resnet|resnext|wide_resnet|seresnet|ecaresnet|skresnet)",), ("ResNet",), ("layer4.-1",)),
     Family("densenet", (r"^densenet",), ("DenseNet",), ("features.-1",)),
     Family("mobilenet", (r"mobilenet",), ("MobileNetV2", "MobileNetV3"), ("features.-1", "blocks.-1")),
@@ -214,7 +238,11 @@ def _targets(model: nn.Module, family: str, paths: list[str], reshape: str | Non
 
 
 def _token_reshape(model: nn.Module, img_size: int | tuple[int, int]) -> TokenReshape:
-    """The model's own prefix-token count and patch grid (timm `patch_embed.grid_size`, torchvision sizes)."""
+    """The model's own prefix-token count and patch grid (timm `patch_embed.grid_size`, torchvision sizes,
+    a transformers model's embeddings and config)."""
+    layout = token_layout(model, img_size)
+    if layout is not None:
+        return TokenReshape(*layout)
     prefix = getattr(model, "num_prefix_tokens", None)
     if prefix is None:
         prefix = 1 if hasattr(model, "class_token") or hasattr(model, "cls_token") else 0

@@ -72,8 +72,14 @@ def load_transformers(folder: Path) -> nn.Module:
     finally:
         if bars:
             transformers.utils.logging.enable_progress_bar()
+    return logits_only(model).eval()
+
+
+def logits_only(model: nn.Module) -> nn.Module:
+    """The same transformers classifier, its forward returning the logits tensor instead of a `ModelOutput`
+    (pytorch-grad-cam needs a tensor); its class, layer names and config stay its own."""
     model.register_forward_hook(_logits)
-    return model.eval()
+    return model
 
 
 def _logits(module: nn.Module, args: object, output: Any) -> torch.Tensor:

@@ -33,26 +33,28 @@ class Family:
     reshape: str | None = None  # None | "vit" | "nhwc"
 
 
-def _transformers_row(name: str, classes: tuple[str, ...], prefixes: tuple[str, ...], tails: tuple[str, ...],
+def _transformers_row(name: str, classes: tuple[str, ...], prefix: str, tails: tuple[str, ...],
                       reshape: str | None = None) -> Family:
-    """A Hugging Face transformers family: its own class names; each tail under each base-model prefix
-    (transformers 4.x `encoder.layer`, 5.x `layers`)."""
-    return Family(name, (), classes, tuple(f"{prefix}.{tail}" for prefix in prefixes for tail in tails), reshape)
+    """A Hugging Face transformers family: its own class names, each tail under its base-model prefix."""
+    return Family(name, (), classes, tuple(f"{prefix}.{tail}" for tail in tails), reshape)
 
 
-_HF_VIT_TAILS = ("layers.-1.layernorm_before", "encoder.layer.-1.layernorm_before")
+_PRE_NORM = ("layers.-1.layernorm_before", "encoder.layer.-1.layernorm_before")  # transformers 5.x, 4.x
+_DINO_PRE_NORM = ("encoder.layer.-1.norm1", "layers.-1.norm1")
 TRANSFORMERS_FAMILIES: tuple[Family, ...] = (  # first: their class names and paths are transformers' own
-    _transformers_row("hf_vit", ("ViTForImageClassification", "DeiTForImageClassification",
-                                 "DeiTForImageClassificationWithTeacher", "BeitForImageClassification"),
-                      ("vit", "deit", "beit"), _HF_VIT_TAILS, "vit"),
-    _transformers_row("hf_dinov2", ("Dinov2ForImageClassification", "Dinov2WithRegistersForImageClassification"),
-                      ("dinov2", "dinov2_with_registers"), ("encoder.layer.-1.norm1", "layers.-1.norm1"), "vit"),
-    _transformers_row("hf_convnext", ("ConvNextForImageClassification", "ConvNextV2ForImageClassification"),
-                      ("convnext", "convnextv2"), ("encoder.stages.-1",)),
-    _transformers_row("hf_resnet", ("ResNetForImageClassification",), ("resnet",), ("encoder.stages.-1",)),
+    _transformers_row("hf_vit", ("ViTForImageClassification",), "vit", _PRE_NORM, "vit"),
+    _transformers_row("hf_deit", ("DeiTForImageClassification", "DeiTForImageClassificationWithTeacher"), "deit",
+                      _PRE_NORM, "vit"),
+    _transformers_row("hf_beit", ("BeitForImageClassification",), "beit", _PRE_NORM, "vit"),
+    _transformers_row("hf_dinov2", ("Dinov2ForImageClassification",), "dinov2", _DINO_PRE_NORM, "vit"),
+    _transformers_row("hf_dinov2_reg", ("Dinov2WithRegistersForImageClassification",), "dinov2_with_registers",
+                      _DINO_PRE_NORM, "vit"),
+    _transformers_row("hf_convnext", ("ConvNextForImageClassification",), "convnext", ("encoder.stages.-1",)),
+    _transformers_row("hf_convnextv2", ("ConvNextV2ForImageClassification",), "convnextv2", ("encoder.stages.-1",)),
+    _transformers_row("hf_resnet", ("ResNetForImageClassification",), "resnet", ("encoder.stages.-1",)),
     # a Swin stage returns a tuple: its output is read after the final norm, tokens on the last stage's grid
-    _transformers_row("hf_swin", ("SwinForImageClassification", "Swinv2ForImageClassification"),
-                      ("swin", "swinv2"), ("layernorm",), "vit"),
+    _transformers_row("hf_swin", ("SwinForImageClassification",), "swin", ("layernorm",), "vit"),
+    _transformers_row("hf_swinv2", ("Swinv2ForImageClassification",), "swinv2", ("layernorm",), "vit"),
 )
 
 FAMILIES: tuple[Family, ...] = (

@@ -179,7 +179,7 @@ def test_token_models_use_their_own_prefix_tokens_and_grid(config: str, model: s
     net = logits_only(getattr(transformers, model)(getattr(transformers, config)(
         **settings, **extra, image_size=32, patch_size=8, num_labels=3)).eval())
     targets = resolve_targets(net, model, img_size=32)
-    assert targets.family in ("hf_vit", "hf_dinov2") and targets.reshape == "vit"
+    assert targets.family.startswith(("hf_deit", "hf_dinov2", "hf_beit")) and targets.reshape == "vit"
     assert (targets.reshape_transform.prefix_tokens, targets.reshape_transform.grid) == (prefix, (4, 4))
     with GradCAM(net, target_layers=find_target_layers(net, model, img_size=32)) as cam:
         maps = cam(input_tensor=torch.randn(2, 3, 32, 32), targets=None)

@@ -9,6 +9,7 @@ Only `load_transformers` imports `transformers` (an optional extra).
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from pathlib import Path
@@ -77,9 +78,22 @@ def load_transformers(folder: Path) -> nn.Module:
 
 def logits_only(model: nn.Module) -> nn.Module:
     """The same transformers classifier, its forward returning the logits tensor instead of a `ModelOutput`
-    (pytorch-grad-cam needs a tensor); its class, layer names and config stay its own."""
+    (pytorch-grad-cam needs a tensor); its class, layer names and config stay its own. Models that can
+    interpolate their position embeddings (ViT, DeiT, BEiT, Swin) do so for inputs of another size (`--img-size`)."""
+    if "interpolate_pos_encoding" in inspect.signature(model.forward).parameters:
+        model.register_forward_pre_hook(_any_input_size, with_kwargs=True)
     model.register_forward_hook(_logits)
     return model
+
+
+def _any_input_size(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Forward pre-hook: interpolate the position embeddings when the input is not the configured size."""
+    pixels = args[0] if args else kwargs.get("pixel_values")
+    size = getattr(module.config, "image_size", None)
+    size = (size, size) if isinstance(size, int) else tuple(size or ())
+    if torch.is_tensor(pixels) and tuple(pixels.shape[-2:]) != size:
+        kwargs = {**kwargs, "interpolate_pos_encoding": True}
+    return args, kwargs
 
 
 def _logits(module: nn.Module, args: object, output: Any) -> torch.Tensor:

@@ -162,6 +162,17 @@ def test_the_weight_file_inside_the_folder_reads_the_same(folders: dict[str, Fol
     assert (info["model_name"], info["img_size"], info["class_names"]) == ("ViTForImageClassification", [32, 48], LABELS)
 
 
+def test_a_vit_explained_at_another_size_interpolates_its_position_embeddings(data_dir: Path, tmp_path: Path,
+                                                                              camviz_main) -> None:
+    """A ViT trained at 32 px explained at 48x64 (transformers interpolates from a square grid only)."""
+    vit = transformers.ViTForImageClassification(transformers.ViTConfig(**VIT, image_size=32, patch_size=8, **_labels()))
+    result = camviz_main("explain", "--model-path", _save(tmp_path, "vit32", vit), "--image-path",
+                         data_dir / "square/square_000.png", "--output-dir", tmp_path, "--save-raw", "--img-size", "48", "64")
+    assert result.returncode == 0, result.stderr
+    raw = np.load(tmp_path / "square_000_gradcam.npy")
+    assert raw.shape == (48, 64) and np.ptp(raw) > 0.1
+
+
 @pytest.mark.parametrize(("config", "model", "prefix"), [
     ("DeiTConfig", "DeiTForImageClassificationWithTeacher", 2),  # class + distillation tokens
     ("Dinov2WithRegistersConfig", "Dinov2WithRegistersForImageClassification", 5),  # class + 4 registers

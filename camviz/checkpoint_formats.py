@@ -14,6 +14,7 @@ from camviz.errors import CheckpointError
 
 _ONNX_FIELDS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}  # ModelProto fields 2..8, after ir_version (field 1)
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
+_TRANSFORMERS_WEIGHTS = ("model.safetensors", "model-", "pytorch_model")  # the names save_pretrained writes
 
 
 def sniff(path: Path) -> str:
@@ -73,7 +74,7 @@ def transformers_config(path: Path) -> Path | None:
 
     transformers writes `architectures` (a list) and `model_type`; timm's hub folders write `architecture`.
     """
-    if not path.is_dir() and path.suffix not in _WEIGHT_SUFFIXES:
+    if not path.is_dir() and not path.name.startswith(_TRANSFORMERS_WEIGHTS):
         return None
     config = (path if path.is_dir() else path.parent) / "config.json"
     content = _json_object(config)

@@ -26,6 +26,7 @@ _LAZY = {
     "find_target_layers": "camviz.layers",
     "get_submodule": "camviz.layers",
     "candidate_layers": "camviz.layers",
+    "logits_only": "camviz.hf",
     "CamEngine": "camviz.cam",
     "ExplainOptions": "camviz.explain",
     "ExplainResult": "camviz.explain",

@@ -1,5 +1,5 @@
-"""Reading checkpoints safely: `.pth`, `.pth.tar`, `.pt`, Lightning `.ckpt`, `.safetensors` and timm/Hugging Face
-folders (`config.json` beside `model.safetensors` or `pytorch_model.bin`).
+"""Reading checkpoints safely: `.pth`, `.pth.tar`, `.pt`, Lightning `.ckpt`, `.safetensors`, timm/Hugging Face hub
+folders (`config.json` beside `model.safetensors` or `pytorch_model.bin`) and transformers folders (`camviz.hf`).
 
 Finds the weights (plain or EMA) and the metadata that training scripts record beside them: the top level,
 `args` (timm, torchvision), `hyper_parameters` (Lightning), then a `config.json` next to the weights (timm's
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from timm.models import clean_state_dict
 
-from camviz.checkpoint_formats import config_json_beside, sniff, unusable_format
+from camviz.checkpoint_formats import config_json_beside, sniff, transformers_config, unusable_format
 from camviz.errors import CheckpointError
 
 WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
@@ -66,6 +66,12 @@ class Checkpoint:
 
 def read_checkpoint(path: str | Path, *, trust: bool = False, use_ema: bool = False) -> Checkpoint:
     """Read weights and metadata from `path`; `use_ema` picks EMA weights, `trust` allows pickled modules."""
+    hf_config = transformers_config(Path(path))
+    if hf_config is not None:  # a Hugging Face transformers folder: its configs say what a checkpoint dict would
+        from camviz.hf import load_transformers, transformers_metadata
+
+        metadata = _read_metadata(transformers_metadata(hf_config), hf_config)
+        return Checkpoint(hf_config.parent, None, load_transformers(hf_config.parent), **metadata)
     path, config = _weights_file(Path(path))
     kind = sniff(path)
     unusable_format(path, kind)

@@ -14,6 +14,7 @@ from camviz.errors import CheckpointError
 
 _ONNX_FIELDS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}  # ModelProto fields 2..8, after ir_version (field 1)
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
+_TRANSFORMERS_WEIGHTS = ("model.safetensors", "model-", "pytorch_model")  # the names save_pretrained writes
 
 
 def sniff(path: Path) -> str:
@@ -63,10 +64,28 @@ def unusable_format(path: Path, kind: str) -> None:
 def config_json_beside(path: Path) -> Path | None:
     """A timm/Hugging Face `config.json` next to a weights file (one that names an architecture), else None."""
     config = path.parent / "config.json"
-    if path.suffix not in _WEIGHT_SUFFIXES or not config.is_file():
+    if path.suffix not in _WEIGHT_SUFFIXES:
         return None
+    return config if "architecture" in _json_object(config) else None
+
+
+def transformers_config(path: Path) -> Path | None:
+    """The `config.json` of a Hugging Face transformers model, for its folder or a weights file in it, else None.
+
+    transformers writes `architectures` (a list) and `model_type`; timm's hub folders write `architecture`.
+    """
+    if not path.is_dir() and not path.name.startswith(_TRANSFORMERS_WEIGHTS):
+        return None
+    config = (path if path.is_dir() else path.parent) / "config.json"
+    content = _json_object(config)
+    is_transformers = "architectures" in content or "model_type" in content
+    return config if is_transformers and "architecture" not in content else None
+
+
+def _json_object(path: Path) -> dict:
+    """The JSON object in `path`; empty when it is missing, unreadable or not an object."""
     try:
-        content = json.loads(config.read_text(encoding="utf-8"))
+        content = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return config if isinstance(content, dict) and "architecture" in content else None
+        return {}
+    return content if isinstance(content, dict) else {}

@@ -132,7 +132,7 @@ def demo(
 @app.command(cls=_SizedCommand)
 def explain(
     ctx: typer.Context,
-    model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .ckpt, .safetensors) or a timm/Hugging Face folder.")],
+    model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .ckpt, .safetensors) or a folder: timm hub, Hugging Face transformers (save_pretrained).")],
     image_path: Annotated[Optional[Path], typer.Option(help="Explain one image (single mode).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Explain an ImageFolder split: one sub-folder per class (batch mode).")] = None,
     model_name: Annotated[Optional[str], typer.Option(help="timm/torchvision/plugin model name; overrides the checkpoint's.")] = None,
@@ -202,7 +202,7 @@ def _report(result: ExplainResult) -> None:
 
 @app.command(cls=_SizedCommand)
 def layers(
-    model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .ckpt, .safetensors) or a timm/Hugging Face folder.")],
+    model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .ckpt, .safetensors) or a folder: timm hub, Hugging Face transformers (save_pretrained).")],
     model_name: Annotated[Optional[str], typer.Option(help="timm/torchvision/plugin model name; overrides the checkpoint's.")] = None,
     img_size: Annotated[Optional[str], typer.Option(help=_IMG_SIZE_HELP)] = None,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag).")] = False,

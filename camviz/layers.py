@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from camviz.errors import TargetLayerError, UsageError
+from camviz.hf import token_layout
 
 _STAGES = ("stages.-1.-1", "stages.-1.blocks.-1")
 
@@ -32,7 +33,32 @@ class Family:
     reshape: str | None = None  # None | "vit" | "nhwc"
 
 
+def _transformers_row(name: str, classes: tuple[str, ...], prefix: str, tails: tuple[str, ...],
+                      reshape: str | None = None) -> Family:
+    """A Hugging Face transformers family: its own class names, each tail under its base-model prefix."""
+    return Family(name, (), classes, tuple(f"{prefix}.{tail}" for tail in tails), reshape)
+
+
+_PRE_NORM = ("layers.-1.layernorm_before", "encoder.layer.-1.layernorm_before")  # transformers 5.x, 4.x
+_DINO_PRE_NORM = ("encoder.layer.-1.norm1", "layers.-1.norm1")
+TRANSFORMERS_FAMILIES: tuple[Family, ...] = (  # first: their class names and paths are transformers' own
+    _transformers_row("hf_vit", ("ViTForImageClassification",), "vit", _PRE_NORM, "vit"),
+    _transformers_row("hf_deit", ("DeiTForImageClassification", "DeiTForImageClassificationWithTeacher"), "deit",
+                      _PRE_NORM, "vit"),
+    _transformers_row("hf_beit", ("BeitForImageClassification",), "beit", _PRE_NORM, "vit"),
+    _transformers_row("hf_dinov2", ("Dinov2ForImageClassification",), "dinov2", _DINO_PRE_NORM, "vit"),
+    _transformers_row("hf_dinov2_reg", ("Dinov2WithRegistersForImageClassification",), "dinov2_with_registers",
+                      _DINO_PRE_NORM, "vit"),
+    _transformers_row("hf_convnext", ("ConvNextForImageClassification",), "convnext", ("encoder.stages.-1",)),
+    _transformers_row("hf_convnextv2", ("ConvNextV2ForImageClassification",), "convnextv2", ("encoder.stages.-1",)),
+    _transformers_row("hf_resnet", ("ResNetForImageClassification",), "resnet", ("encoder.stages.-1",)),
+    # a Swin stage returns a tuple: its output is read after the final norm, tokens on the last stage's grid
+    _transformers_row("hf_swin", ("SwinForImageClassification",), "swin", ("layernorm",), "vit"),
+    _transformers_row("hf_swinv2", ("Swinv2ForImageClassification",), "swinv2", ("layernorm",), "vit"),
+)
+
 FAMILIES: tuple[Family, ...] = (
+    *TRANSFORMERS_FAMILIES,
     Family("resnet", (r"^(resnet|resnext|wide_resnet|seresnet|ecaresnet|skresnet)",), ("ResNet",), ("layer4.-1",)),
     Family("densenet", (r"^densenet",), ("DenseNet",), ("features.-1",)),
     Family("mobilenet", (r"mobilenet",), ("MobileNetV2", "MobileNetV3"), ("features.-1", "blocks.-1")),
@@ -214,7 +240,11 @@ def _targets(model: nn.Module, family: str, paths: list[str], reshape: str | Non
 
 
 def _token_reshape(model: nn.Module, img_size: int | tuple[int, int]) -> TokenReshape:
-    """The model's own prefix-token count and patch grid (timm `patch_embed.grid_size`, torchvision sizes)."""
+    """The model's own prefix-token count and patch grid (timm `patch_embed.grid_size`, torchvision sizes,
+    a transformers model's embeddings and config)."""
+    layout = token_layout(model, img_size)
+    if layout is not None:
+        return TokenReshape(*layout)
     prefix = getattr(model, "num_prefix_tokens", None)
     if prefix is None:
         prefix = 1 if hasattr(model, "class_token") or hasattr(model, "cls_token") else 0

@@ -169,6 +169,8 @@ class CamEngine:
                 break
             except (RuntimeError, MemoryError) as error:  # CUDA's OutOfMemoryError, the CPU allocator's error
                 device = out_of_memory(error)
+                if device is None and isinstance(error, RuntimeError):
+                    raise _model_failed(inputs, error) from error
                 if device is None:
                     raise
                 self.cam.activations_and_grads.clear()
@@ -250,6 +252,15 @@ class CamEngine:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _model_failed(inputs: torch.Tensor, error: RuntimeError) -> CamvizError:
+    """A forward/backward that fails on this input (a model trained at another size, a layer whose output cannot
+    be read as maps): one line that says so, not a traceback."""
+    height, width = inputs.shape[-2:]
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return CamvizError(f"the model could not be explained on {height}x{width} inputs: {reason} "
+                       "(is --img-size the size it was trained at? is --target-layer a feature map?)")
 
 
 def _backward_stops_at_targets(cam: object) -> bool:

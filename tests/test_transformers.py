@@ -173,6 +173,16 @@ def test_a_vit_explained_at_another_size_interpolates_its_position_embeddings(da
     assert raw.shape == (48, 64) and np.ptp(raw) > 0.1
 
 
+def test_a_model_that_cannot_run_at_the_given_size_is_one_line(folders: dict[str, Folder], data_dir: Path,
+                                                                tmp_path: Path, camviz_main) -> None:
+    """transformers interpolates only square position grids: the non-square ViT cannot run at 64x64."""
+    result = camviz_main("explain", "--model-path", folders["vit"].path, "--image-path",
+                         data_dir / "square/square_000.png", "--output-dir", tmp_path, "--img-size", "64", "64")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("camviz: error: the model could not be explained on 64x64 inputs") and "--img-size" in lines[0]
+
+
 @pytest.mark.parametrize(("config", "model", "prefix"), [
     ("DeiTConfig", "DeiTForImageClassificationWithTeacher", 2),  # class + distillation tokens
     ("Dinov2WithRegistersConfig", "Dinov2WithRegistersForImageClassification", 5),  # class + 4 registers

@@ -8,7 +8,6 @@ geometry and manifest rows are checked against the original in-memory model run 
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typer.testing import CliRunner
 from camviz.cli import app
 from camviz.demo import write_image_folder
 from camviz.errors import CheckpointError
-from camviz.report import MANIFEST_FIELDS
+from manifest_rows import manifest_rows
 
 SHAPES = ["circle", "square", "triangle"]
 TEST_RESNET_NORM = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # timm test_resnet's own config
@@ -237,10 +236,7 @@ def test_explain_single_and_batch_follow_the_model_input_and_output(sources: dic
 
     _invoke("explain", "--model-path", source.path, "--data-dir", data_dir, "--output-dir", tmp_path / "all",
             "--num-workers", "0", "--batch-size", "2", *source.flags)
-    with (tmp_path / "all" / "manifest.csv").open(newline="") as file:
-        reader = csv.DictReader(file)
-        assert tuple(reader.fieldnames) == MANIFEST_FIELDS
-        rows = list(reader)
+    rows = manifest_rows(tmp_path / "all")
     assert [row["path"] for row in rows] == [f"{c}/{c}_000.png" for c in SHAPES]
     for row in rows:
         pred, probabilities, _ = _expected(source, data_dir / row["path"])
@@ -285,7 +281,7 @@ def test_binary_target_category_explains_either_class_and_keeps_the_names(source
         out = tmp_path / str(category)
         _invoke("explain", "--model-path", source.path, "--data-dir", data_dir, "--output-dir", out,
                 "--num-workers", "0", "--target-category", category)
-        rows = list(csv.DictReader((out / "manifest.csv").open()))
+        rows = manifest_rows(out)
         assert {row["target"] for row in rows} == {source.class_names[category]}
         assert {row["pred"] for row in rows} <= set(source.class_names)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 from pathlib import Path
@@ -12,16 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from camviz.report import MANIFEST_FIELDS
+from manifest_rows import manifest_rows
 
 BATCH_NAME = re.compile(r"^gradcam_(\d{4})_true_(\w+)_pred_(\w+)\.png$")
-
-
-def _manifest(output_dir: Path) -> list[dict[str, str]]:
-    with (output_dir / "manifest.csv").open(newline="") as file:
-        reader = csv.DictReader(file)
-        assert tuple(reader.fieldnames) == MANIFEST_FIELDS
-        return list(reader)
 
 
 def _figures(output_dir: Path) -> list[str]:
@@ -41,7 +33,7 @@ def full_run(camviz, trained_checkpoint, shapes_split, tmp_path_factory):
 def test_batch_run_names_every_sample_by_index_truth_and_prediction(full_run) -> None:
     result, out, data_dir, boxes = full_run
     assert result.returncode == 0, result.stderr
-    rows = _manifest(out)
+    rows = manifest_rows(out)
     listing = sorted(boxes)  # classes sorted, files sorted: the index order
     assert [row["path"] for row in rows] == listing
     for index, row in enumerate(rows):
@@ -70,7 +62,7 @@ def test_raw_cams_are_float32_in_unit_range_at_model_input_size(full_run) -> Non
 def test_the_trained_model_is_accurate_and_its_cams_point_at_the_object(full_run) -> None:
     """Pointing game: the CAM's peak lies inside the object's box for >= 9 in 10 correct predictions."""
     result, out, _, boxes = full_run
-    rows = _manifest(out)
+    rows = manifest_rows(out)
     correct = [row for row in rows if row["true"] == row["pred"]]
     assert len(correct) >= 0.9 * len(rows)
     accuracy = re.search(r"accuracy on processed samples: ([\d.]+)%", result.stdout)
@@ -101,7 +93,7 @@ def test_classes_filter_and_target_category(camviz_main, trained_checkpoint, sha
     result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
                     "--classes", "circle,square", "--target-category", 2, "--num-workers", 0)
     assert result.returncode == 0, result.stderr
-    rows = _manifest(tmp_path)
+    rows = manifest_rows(tmp_path)
     assert len(rows) == 24 and {row["true"] for row in rows} == {"circle", "square"}
     assert {row["target"] for row in rows} == {"triangle"}
 
@@ -135,7 +127,7 @@ def test_config_preset_with_flags_winning(camviz_main, trained_checkpoint, shape
     )
     result = camviz_main("explain", "--config", preset, "--num-samples", 4)
     assert result.returncode == 0, result.stderr
-    rows = _manifest(tmp_path / "out")
+    rows = manifest_rows(tmp_path / "out")
     assert len(rows) == 4 and {row["true"] for row in rows} == {"triangle"}
     bad = tmp_path / "bad.toml"
     bad.write_text('modle-path = "x"\n')
@@ -157,7 +149,7 @@ def test_constant_heatmap_is_warned_about(camviz_main, trained_checkpoint, shape
                     "--num-samples", 2, "--num-workers", 0)
     assert result.returncode == 0, result.stderr
     assert "constant heatmap" in result.stderr and "--target-layer" in result.stderr
-    assert all(row["error"].startswith("warning: constant heatmap") for row in _manifest(tmp_path / "out"))
+    assert all(row["error"].startswith("warning: constant heatmap") for row in manifest_rows(tmp_path / "out"))
 
 
 def test_batch_run_writes_gallery_and_class_means(full_run) -> None:
@@ -178,7 +170,7 @@ def test_only_misclassified_writes_figures_for_mistakes_only(camviz_main, traine
     result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data, "--output-dir", out,
                     "--only-misclassified", "--aug-smooth", "--num-workers", 0)
     assert result.returncode == 0, result.stderr
-    rows = _manifest(out)
+    rows = manifest_rows(out)
     mistakes = [row for row in rows if row["true"] != row["pred"]]
     assert len(rows) == 36 and {row["path"] for row in mistakes} >= {"square/x_circle_000.png", "square/x_circle_001.png"}
     assert _figures(out) == sorted(row["output"] for row in mistakes)
@@ -208,10 +200,7 @@ def test_metrics_are_numeric_manifest_columns_with_means_in_the_summary(
     result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
                     "--metrics", "--num-samples", 3, "--num-workers", 0, "--method", "gradcam++")
     assert result.returncode == 0, result.stderr
-    with (tmp_path / "manifest.csv").open(newline="") as file:
-        reader = csv.DictReader(file)
-        assert tuple(reader.fieldnames) == (*MANIFEST_FIELDS, "road_combined", "cam_confidence_change")
-        rows = list(reader)
+    rows = manifest_rows(tmp_path, ("road_combined", "cam_confidence_change"))
     assert len(rows) == 3 and all(row["output"].startswith("gradcam++_") for row in rows)
     for name in ("road_combined", "cam_confidence_change"):
         values = [float(row[name]) for row in rows]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import cv2
@@ -13,13 +12,9 @@ from PIL import Image
 from camviz.data import decode_image
 from camviz.explain import ExplainOptions, explain
 from camviz.render import compose_figure, overlay
+from manifest_rows import manifest_rows
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
-
-
-def _rows(output_dir: Path) -> list[dict[str, str]]:
-    with (output_dir / "manifest.csv").open(newline="") as file:
-        return list(csv.DictReader(file))
 
 
 def _float_path_figure(image_path: Path, size: int, cam: np.ndarray, row: dict[str, str]) -> np.ndarray:
@@ -37,7 +32,7 @@ def test_figures_from_uint8_batches_match_the_float_path_pixel_for_pixel(trained
     result = explain(ExplainOptions(model_path=trained_checkpoint, data_dir=data_dir, output_dir=out,
                                     num_samples=6, batch_size=4, num_workers=1, save_raw=True, cpu=True))
     assert result.exit_code == 0
-    rows = _rows(out)
+    rows = manifest_rows(out)
     assert len(rows) == 6
     for row in rows:
         figure = cv2.cvtColor(cv2.imread(str(out / row["output"])), cv2.COLOR_BGR2RGB)
@@ -55,7 +50,7 @@ def test_batch_figures_in_another_format_keep_their_names_and_the_gallery_follow
     result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", out,
                     "--num-samples", "6", "--figure-format", figure_format, "--cpu")
     assert result.returncode == 0, result.stderr
-    rows = _rows(out)
+    rows = manifest_rows(out)
     assert len(rows) == 6 and not list(out.glob("*.png"))
     for row in rows:
         stem = f"gradcam_{int(row['index']):04d}_true_{row['true']}_pred_{row['pred']}"
@@ -78,8 +73,8 @@ def test_resume_in_another_format_redoes_the_figures(camviz_main, trained_checkp
     resumed = camviz_main(*common, "--resume", "--figure-format", "jpg")
     assert resumed.returncode == 0, resumed.stderr
     assert "already done before --resume" not in resumed.stdout
-    assert [Path(row["output"]).suffix for row in _rows(out)] == [".jpg"] * 4
-    assert all((out / row["output"]).is_file() for row in _rows(out))
+    assert [Path(row["output"]).suffix for row in manifest_rows(out)] == [".jpg"] * 4
+    assert all((out / row["output"]).is_file() for row in manifest_rows(out))
 
 
 def test_single_mode_writes_figure_and_overlay_in_the_format(camviz, trained_checkpoint, shapes_split,

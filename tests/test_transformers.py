@@ -7,7 +7,6 @@ mean/std from a preprocessor's `shortest_edge`) and a multi-label ResNet: `camvi
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from PIL import Image
 transformers = pytest.importorskip("transformers", reason='needs the transformers extra: pip install -e ".[transformers]"')
 
 from camviz.demo import write_image_folder  # noqa: E402
-from camviz.report import MANIFEST_FIELDS  # noqa: E402
+from manifest_rows import manifest_rows  # noqa: E402
 
 SHAPES = ["circle", "square", "triangle"]  # the data dir's class folders
 LABELS = ["triangle", "circle", "square"]  # id2label: the model's own order, not the folders'
@@ -143,10 +142,7 @@ def test_explain_single_and_batch_with_no_flags(folders: dict[str, Folder], name
     batch = camviz_main("explain", "--model-path", folder.path, "--data-dir", data_dir, "--output-dir",
                         tmp_path / "all", "--num-workers", "0", "--batch-size", "2")
     assert batch.returncode == 0 and "warning" not in batch.stderr, batch.stderr
-    with (tmp_path / "all" / "manifest.csv").open(newline="") as file:
-        reader = csv.DictReader(file)
-        assert tuple(reader.fieldnames) == MANIFEST_FIELDS
-        rows = list(reader)
+    rows = manifest_rows(tmp_path / "all")
     assert [row["path"] for row in rows] == [f"{c}/{c}_000.png" for c in SHAPES]
     for row in rows:
         pred, probabilities = _expected(folder, data_dir / row["path"])

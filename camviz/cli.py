@@ -51,7 +51,7 @@ def _read_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional
     table = dict(table.get(ctx.info_name, table))
     families = table.pop("family", [])
     if families:
-        from camviz.layers import family_from_config
+        from camviz.families import family_from_config
 
         ctx.meta["camviz.families"] = tuple(family_from_config(entry) for entry in families)
     known = {p.name for p in ctx.command.params}
@@ -245,7 +245,7 @@ def layers(
 @app.command()
 def families() -> None:
     """Print the per-family target-layer table (first matching family whose path exists wins)."""
-    from camviz.layers import FAMILIES
+    from camviz.families import FAMILIES
 
     typer.echo(f"{'family':<13} {'recognised by (class names; name patterns)':<66} {'target layer paths':<48} reshape")
     for family in FAMILIES:

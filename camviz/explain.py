@@ -22,7 +22,8 @@ from camviz.data import (
     DecodedBatch, Preprocessing, Sample, batch_loader, display_name, select_samples, shard, stop_workers,
 )
 from camviz.errors import CamvizError, UsageError
-from camviz.layers import FAMILIES, resolve_targets
+from camviz.families import FAMILIES
+from camviz.layers import resolve_targets
 from camviz.memory import check_input_fits
 from camviz.metrics import METRIC_NAMES, faithfulness_scores
 from camviz.models import LoadedModel, load_model

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from camviz.cam import canonical_method_name
 from camviz.errors import UsageError
-from camviz.layers import Family
+from camviz.families import Family
 from camviz.models import ImageSize, as_size
 from camviz.render import FIGURE_FORMATS
 

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
-import re
-
 import typer
-from typer.core import TyperCommand
 
+from camviz.cli_options import IMG_SIZE_HELP, FigureFormat, SizedCommand, parse_img_size, read_config
 from camviz.errors import CamvizError
 
 if TYPE_CHECKING:
@@ -30,75 +26,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-class FigureFormat(str, Enum):
-    """`--figure-format` choices (camviz.render.FIGURE_FORMATS)."""
-
-    png = "png"
-    jpg = "jpg"
-    webp = "webp"
-
-
-def _read_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional[Path]) -> Optional[Path]:
-    """`--config FILE.toml`: its keys become the command's defaults, so flags on the command line win."""
-    if value is None:
-        return None
-    try:
-        table = tomllib.loads(value.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise typer.BadParameter(f"cannot read {value}: {error}") from error
-    table = dict(table.get(ctx.info_name, table))
-    families = table.pop("family", [])
-    if families:
-        from camviz.families import family_from_config
-
-        ctx.meta["camviz.families"] = tuple(family_from_config(entry) for entry in families)
-    known = {p.name for p in ctx.command.params}
-    settings = {key.replace("-", "_"): setting for key, setting in table.items()}
-    if isinstance(settings.get("img_size"), list):  # a preset's `img-size = [96, 160]`
-        settings["img_size"] = "x".join(str(v) for v in settings["img_size"])
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise typer.BadParameter(f"{value} has unknown keys: {', '.join(unknown)}")
-    ctx.default_map = {**(ctx.default_map or {}), **settings}
-    return value
-
-
-_IMG_SIZE_HELP = "Model input size: 224, or HEIGHT WIDTH / HxW (default: the checkpoint's, else the model's, else 224)."
-
-
-def _join_img_size(args: list[str]) -> list[str]:
-    """`--img-size 96 160` -> `--img-size 96x160` (click options take a fixed number of values)."""
-    joined: list[str] = []
-    position = 0
-    while position < len(args):
-        if args[position] == "--img-size" and all(a.isdigit() for a in args[position + 1 : position + 3]) \
-                and position + 2 < len(args):
-            joined += ["--img-size", f"{args[position + 1]}x{args[position + 2]}"]
-            position += 3
-            continue
-        joined.append(args[position])
-        position += 1
-    return joined
-
-
-class _SizedCommand(TyperCommand):
-    """A command whose `--img-size` takes one number, `HxW`, or two numbers."""
-
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, _join_img_size(args))
-
-
-def _parse_img_size(value: Optional[str]) -> Optional[int | tuple[int, int]]:
-    """`224` -> 224, `96x160` (or `96,160`) -> (96, 160)."""
-    if value is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[x,\s]\s*(\d+)\s*)?", str(value).lower())
-    if match is None:
-        raise typer.BadParameter(f"{value!r}: give one size (224) or HEIGHT WIDTH (96 160, 96x160)", param_hint="--img-size")
-    height, width = match.groups()
-    return int(height) if width is None else (int(height), int(width))
 
 
 @app.callback()
@@ -129,7 +56,7 @@ def demo(
     raise typer.Exit(result.exit_code)
 
 
-@app.command(cls=_SizedCommand)
+@app.command(cls=SizedCommand)
 def explain(
     ctx: typer.Context,
     model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .ckpt, .safetensors) or a folder: timm hub, Hugging Face transformers (save_pretrained).")],
@@ -137,7 +64,7 @@ def explain(
     data_dir: Annotated[Optional[Path], typer.Option(help="Explain an ImageFolder split: one sub-folder per class (batch mode).")] = None,
     model_name: Annotated[Optional[str], typer.Option(help="timm/torchvision/plugin model name; overrides the checkpoint's.")] = None,
     target_category: Annotated[Optional[int], typer.Option(help="Class index to explain (default: each image's predicted class).")] = None,
-    img_size: Annotated[Optional[str], typer.Option(help=_IMG_SIZE_HELP)] = None,
+    img_size: Annotated[Optional[str], typer.Option(help=IMG_SIZE_HELP)] = None,
     output_dir: Annotated[Path, typer.Option(help="Where figures (and manifest.csv) go.")] = Path("gradcam_results"),
     num_samples: Annotated[Optional[int], typer.Option(help="Explain a seeded random subset covering all classes (default: all).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images per CAM batch (default: 64 on CUDA, else 8).")] = None,
@@ -159,7 +86,7 @@ def explain(
     figure_format: Annotated[FigureFormat, typer.Option(help="Image format of the figures: png, jpg or webp (smaller files for large splits).")] = FigureFormat.png,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag): one CAM per predicted label.")] = False,
     threshold: Annotated[float, typer.Option(help="--multi-label: labels with a probability at or above it are predicted.")] = 0.5,
-    config: Annotated[Optional[Path], typer.Option(help="TOML preset; flags given here win.", is_eager=True, callback=_read_config)] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML preset; flags given here win.", is_eager=True, callback=read_config)] = None,
 ) -> None:
     """Explain one image (--image-path) or a whole ImageFolder split (--data-dir) with Grad-CAM figures."""
     from camviz.console import ConsoleProgress
@@ -168,7 +95,7 @@ def explain(
 
     options = ExplainOptions(
         model_path=model_path, image_path=image_path, data_dir=data_dir, model_name=model_name,
-        target_category=target_category, img_size=_parse_img_size(img_size), output_dir=output_dir, num_samples=num_samples,
+        target_category=target_category, img_size=parse_img_size(img_size), output_dir=output_dir, num_samples=num_samples,
         batch_size=batch_size, num_workers=num_workers, cpu=cpu, method=method,
         target_layers=tuple(target_layer or ()), classes=_split_classes(classes), seed=seed, save_raw=save_raw,
         plugins=tuple(plugin or ()), trust_checkpoint=trust_checkpoint, ema=ema, resume=resume,
@@ -200,11 +127,11 @@ def _report(result: ExplainResult) -> None:
         typer.echo(f"  {line}")
 
 
-@app.command(cls=_SizedCommand)
+@app.command(cls=SizedCommand)
 def layers(
     model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .ckpt, .safetensors) or a folder: timm hub, Hugging Face transformers (save_pretrained).")],
     model_name: Annotated[Optional[str], typer.Option(help="timm/torchvision/plugin model name; overrides the checkpoint's.")] = None,
-    img_size: Annotated[Optional[str], typer.Option(help=_IMG_SIZE_HELP)] = None,
+    img_size: Annotated[Optional[str], typer.Option(help=IMG_SIZE_HELP)] = None,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag).")] = False,
     target_layer: Annotated[Optional[list[str]], typer.Option(help="Check a target layer path (layer4.-1 or layer4[-1]); repeatable.")] = None,
     plugin: Annotated[Optional[list[str]], typer.Option(help="Python file or module to import first (registers custom models); repeatable.")] = None,
@@ -218,7 +145,7 @@ def layers(
     from camviz.layers import candidate_layers, resolve_targets
     from camviz.models import load_model
 
-    loaded = load_model(model_path, model_name, img_size=_parse_img_size(img_size), multi_label=multi_label,
+    loaded = load_model(model_path, model_name, img_size=parse_img_size(img_size), multi_label=multi_label,
                         plugins=plugin or (), trust_checkpoint=trust_checkpoint, use_ema=ema)
     spec = loaded.input
     targets = resolve_targets(loaded.model, loaded.model_name, target_layer or None, spec.size)
@@ -254,7 +181,7 @@ def families() -> None:
     typer.echo("then: timm feature_info[-1], then the last module with a 4-D spatial output; --target-layer overrides all")
 
 
-@app.command(cls=_SizedCommand)
+@app.command(cls=SizedCommand)
 def compare(
     model_path: Annotated[Path, typer.Option(help="Checkpoint (.pth, .pth.tar, .pt, .safetensors).")],
     image_path: Annotated[list[Path], typer.Option(help="An image to explain; repeatable (a row each).")],
@@ -263,7 +190,7 @@ def compare(
     model_name: Annotated[Optional[str], typer.Option(help="timm/torchvision/plugin model name; overrides the checkpoint's.")] = None,
     target_layer: Annotated[Optional[list[str]], typer.Option(help="Target layer as a dotted path (layer4.-1 or layer4[-1]); repeatable. Default: the family lookup.")] = None,
     target_category: Annotated[Optional[int], typer.Option(help="Class index to explain (default: each image's predicted class).")] = None,
-    img_size: Annotated[Optional[str], typer.Option(help=_IMG_SIZE_HELP)] = None,
+    img_size: Annotated[Optional[str], typer.Option(help=IMG_SIZE_HELP)] = None,
     plugin: Annotated[Optional[list[str]], typer.Option(help="Python file or module to import first (registers custom models); repeatable.")] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="Force the CPU (default: CUDA, then MPS, when present).")] = False,
 ) -> None:
@@ -272,7 +199,7 @@ def compare(
 
     written = compare_methods(
         model_path, image_path, method or DEFAULT_METHODS, output, model_name=model_name,
-        target_layers=tuple(target_layer or ()), target_category=target_category, img_size=_parse_img_size(img_size),
+        target_layers=tuple(target_layer or ()), target_category=target_category, img_size=parse_img_size(img_size),
         plugins=tuple(plugin or ()), cpu=cpu,
     )
     typer.echo(f"wrote {written}")

@@ -16,7 +16,7 @@ import pytorch_grad_cam
 import torch
 from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget, ClassifierOutputTarget
 
-from camviz.errors import CamvizError, UsageError
+from camviz.errors import CamvizError, UsageError, first_line
 from camviz.memory import out_of_memory
 
 # user-facing name -> class name in pytorch_grad_cam; only those the installed version exports are offered
@@ -258,8 +258,7 @@ def _model_failed(inputs: torch.Tensor, error: RuntimeError) -> CamvizError:
     """A forward/backward that fails on this input (a model trained at another size, a layer whose output cannot
     be read as maps): one line that says so, not a traceback."""
     height, width = inputs.shape[-2:]
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return CamvizError(f"the model could not be explained on {height}x{width} inputs: {reason} "
+    return CamvizError(f"the model could not be explained on {height}x{width} inputs: {first_line(error)} "
                        "(is --img-size the size it was trained at? is --target-layer a feature map?)")
 
 

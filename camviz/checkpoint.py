@@ -24,7 +24,7 @@ import torch
 from timm.models import clean_state_dict
 
 from camviz.checkpoint_formats import config_json_beside, sniff, transformers_config, unusable_format
-from camviz.errors import CheckpointError
+from camviz.errors import CheckpointError, first_line
 
 WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
 EMA_KEYS = ("state_dict_ema", "model_ema")
@@ -115,16 +115,16 @@ def _load_torch(path: Path, trust: bool) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if trust:
-            raise CheckpointError(f"cannot unpickle {path}: {_first_line(error)}") from error
+            raise CheckpointError(f"cannot unpickle {path}: {first_line(error)}") from error
         found = ", ".join(_unsafe_globals(path))
         if not found:
-            raise CheckpointError(f"cannot read {path}: {_first_line(error)} (not a PyTorch checkpoint?)") from error
+            raise CheckpointError(f"cannot read {path}: {first_line(error)} (not a PyTorch checkpoint?)") from error
         raise CheckpointError(
             f"{path} holds pickled Python objects ({found}) and unpickling runs code; "
             "if you trust the file, pass --trust-checkpoint"
         ) from error
     except Exception as error:
-        raise CheckpointError(f"cannot read {path}: {_first_line(error)}") from error
+        raise CheckpointError(f"cannot read {path}: {first_line(error)}") from error
 
 
 def _load_safetensors(path: Path) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def _load_safetensors(path: Path) -> dict[str, Any]:
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
             meta = {key: _maybe_json(value) for key, value in (handle.metadata() or {}).items()}
     except Exception as error:
-        raise CheckpointError(f"cannot read {path}: {_first_line(error)}") from error
+        raise CheckpointError(f"cannot read {path}: {first_line(error)}") from error
     return {"state_dict": tensors, **{k: v for k, v in meta.items() if k not in WEIGHT_KEYS + EMA_KEYS}}
 
 
@@ -202,7 +202,7 @@ def _timm_config(config: Path) -> dict[str, Any]:
         pretrained_cfg, name, model_args = load_model_config_from_path(config.parent)
         extra = json.loads(config.read_text(encoding="utf-8"))
     except Exception as error:
-        raise CheckpointError(f"cannot read {config}: {_first_line(error)}") from error
+        raise CheckpointError(f"cannot read {config}: {first_line(error)}") from error
     model_args = {k: v for k, v in (model_args or {}).items() if k not in ("pretrained", "num_classes")}
     built_at = {"img_size": model_args["img_size"]} if model_args.get("img_size") else {}  # the size it was built at
     return {**{k: v for k, v in extra.items() if k in MULTI_LABEL_KEYS}, **pretrained_cfg, **built_at,
@@ -291,7 +291,3 @@ def _maybe_json(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
-from camviz.errors import ImageDecodeError, UsageError
+from camviz.errors import ImageDecodeError, UsageError, first_line
 from camviz.signals import quiet_worker
 
 IMAGE_EXTENSIONS = frozenset(
@@ -125,7 +125,7 @@ def decode_image(path: Path) -> Image.Image:
     except ImageDecodeError:
         raise
     except Exception as error:  # PIL raises many types for broken files; all mean "cannot decode"
-        reason = str(error).splitlines()[0].replace(str(path), path.name) if str(error) else type(error).__name__
+        reason = first_line(error).replace(str(path), path.name)
         raise ImageDecodeError(display_name(f"cannot decode {path.name}: {reason}")) from error
 
 

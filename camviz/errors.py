@@ -54,3 +54,8 @@ def writing(path: object) -> Iterator[None]:
         yield
     except OSError as error:
         raise output_error(error, path) from error
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for a one-line error."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

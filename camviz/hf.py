@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from camviz.errors import CheckpointError
+from camviz.errors import CheckpointError, first_line
 
 INSTALL_HINT = 'pip install "camviz[transformers]"'
 _PREFIX_TOKENS = ("cls_token", "distillation_token", "register_tokens")  # what the embeddings put before the patches
@@ -68,8 +68,8 @@ def load_transformers(folder: Path) -> nn.Module:
     try:
         model = transformers.AutoModelForImageClassification.from_pretrained(folder, local_files_only=True)
     except Exception as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise CheckpointError(f"cannot load {folder} as a transformers image classifier: {first}") from error
+        reason = first_line(error)
+        raise CheckpointError(f"cannot load {folder} as a transformers image classifier: {reason}") from error
     finally:
         if bars:
             transformers.utils.logging.enable_progress_bar()

@@ -160,8 +160,8 @@ class CamEngine:
         """CAMs for a batch (explaining `target_category`, or each image's predicted class) and probabilities.
 
         On out-of-memory (CUDA, or the CPU allocator) the batch is halved and retried (down to one image), and
-        the smaller size is
-        kept for the rest of the run.
+        the smaller size is kept for the rest of the run. Any other failure of the model on this input is a
+        one-line `CamvizError` naming the input size.
         """
         while True:
             try:
@@ -169,10 +169,8 @@ class CamEngine:
                 break
             except (RuntimeError, MemoryError) as error:  # CUDA's OutOfMemoryError, the CPU allocator's error
                 device = out_of_memory(error)
-                if device is None and isinstance(error, RuntimeError):
-                    raise _model_failed(inputs, error) from error
                 if device is None:
-                    raise
+                    raise _model_failed(inputs, error) from error
                 self.cam.activations_and_grads.clear()
                 torch.cuda.empty_cache()
                 self.max_batch = min(self.max_batch, len(inputs)) // 2
@@ -254,7 +252,7 @@ class CamEngine:
         self.close()
 
 
-def _model_failed(inputs: torch.Tensor, error: RuntimeError) -> CamvizError:
+def _model_failed(inputs: torch.Tensor, error: BaseException) -> CamvizError:
     """A forward/backward that fails on this input (a model trained at another size, a layer whose output cannot
     be read as maps): one line that says so, not a traceback."""
     height, width = inputs.shape[-2:]

@@ -1,6 +1,7 @@
 """camviz: Grad-CAM figures for image classifiers, straight from a checkpoint.
 
-The public API is re-exported here lazily, so `import camviz` stays cheap until torch is needed.
+The public API is the names in `__all__`, re-exported here lazily so `import camviz` stays cheap until torch is
+needed. The packages behind them (`discovery`, `data`, `cam`, `output`, `run`, `cli`) are internal and may change.
 """
 
 from __future__ import annotations
@@ -8,36 +9,49 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from camviz.errors import CamvizError, CheckpointError, ImageDecodeError, TargetLayerError, UsageError
+from camviz.errors import CamvizError, CheckpointError, ImageDecodeError, OutputError, TargetLayerError, UsageError
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Checkpoint": "camviz.checkpoint",
-    "read_checkpoint": "camviz.checkpoint",
-    "LoadedModel": "camviz.models",
-    "InputSpec": "camviz.models",
-    "load_model": "camviz.models",
-    "import_plugins": "camviz.models",
-    "FAMILIES": "camviz.families",
-    "Family": "camviz.families",
-    "TargetLayers": "camviz.layers",
-    "resolve_targets": "camviz.layers",
-    "find_target_layers": "camviz.layers",
-    "get_submodule": "camviz.layers",
-    "candidate_layers": "camviz.layers",
-    "logits_only": "camviz.hf",
-    "CamEngine": "camviz.cam",
-    "ExplainOptions": "camviz.explain",
-    "ExplainResult": "camviz.explain",
-    "faithfulness_scores": "camviz.metrics",
-    "compare_methods": "camviz.compare",
+    # discovery: checkpoint -> model, its input spec and output kind, the family table, target layers
+    "Checkpoint": "camviz.discovery.checkpoint",
+    "read_checkpoint": "camviz.discovery.checkpoint",
+    "LoadedModel": "camviz.discovery.models",
+    "load_model": "camviz.discovery.models",
+    "import_plugins": "camviz.discovery.plugins",
+    "InputSpec": "camviz.discovery.spec",
+    "OutputKind": "camviz.discovery.output_kind",
+    "FAMILIES": "camviz.discovery.families",
+    "Family": "camviz.discovery.families",
+    "TargetLayers": "camviz.discovery.layers",
+    "resolve_targets": "camviz.discovery.layers",
+    "find_target_layers": "camviz.discovery.layers",
+    "get_submodule": "camviz.discovery.layers",
+    "candidate_layers": "camviz.discovery.layers",
+    "logits_only": "camviz.discovery.hf",
+    # cam: pytorch-grad-cam driven over batches, and its faithfulness metrics
+    "METHODS": "camviz.cam.methods",
+    "CamEngine": "camviz.cam.engine",
+    "CamBatch": "camviz.cam.engine",
+    "Smoothing": "camviz.cam.engine",
+    "faithfulness_scores": "camviz.cam.metrics",
+    # run: whole jobs from Python
+    "ModelRequest": "camviz.run.model",
+    "ResolvedModel": "camviz.run.model",
+    "resolve_model": "camviz.run.model",
+    "ExplainOptions": "camviz.run.options",
+    "ExplainResult": "camviz.run.job",
+    "explain": "camviz.run.job",
+    "SilentProgress": "camviz.run.progress",
+    "compare_methods": "camviz.run.compare",
 }
 
 __all__ = [
     "CamvizError",
     "CheckpointError",
     "ImageDecodeError",
+    "OutputError",
     "TargetLayerError",
     "UsageError",
     *_LAZY,
@@ -49,3 +63,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'camviz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

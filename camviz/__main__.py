@@ -1,6 +1,6 @@
 """`python -m camviz ...`, so that `torchrun --nproc-per-node N -m camviz explain ...` works."""
 
-from camviz.cli import main
+from camviz.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -57,7 +57,7 @@ def camviz_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
 
     Returns a CompletedProcess (text stdout/stderr); asserts camviz never ends with "internal error".
     """
-    from camviz.cli import main
+    from camviz.cli.main import main
 
     monkeypatch.delenv("CAMVIZ_DEBUG", raising=False)
 

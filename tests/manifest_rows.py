@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from camviz.report import MANIFEST_FIELDS
+from camviz.output.manifest import MANIFEST_FIELDS
 
 
 def manifest_rows(output_dir: Path, extra_fields: tuple[str, ...] = ()) -> list[dict[str, str]]:

@@ -8,7 +8,9 @@ import timm
 import torch
 import torchvision
 
-from camviz.cam import METHODS, CamEngine, canonical_method_name, gradients_from_targets_only
+from camviz.cam.engine import CamEngine, gradients_from_targets_only
+
+from camviz.cam.methods import METHODS, canonical_method_name
 from camviz.errors import CamvizError, UsageError
 
 
@@ -46,7 +48,7 @@ def test_target_only_backward_gives_bit_identical_cams(name: str, method: str) -
     results = []
     for full_backward in (True, False):
         with CamEngine(model, layers(model), reshape, method, full_backward=full_backward) as engine:
-            results.append(engine.explain(inputs))
+            results.append(engine.compute(inputs))
     assert results[0].cams.shape == (3, 64, 64) and results[0].cams.dtype == np.float32
     assert np.ptp(results[0].cams) > 0
     assert np.array_equal(results[0].cams, results[1].cams)
@@ -58,7 +60,7 @@ def test_engine_restores_parameters_and_releases_hooks() -> None:
     model.fc.weight.requires_grad_(False)  # a flag the user set must survive
     with CamEngine(model, [model.layer4[-1]]) as engine:
         assert not any(p.requires_grad for p in model.parameters())
-        engine.explain(torch.randn(2, 3, 32, 32))
+        engine.compute(torch.randn(2, 3, 32, 32))
     assert not model.fc.weight.requires_grad
     assert all(p.requires_grad for n, p in model.named_parameters() if n != "fc.weight")
     assert all(not m._forward_hooks for m in model.modules())
@@ -69,8 +71,8 @@ def test_explain_returns_probabilities_of_the_same_pass_and_explains_a_given_cla
     model = torchvision.models.resnet18(num_classes=3).eval()
     inputs = torch.randn(2, 3, 64, 64)
     with CamEngine(model, [model.layer4[-1]]) as engine:
-        predicted = engine.explain(inputs)
-        forced = engine.explain(inputs, target_category=int(predicted.probabilities[0].argmin()))
+        predicted = engine.compute(inputs)
+        forced = engine.compute(inputs, target_category=int(predicted.probabilities[0].argmin()))
     with torch.no_grad():
         expected = torch.softmax(model(inputs), dim=-1).numpy()
     np.testing.assert_allclose(predicted.probabilities, expected, rtol=1e-5, atol=1e-6)
@@ -82,7 +84,7 @@ def test_gradient_free_methods_are_left_alone() -> None:
     model = torchvision.models.resnet18(num_classes=3).eval()
     with CamEngine(model, [model.layer4[-1]], method="eigencam") as engine:
         assert engine._frozen is None
-        assert np.ptp(engine.explain(torch.randn(1, 3, 64, 64)).cams) > 0
+        assert np.ptp(engine.compute(torch.randn(1, 3, 64, 64)).cams) > 0
 
 
 def test_freezing_context_restores_on_error() -> None:
@@ -126,10 +128,10 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_smaller_size() -> None:
     warnings: list[str] = []
     inputs = torch.randn(7, 3, 16, 16)
     with CamEngine(model, [model.features], on_warning=warnings.append) as engine:
-        result = engine.explain(inputs)
+        result = engine.compute(inputs)
         assert engine.max_batch == 1  # 7 -> 3 -> 1: halved until it fits
         model.batch_sizes.clear()
-        engine.explain(inputs)
+        engine.compute(inputs)
     assert result.cams.shape == (7, 16, 16) and result.probabilities.shape == (7, 3)
     assert warnings and "out of GPU memory" in warnings[0]
     assert max(model.batch_sizes) <= 2, "the smaller batch is kept for later batches"
@@ -142,7 +144,7 @@ def test_out_of_memory_even_for_one_image_is_a_clear_error() -> None:
     model = _MemoryBoundNet(limit=0).eval()
     with CamEngine(model, [model.features]) as engine:
         with pytest.raises(CamvizError, match="--cpu"):
-            engine.explain(torch.randn(2, 3, 16, 16))
+            engine.compute(torch.randn(2, 3, 16, 16))
 
 
 class _CpuMemoryBoundNet(_MemoryBoundNet):
@@ -159,9 +161,9 @@ def test_cpu_out_of_memory_backs_off_like_cuda_then_says_so_in_one_line() -> Non
     model = _CpuMemoryBoundNet(limit=2).eval()
     warnings: list[str] = []
     with CamEngine(model, [model.features], on_warning=warnings.append) as engine:
-        assert engine.explain(torch.randn(5, 3, 16, 16)).cams.shape == (5, 16, 16)
+        assert engine.compute(torch.randn(5, 3, 16, 16)).cams.shape == (5, 16, 16)
     assert warnings and "out of CPU memory" in warnings[0]
     model = _CpuMemoryBoundNet(limit=0).eval()
     with CamEngine(model, [model.features]) as engine:
         with pytest.raises(CamvizError, match="out of CPU memory even for one image: try a smaller --img-size"):
-            engine.explain(torch.randn(2, 3, 16, 16))
+            engine.compute(torch.randn(2, 3, 16, 16))

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from camviz.checkpoint import read_checkpoint
+from camviz.discovery.checkpoint import read_checkpoint
 from camviz.errors import CheckpointError
 
 

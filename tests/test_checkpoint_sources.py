@@ -21,7 +21,7 @@ import torchvision
 from PIL import Image
 from typer.testing import CliRunner
 
-from camviz.cli import app
+from camviz.cli.commands import app
 from camviz.demo import write_image_folder
 from camviz.errors import CheckpointError
 from manifest_rows import manifest_rows

@@ -11,10 +11,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from camviz.cli import app
+from camviz.cli.commands import app
 from camviz.demo import write_image_folder
 from camviz.errors import CheckpointError, UsageError
-from camviz.explain import ExplainOptions, SilentProgress, explain
+from camviz.run.job import explain
+from camviz.run.options import ExplainOptions
+from camviz.run.progress import SilentProgress
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +106,7 @@ def test_bad_options_are_one_line(trained_checkpoint, shapes, tmp_path, args, ex
 
 
 def test_folders_that_are_not_timm_folders_say_what_is_missing(tmp_path) -> None:
-    from camviz.checkpoint import read_checkpoint
+    from camviz.discovery.checkpoint import read_checkpoint
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="folder without config.json"):

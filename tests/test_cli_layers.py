@@ -10,7 +10,7 @@ import timm
 import torch
 import torchvision
 
-from camviz.layers import FAMILIES
+from camviz.discovery.families import FAMILIES
 
 PLUGIN = '''
 from torch import nn

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from camviz.compare import compare_methods
+from camviz.run.compare import compare_methods
+from camviz.run.model import ModelRequest
 from camviz.errors import UsageError
 
 PANEL = 3 * 96  # a 96 px input is enlarged 3x (to at least 224 px) so the titles stay readable
@@ -41,7 +42,7 @@ def test_unknown_method_is_a_usage_error(trained_checkpoint: Path, shapes_split,
     data_dir, _ = shapes_split
     image = data_dir / "square" / "square_000.png"
     with pytest.raises(UsageError, match="unknown --method 'nosuchcam'"):
-        compare_methods(trained_checkpoint, [image], ["gradcam", "nosuchcam"], tmp_path / "c.png", cpu=True)
+        compare_methods(ModelRequest(trained_checkpoint, cpu=True), [image], ["gradcam", "nosuchcam"], tmp_path / "c.png")
     with pytest.raises(UsageError, match="must end in .png"):
-        compare_methods(trained_checkpoint, [image], ["gradcam"], tmp_path / "c.jpg", cpu=True)
+        compare_methods(ModelRequest(trained_checkpoint, cpu=True), [image], ["gradcam"], tmp_path / "c.jpg")
     assert not list(tmp_path.iterdir())

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from camviz.cpus import CpuShare, share_cpus
+from camviz.run.cpus import CpuShare, share_cpus
 
-_PRINT_SHARE = "from camviz.cpus import share_cpus; s = share_cpus(); print(s.cpus, s.loader_workers, s.writer_threads)"
+_PRINT_SHARE = "from camviz.run.cpus import share_cpus; s = share_cpus(); print(s.cpus, s.loader_workers, s.writer_threads)"
 
 
 def _share_in_child(cpus: set[int], env: dict[str, str]) -> tuple[int, int, int]:

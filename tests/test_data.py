@@ -12,18 +12,12 @@ from hypothesis import strategies as st
 import torch
 from PIL import Image
 
-from camviz.data import (
-    DecodedBatch,
-    Preprocessing,
-    SampleDataset,
-    batch_loader,
-    decode_image,
-    display_image,
-    filter_classes,
-    list_image_folder,
-    sample_subset,
-    shard,
-)
+from camviz.data.decode import decode_image
+from camviz.data.listing import list_image_folder
+from camviz.data.loader import DecodedBatch, SampleDataset, batch_loader
+from camviz.data.preprocessing import Preprocessing
+from camviz.data.sampling import filter_classes, sample_subset, shard
+from camviz.output.figures import display_image
 from camviz.errors import ImageDecodeError, UsageError
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from camviz.data import decode_image
-from camviz.explain import ExplainOptions, explain
-from camviz.render import compose_figure, overlay
+from camviz.data.decode import decode_image
+from camviz.run.job import explain
+from camviz.run.options import ExplainOptions
+from camviz.output.figures import compose_figure, overlay
 from manifest_rows import manifest_rows
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}

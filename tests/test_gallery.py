@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from camviz.gallery import class_axis, gallery_data, write_gallery
-from camviz.report import ManifestRow
+from camviz.output.gallery import class_axis, gallery_data, write_gallery
+from camviz.output.manifest import ManifestRow
 
 CHROMIUM = Path("/usr/bin/chromium")
 CLASSES = ["cat", "dog", '<b>&"x"']

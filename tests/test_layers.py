@@ -17,7 +17,8 @@ from torch import nn
 
 from camviz import find_target_layers, load_model, resolve_targets
 from camviz.errors import TargetLayerError, UsageError
-from camviz.layers import FAMILIES, TargetLayers, candidate_layers, get_submodule
+from camviz.discovery.families import FAMILIES
+from camviz.discovery.layers import TargetLayers, candidate_layers, get_submodule
 
 PLUGIN = '''
 from torch import nn
@@ -178,7 +179,7 @@ def test_family_checkpoint_resolves_and_explains(
 ) -> None:
     plugins = [plugin] if source == "plugin" else []
     if plugins:
-        from camviz.models import import_plugins
+        from camviz.discovery.plugins import import_plugins
 
         import_plugins(plugins)
     model = _build(source, name, **kwargs)

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from camviz.cam import METHODS, CamEngine
-from camviz.data import Preprocessing
+from camviz.cam.engine import CamEngine
+
+from camviz.cam.methods import METHODS
+from camviz.data.preprocessing import Preprocessing
 from camviz.demo.shapes import make_arrays
-from camviz.models import LoadedModel, load_model
+from camviz.discovery.models import LoadedModel, load_model
 
 IMAGES = 12
 SLOW = {"scorecam": 4, "ablationcam": 4}  # a forward pass per channel (48) and image: fewer images
@@ -37,7 +39,7 @@ def loaded(trained_checkpoint: Path) -> LoadedModel:
 def shapes(loaded: LoadedModel) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """Fresh images (a seed the model was not trained on): inputs, labels, object boxes (x0, y0, x1, y1)."""
     images, labels, boxes = make_arrays(IMAGES, seed=4242)
-    preprocessing = Preprocessing((loaded.img_size, loaded.img_size), loaded.mean, loaded.std)
+    preprocessing = Preprocessing.for_input(loaded.input)
     inputs = preprocessing.normalize(torch.from_numpy(np.stack(images).astype(np.uint8)))
     return inputs, labels, boxes
 
@@ -55,7 +57,7 @@ def explain(loaded: LoadedModel, shapes) -> Callable[[str], tuple[np.ndarray, np
             np.random.seed(0)
             try:
                 with CamEngine(model, [model.stages[-1][-1]], None, method) as engine:
-                    batch = engine.explain(inputs[: SLOW.get(method, IMAGES)])
+                    batch = engine.compute(inputs[: SLOW.get(method, IMAGES)])
             finally:
                 np.random.set_state(state)
             done[method] = batch.cams, batch.probabilities.argmax(axis=1)
@@ -107,5 +109,5 @@ def test_many_pass_methods_take_the_library_batch_size(method: str, loaded: Load
     model = loaded.model
     with CamEngine(model, [model.stages[-1][-1]], None, method) as engine:
         engine.cam.batch_size = 20  # does not divide the 48 channels: the last chunk is short
-        cams = engine.explain(shapes[0][:1]).cams
+        cams = engine.compute(shapes[0][:1]).cams
     np.testing.assert_allclose(cams, explain(method)[0][:1], atol=1e-5)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from camviz.cam import CamBatch, CamEngine
-from camviz.data import Preprocessing
+from camviz.cam.engine import CamBatch, CamEngine
+from camviz.data.preprocessing import Preprocessing
 from camviz.demo.shapes import make_arrays
 from camviz.errors import UsageError
-from camviz.metrics import METRIC_NAMES, faithfulness_scores, rank_with_random_ties
-from camviz.models import LoadedModel, load_model
+from camviz.cam.metrics import METRIC_NAMES, faithfulness_scores, rank_with_random_ties
+from camviz.discovery.models import LoadedModel, load_model
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,11 @@ def loaded(trained_checkpoint: Path) -> LoadedModel:
 def explained(loaded: LoadedModel) -> tuple[torch.Tensor, CamBatch]:
     """Eight fresh shapes images (the model never saw them) and their Grad-CAMs."""
     images, _, _ = make_arrays(8, seed=31337)
-    preprocessing = Preprocessing((loaded.img_size, loaded.img_size), loaded.mean, loaded.std)
+    preprocessing = Preprocessing.for_input(loaded.input)
     inputs = preprocessing.normalize(torch.from_numpy(np.stack(images).astype(np.uint8)))
     model = loaded.model
     with CamEngine(model, [model.stages[-1][-1]], None, "gradcam") as engine:
-        return inputs, engine.explain(inputs)
+        return inputs, engine.compute(inputs)
 
 
 def test_cam_confidence_change_tells_the_real_map_from_its_inverse(loaded: LoadedModel, explained) -> None:

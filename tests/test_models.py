@@ -11,7 +11,7 @@ import torchvision
 
 from camviz import load_model
 from camviz.errors import CamvizError, CheckpointError, UsageError
-from camviz.models import import_plugins
+from camviz.discovery.plugins import import_plugins
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 
@@ -93,9 +93,9 @@ def test_input_config_comes_from_checkpoint_then_model_then_imagenet(tmp_path: P
 
     defaults, custom, token = load_model(plain), load_model(recorded), load_model(vit)
 
-    assert (defaults.img_size, defaults.mean) == (224, IMAGENET_MEAN)
-    assert (custom.img_size, custom.mean, custom.std) == (96, (0.1, 0.2, 0.3), (0.5, 0.5, 0.5))
-    assert (token.img_size, token.mean, token.num_classes) == (64, (0.5, 0.5, 0.5), 2)  # mean: vit's own config
+    assert (defaults.input.img_size, defaults.input.mean) == (224, IMAGENET_MEAN)
+    assert (custom.input.img_size, custom.input.mean, custom.input.std) == (96, (0.1, 0.2, 0.3), (0.5, 0.5, 0.5))
+    assert (token.input.img_size, token.input.mean, token.num_classes) == (64, (0.5, 0.5, 0.5), 2)  # mean: vit's own config
     assert tuple(token.model.patch_embed.grid_size) == (4, 4)  # built at the checkpoint's size
 
 

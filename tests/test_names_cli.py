@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from camviz.cli import main
+from camviz.cli.main import main
 from camviz.demo import CHECKPOINT_PATH
-from camviz.report import read_manifest
+from camviz.output.manifest import read_manifest
 
 NON_UTF8 = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: not valid UTF-8
 LONG_FITS = "L" * 215  # the figure name fits in 255 bytes, its old temporary name did not

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from camviz.checkpoint import DANGEROUS_MODULES
+from camviz.discovery.checkpoint import DANGEROUS_MODULES
 from camviz.demo import CHECKPOINT_PATH
-from camviz.memory import physical_memory
+from camviz.cam.memory import physical_memory
 
 
 def _one_line(result: subprocess.CompletedProcess, code: int, *words: str) -> str:

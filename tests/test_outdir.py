@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from camviz.demo import CHECKPOINT_PATH
-from camviz.outdir import claim_output_dir
-from camviz.render import partial_name
+from camviz.output.outdir import claim_output_dir
+from camviz.output.files import partial_name
 
 
 @contextlib.contextmanager

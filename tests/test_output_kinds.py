@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from typer.testing import CliRunner
 
-from camviz.cli import app
+from camviz.cli.commands import app
 from camviz.demo import CHECKPOINT_PATH
 from camviz.demo.shapes import CLASS_NAMES, make_sample
 from camviz.demo.train import to_tensor
@@ -187,13 +187,14 @@ def test_multilabel_threshold_decides_the_label_set(multilabel_case, tmp_path: P
 
 
 def test_decision_rules_of_each_output_kind() -> None:
-    from camviz.cam import explained_classes, predicted_classes
+    from camviz.discovery.output_kind import OutputKind
 
-    assert predicted_classes(np.array([0.5, 0.5]), "binary") == [1]  # p >= 0.5 is the positive class
-    assert predicted_classes(np.array([0.51, 0.49]), "binary") == [0]
+    binary, softmax = OutputKind("binary"), OutputKind("softmax")
+    assert binary.predicted(np.array([0.5, 0.5])) == [1]  # p >= 0.5 is the positive class
+    assert binary.predicted(np.array([0.51, 0.49])) == [0]
     labels = np.array([0.7, 0.2, 0.9, 0.5])
-    assert predicted_classes(labels, "multilabel", 0.5) == [2, 0, 3]  # most probable first
-    assert predicted_classes(labels, "multilabel", 0.95) == []
-    assert explained_classes(labels, "multilabel", 0.95) == [2]  # nothing passes: the top label is explained
-    assert explained_classes(labels, "multilabel", 0.5, target_category=1) == [1]
-    assert predicted_classes(np.array([0.2, 0.5, 0.3]), "softmax") == [1]
+    assert OutputKind("multilabel", 0.5).predicted(labels) == [2, 0, 3]  # most probable first
+    assert OutputKind("multilabel", 0.95).predicted(labels) == []
+    assert OutputKind("multilabel", 0.95).explained(labels) == [2]  # nothing passes: the top label is explained
+    assert OutputKind("multilabel", 0.5).explained(labels, target_category=1) == [1]
+    assert softmax.predicted(np.array([0.2, 0.5, 0.3])) == [1]

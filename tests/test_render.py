@@ -9,20 +9,10 @@ import numpy as np
 import pytest
 
 from camviz.errors import OutputError
-from camviz.render import (
-    STEM_BYTES,
-    batch_stem,
-    distinct_safe_names,
-    compose_figure,
-    encode_image,
-    filename_safe,
-    heatmap,
-    overlay,
-    partial_name,
-    remove_partial_files,
-    single_stem,
-    write_atomic,
-)
+
+from camviz.output.files import partial_name, remove_partial_files, write_atomic
+from camviz.output.figures import compose_figure, encode_image, heatmap, overlay
+from camviz.output.names import STEM_BYTES, batch_stem, distinct_safe_names, filename_safe, single_stem
 
 
 def test_names() -> None:

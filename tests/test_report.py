@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from camviz.report import MANIFEST_FIELDS, ManifestRow, ManifestWriter, read_manifest, summarize
+from camviz.output.manifest import MANIFEST_FIELDS, ManifestRow, ManifestWriter, read_manifest
+
+from camviz.output.summary import summarize
 
 
 def test_manifest_is_written_as_rows_arrive_and_sorted_at_close(tmp_path: Path) -> None:

@@ -140,14 +140,14 @@ def in_process_rates(model_name: str, checkpoint: Path, device: str, batch: int,
     """img/s of camviz's CamEngine, pytorch-grad-cam's full backward and the forward pass on device batches."""
     import torch
 
-    from camviz.cam import CamEngine
-    from camviz.layers import resolve_targets
-    from camviz.models import load_model
+    from camviz.cam.engine import CamEngine
+    from camviz.discovery.layers import resolve_targets
+    from camviz.discovery.models import load_model
 
     loaded = load_model(checkpoint)
     model = loaded.model.to(device).eval()
-    targets = resolve_targets(model, model_name, None, loaded.img_size)
-    inputs = torch.randn(batch, 3, loaded.img_size, loaded.img_size, device=device)
+    targets = resolve_targets(model, model_name, None, loaded.input.size)
+    inputs = torch.randn(batch, 3, *loaded.input.size, device=device)
 
     def rate(step) -> float:
         for _ in range(2):
@@ -164,7 +164,7 @@ def in_process_rates(model_name: str, checkpoint: Path, device: str, batch: int,
     rates = {}
     for label, full in (("camviz CamEngine alone", False), ("pytorch-grad-cam full backward", True)):
         with CamEngine(model, targets.modules, targets.reshape_transform, full_backward=full) as engine:
-            rates[label] = rate(lambda: engine.explain(inputs))
+            rates[label] = rate(lambda: engine.compute(inputs))
     with torch.inference_mode():
         rates["forward pass alone"] = rate(lambda: model(inputs).softmax(-1).cpu())
     return rates
@@ -172,8 +172,9 @@ def in_process_rates(model_name: str, checkpoint: Path, device: str, batch: int,
 
 def writer_rate(work: Path, figures: int) -> float:
     """Three-panel PNG figures/s of camviz's writer alone, one thread per usable CPU but one."""
-    from camviz.cpus import usable_cpus
-    from camviz.outputs import WritePool, write_figure
+    from camviz.run.cpus import usable_cpus
+    from camviz.output.figures import write_figure
+    from camviz.output.pool import WritePool
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(16, 224, 224, 3), dtype=np.uint8)

@@ -19,7 +19,7 @@ import time
 
 def profile_run(checkpoint: str, data_dir: str, flags: list[str]) -> dict[str, float]:
     """Profile one batch run; CPU and data-path seconds per image."""
-    from camviz.cli import main
+    from camviz.cli.main import main
 
     out = tempfile.mkdtemp(prefix="camviz-profile-")
     sys.argv = ["camviz", "explain", "--model-path", checkpoint, "--data-dir", data_dir, "--output-dir", out, *flags]

@@ -320,7 +320,7 @@ def camviz_command() -> list[str]:
 
 def command(setup: Setup, variant: str, model: str, count: int, out: Path) -> list[str]:
     """The argv of one variant; baselines use camviz's DataLoader worker count for `count` images."""
-    from camviz.cpus import share_cpus
+    from camviz.run.cpus import share_cpus
 
     checkpoint, data = setup.checkpoints[model], setup.data_dir(count)
     if variant == "camviz":

@@ -1,0 +1,23 @@
+"""Whether a CAM can be trusted as it is: finite values, and some variation.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+
+CONSTANT_CAM_WARNING = (
+    "constant heatmap (the 'all black' case): the target layer may come after global pooling "
+    "(see `camviz layers`, pass --target-layer), the weights may not fit the model, or the explained class "
+    "has no positive evidence here (try --method gradcam++ or another --target-category)"
+)
+
+
+def cam_problem(cam: np.ndarray) -> str | None:
+    """Why a CAM should not be trusted as is: non-finite values, or no variation at all; None if fine."""
+    if not np.isfinite(cam).all():
+        return "heatmap has NaN/inf values (the model's gradients overflowed; try --cpu or another --method)"
+    if float(cam.max() - cam.min()) < 1e-6:
+        return CONSTANT_CAM_WARNING
+    return None

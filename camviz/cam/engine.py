@@ -1,0 +1,202 @@
+"""Driving pytorch-grad-cam: one CAM object per run, batch after batch, predictions from `cam.outputs`.
+
+The CAM math is pytorch-grad-cam's. What camviz adds is how it is driven: gradient methods only
+backpropagate from the logits down to the target layer (no weight gradients anywhere), which gives the
+same maps for a fraction of the cost, and the hooks are released in `close()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+import torch
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+from camviz.cam.memory import out_of_memory
+from camviz.cam.methods import canonical_method_name, method_class
+from camviz.discovery.output_kind import OutputKind
+from camviz.errors import CamvizError, first_line
+
+
+@dataclass
+class CamBatch:
+    """pytorch-grad-cam's maps for one batch and the model's class probabilities from the same pass."""
+
+    cams: np.ndarray  # float32 [B, H, W] in [0, 1], at model-input size (multilabel: the first explained label's)
+    probabilities: np.ndarray  # float32 [B, num_classes]; binary: [1 - p, p]; multilabel: a sigmoid per label
+    label_cams: list[np.ndarray] | None = None  # multilabel: each image's [K, H, W], one per `explained_classes`
+
+
+@contextmanager
+def gradients_from_targets_only(
+    model: torch.nn.Module, target_layers: Sequence[torch.nn.Module]
+) -> Iterator[None]:
+    """Turn off every parameter's gradient and start the autograd graph at the target layers' outputs.
+
+    The backward pass then runs only from the logits to the targets: the activations' gradients are
+    exactly those of a full backward, but no weight gradient and no graph below the targets is built.
+    """
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    handles = [layer.register_forward_hook(_start_graph_here, prepend=True) for layer in target_layers]
+    try:
+        for parameter, _ in flags:
+            parameter.requires_grad_(False)
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+
+
+def _start_graph_here(module: torch.nn.Module, inputs: tuple, output: object) -> object:
+    """Forward hook: make a target's output the root of the autograd graph (a clone, so in-place ops after it work)."""
+    if isinstance(output, torch.Tensor) and not output.requires_grad and torch.is_grad_enabled():
+        return output.detach().requires_grad_(True).clone()
+    return None
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """pytorch-grad-cam's smoothing: test-time augmentation (`aug_smooth`) and the principal component (`eigen_smooth`)."""
+
+    aug: bool = False
+    eigen: bool = False
+
+
+class CamEngine:
+    """One pytorch-grad-cam object for a whole run; call `compute` per batch, `close` (or `with`) at the end.
+
+    `output_kind` decides the targets and probabilities; `full_backward` turns off the backward that stops at the
+    target layers (for comparisons: the maps are the same).
+    """
+
+    PASSES_BATCH_SIZE = 32  # Score-CAM / Ablation-CAM: masked forward passes per library batch
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        target_layers: Sequence[torch.nn.Module],
+        reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        method: str = "gradcam",
+        *,
+        output_kind: OutputKind = OutputKind(),
+        smoothing: Smoothing = Smoothing(),
+        on_warning: Callable[[str], None] = lambda message: None,
+        full_backward: bool = False,
+    ) -> None:
+        self.output_kind = output_kind
+        self.smoothing = smoothing
+        self.on_warning = on_warning
+        self.method = canonical_method_name(method)
+        self.cam = method_class(method)(
+            model=model, target_layers=list(target_layers), reshape_transform=reshape_transform
+        )
+        self.max_batch = 1 << 30
+        if self.method in ("scorecam", "ablationcam"):
+            self.cam.batch_size = self.PASSES_BATCH_SIZE  # the library batches its many masked forward passes
+        if self.method == "scorecam":
+            self.max_batch = 1  # ScoreCAM builds every masked copy of its whole input at once
+        self._frozen = None
+        if not full_backward and _backward_stops_at_targets(self.cam):
+            self._frozen = gradients_from_targets_only(model, target_layers)
+            self._frozen.__enter__()
+
+    def compute(self, inputs: torch.Tensor, target_category: int | None = None) -> CamBatch:
+        """CAMs for a batch (explaining `target_category`, or each image's predicted class) and probabilities.
+
+        On out-of-memory (CUDA, or the CPU allocator) the batch is halved and retried (down to one image), and
+        the smaller size is kept for the rest of the run. Any other failure of the model on this input is a
+        one-line `CamvizError` naming the input size.
+        """
+        while True:
+            try:
+                parts = [self._compute_chunk(chunk, target_category) for chunk in inputs.split(self.max_batch)]
+                break
+            except (RuntimeError, MemoryError) as error:  # CUDA's OutOfMemoryError, the CPU allocator's error
+                self._halve_batch(inputs, error)
+        label_cams = None if parts[0].label_cams is None else [c for part in parts for c in part.label_cams]
+        return CamBatch(np.concatenate([p.cams for p in parts]), np.concatenate([p.probabilities for p in parts]),
+                        label_cams)
+
+    def _halve_batch(self, inputs: torch.Tensor, error: RuntimeError | MemoryError) -> None:
+        """After `error`: halve the batch if it was out of memory (and say so), else raise its one line."""
+        device = out_of_memory(error)
+        if device is None:
+            raise _model_failed(inputs, error) from error
+        self.cam.activations_and_grads.clear()
+        torch.cuda.empty_cache()
+        self.max_batch = min(self.max_batch, len(inputs)) // 2
+        if self.max_batch < 1:
+            hint = "try --cpu or a smaller --img-size" if device == "GPU" else "try a smaller --img-size"
+            raise CamvizError(f"out of {device} memory even for one image: {hint}") from error
+        self.on_warning(f"out of {device} memory; retrying with batches of {self.max_batch} (set --batch-size)")
+
+    def _compute_chunk(self, inputs: torch.Tensor, target_category: int | None) -> CamBatch:
+        device = next(self.cam.model.parameters()).device
+        inputs = inputs.to(device)
+        cams = self._cams(inputs, self.output_kind.targets(inputs, target_category, self.cam.model))
+        logits = self.cam.outputs
+        if self.smoothing.aug:  # the last pass saw an augmented image: predict on the image itself
+            with torch.no_grad():
+                logits = self.cam.model(inputs)
+        probabilities = self.output_kind.probabilities(logits.detach().float()).cpu().numpy()
+        label_cams = None
+        if self.output_kind.is_multilabel:
+            label_cams = self._label_cams(inputs, probabilities, cams, target_category)
+        return CamBatch(cams, probabilities, label_cams)
+
+    def _cams(self, inputs: torch.Tensor, targets: list | None) -> np.ndarray:
+        """One pytorch-grad-cam call, its hooks' buffers cleared after."""
+        try:
+            cams = self.cam(input_tensor=inputs, targets=targets, aug_smooth=self.smoothing.aug,
+                            eigen_smooth=self.smoothing.eigen)
+        finally:
+            self.cam.activations_and_grads.clear()
+        return np.asarray(cams, dtype=np.float32)
+
+    def _label_cams(self, inputs: torch.Tensor, probabilities: np.ndarray, first: np.ndarray,
+                    target_category: int | None) -> list[np.ndarray]:
+        """Multilabel: a CAM per explained label; the first pass explained the most probable, one pass per rank after."""
+        explained = [self.output_kind.explained(p, target_category) for p in probabilities]
+        stacks = [[cam] for cam in first]
+        for rank in range(1, max(len(labels) for labels in explained)):
+            rows = [i for i, labels in enumerate(explained) if len(labels) > rank]
+            targets = [ClassifierOutputTarget(explained[i][rank]) for i in rows]
+            for i, cam in zip(rows, self._cams(inputs[rows], targets)):
+                stacks[i].append(cam)
+        return [np.stack(stack) for stack in stacks]
+
+    def close(self) -> None:
+        """Release pytorch-grad-cam's hooks and restore the model's parameter flags."""
+        self.cam.activations_and_grads.release()
+        if self._frozen is not None:
+            self._frozen.__exit__(None, None, None)
+            self._frozen = None
+
+    def __enter__(self) -> CamEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _model_failed(inputs: torch.Tensor, error: BaseException) -> CamvizError:
+    """A forward/backward that fails on this input (a model trained at another size, a layer whose output cannot
+    be read as maps): one line that says so, not a traceback."""
+    height, width = inputs.shape[-2:]
+    return CamvizError(f"the model could not be explained on {height}x{width} inputs: {first_line(error)} "
+                       "(is --img-size the size it was trained at? is --target-layer a feature map?)")
+
+
+def _backward_stops_at_targets(cam: object) -> bool:
+    """Whether a method needs gradients only at the target layers (not at the input or deeper layers)."""
+    return bool(
+        getattr(cam, "uses_gradients", False)
+        and not getattr(cam, "compute_input_gradient", True)
+        and getattr(cam, "detach", False)
+    )

@@ -1,0 +1,86 @@
+"""How the command line reads what Typer's types do not: `--config` presets, `--img-size H W`, figure formats."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typer.core import TyperCommand
+
+
+class FigureFormat(str, Enum):
+    """`--figure-format` choices (camviz.output.figures.FIGURE_FORMATS)."""
+
+    png = "png"
+    jpg = "jpg"
+    webp = "webp"
+
+
+def read_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional[Path]) -> Optional[Path]:
+    """`--config FILE.toml`: its keys become the command's defaults, so flags on the command line win."""
+    if value is None:
+        return None
+    try:
+        table = tomllib.loads(value.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise typer.BadParameter(f"cannot read {value}: {error}") from error
+    table = dict(table.get(ctx.info_name, table))
+    families = table.pop("family", [])
+    if families:
+        from camviz.discovery.families import family_from_config
+
+        ctx.meta["camviz.families"] = tuple(family_from_config(entry) for entry in families)
+    known = {p.name for p in ctx.command.params}
+    settings = {key.replace("-", "_"): setting for key, setting in table.items()}
+    if isinstance(settings.get("img_size"), list):  # a preset's `img-size = [96, 160]`
+        settings["img_size"] = "x".join(str(v) for v in settings["img_size"])
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise typer.BadParameter(f"{value} has unknown keys: {', '.join(unknown)}")
+    ctx.default_map = {**(ctx.default_map or {}), **settings}
+    return value
+
+
+IMG_SIZE_HELP = "Model input size: 224, or HEIGHT WIDTH / HxW (default: the checkpoint's, else the model's, else 224)."
+
+
+def join_img_size(args: list[str]) -> list[str]:
+    """`--img-size 96 160` -> `--img-size 96x160` (click options take a fixed number of values)."""
+    joined: list[str] = []
+    position = 0
+    while position < len(args):
+        if args[position] == "--img-size" and all(a.isdigit() for a in args[position + 1 : position + 3]) \
+                and position + 2 < len(args):
+            joined += ["--img-size", f"{args[position + 1]}x{args[position + 2]}"]
+            position += 3
+            continue
+        joined.append(args[position])
+        position += 1
+    return joined
+
+
+class SizedCommand(TyperCommand):
+    """A command whose `--img-size` takes one number, `HxW`, or two numbers."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, join_img_size(args))
+
+
+def parse_img_size(value: Optional[str]) -> Optional[int | tuple[int, int]]:
+    """`224` -> 224, `96x160` (or `96,160`) -> (96, 160)."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[x,\s]\s*(\d+)\s*)?", str(value).lower())
+    if match is None:
+        raise typer.BadParameter(f"{value!r}: give one size (224) or HEIGHT WIDTH (96 160, 96x160)", param_hint="--img-size")
+    height, width = match.groups()
+    return int(height) if width is None else (int(height), int(width))
+
+
+def split_classes(classes: Optional[str]) -> tuple[str, ...]:
+    """`--classes A,B` -> ("A", "B")."""
+    return tuple(name.strip() for name in (classes or "").split(",") if name.strip())

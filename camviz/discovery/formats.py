@@ -1,0 +1,96 @@
+"""What a model file is, by its content (not its extension), and the files Grad-CAM cannot use.
+
+Grad-CAM needs forward hooks and autograd on an `nn.Module`: a TorchScript archive has no Python hooks and an
+ONNX graph has neither, so both are refused with one line that names what to give instead.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+from pathlib import Path
+
+from camviz.discovery._json import read_json_object
+from camviz.errors import CheckpointError
+
+
+_ONNX_FIELDS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}  # ModelProto fields 2..8, after ir_version (field 1)
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
+
+
+_TRANSFORMERS_WEIGHTS = ("model.safetensors", "model-", "pytorch_model")  # the names save_pretrained writes
+
+
+def sniff(path: Path) -> str:
+    """`torchscript`, `torch` (a torch.save zip or legacy pickle), `safetensors`, `onnx` or `unknown`."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(16)
+    except OSError as error:
+        raise CheckpointError(f"cannot read {path}: {error.strerror or error}") from error
+    if head.startswith(b"PK"):
+        return _zip_kind(path)
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000:
+        return "safetensors"
+    if len(head) >= 3 and head[0] == 0x08 and head[1] < 0x80 and head[2] in _ONNX_FIELDS:
+        return "onnx"
+    if head[:1] == b"\x80":  # a pickle protocol opcode: torch's legacy (non-zip) format
+        return "torch"
+    return "unknown"
+
+
+def _zip_kind(path: Path) -> str:
+    """A torch zip archive: TorchScript ones carry `code/` and `constants.pkl`; torch.save ones do not."""
+    try:
+        names = zipfile.ZipFile(path).namelist()
+    except (zipfile.BadZipFile, OSError):
+        return "unknown"
+    if any("/code/" in name or name.endswith("/constants.pkl") for name in names):
+        return "torchscript"
+    return "torch"
+
+
+def unusable_format(path: Path, kind: str) -> None:
+    """Raise one clear line for TorchScript and ONNX files (Grad-CAM needs a PyTorch module)."""
+    if kind == "torchscript":
+        raise CheckpointError(
+            f"{path} is a TorchScript archive (torch.jit.script/trace): Grad-CAM needs forward hooks on an "
+            "nn.Module, which TorchScript modules do not support; give the .pth/.safetensors state dict it was "
+            "exported from (with --model-name if it does not record the architecture)"
+        )
+    if kind == "onnx":
+        raise CheckpointError(
+            f"{path} is an ONNX model: Grad-CAM needs PyTorch hooks and autograd, which an ONNX graph does not "
+            "have; give the .pth/.safetensors state dict it was exported from"
+        )
+
+
+def config_json_beside(path: Path) -> Path | None:
+    """A timm/Hugging Face `config.json` next to a weights file (one that names an architecture), else None."""
+    config = path.parent / "config.json"
+    if path.suffix not in _WEIGHT_SUFFIXES:
+        return None
+    return config if "architecture" in _json_object(config) else None
+
+
+def transformers_config(path: Path) -> Path | None:
+    """The `config.json` of a Hugging Face transformers model, for its folder or a weights file in it, else None.
+
+    transformers writes `architectures` (a list) and `model_type`; timm's hub folders write `architecture`.
+    """
+    if not path.is_dir() and not path.name.startswith(_TRANSFORMERS_WEIGHTS):
+        return None
+    config = (path if path.is_dir() else path.parent) / "config.json"
+    content = _json_object(config)
+    is_transformers = "architectures" in content or "model_type" in content
+    return config if is_transformers and "architecture" not in content else None
+
+
+def _json_object(path: Path) -> dict:
+    """The JSON object in `path`; empty when it is missing, unreadable or not an object."""
+    try:
+        return read_json_object(path)
+    except CheckpointError:
+        return {}

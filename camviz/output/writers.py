@@ -1,0 +1,129 @@
+"""From an explained sample to files on disk: figure names, figures, raw CAMs and manifest rows.
+
+Encoding and writing run in a thread pool sized to the CPUs this run may use (OpenCV releases the GIL),
+so the next batch's CAMs are computed while the previous batch's figures are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from camviz.cam.checks import cam_problem
+from camviz.data.listing import Sample
+from camviz.discovery.output_kind import OutputKind, Prediction
+from camviz.errors import ImageDecodeError
+from camviz.output.class_means import ClassMeans
+from camviz.output.figures import write_figure
+from camviz.output.manifest import ManifestRow, ManifestWriter
+from camviz.output.names import batch_stem, single_stem
+from camviz.output.pool import WritePool
+from camviz.output.summary import is_correct
+
+Titles = tuple[str, str, str]  # input, heatmap, overlay
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """What decides a run's files: where, which method and classes, how predictions read, which outputs."""
+
+    output_dir: Path
+    method: str
+    class_names: tuple[str, ...]
+    output_kind: OutputKind = OutputKind()
+    target_category: int | None = None  # None: each image's prediction is explained
+    figure_format: str = "png"  # png | jpg | webp
+    save_raw: bool = False  # a float32 `.npy` beside each figure
+    only_misclassified: bool = False  # batch mode: figures only for mistakes (every row is kept)
+
+    def prediction(self, probabilities: np.ndarray) -> Prediction:
+        """One image's prediction and explained classes, as names and text."""
+        return self.output_kind.prediction(probabilities, self.class_names, self.target_category)
+
+    def titles(self, subject: str, prediction: Prediction) -> list[Titles]:
+        """One title triple per CAM: input, heatmap naming the explained class, overlay naming the prediction."""
+        return [(f"Input | {subject}", f"{self.method} heatmap | explained: {name}",
+                 f"Overlay | pred: {prediction.shown}") for name in prediction.explained]
+
+
+class BatchWriter:
+    """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.{png|jpg|webp}` per sample and one manifest row each."""
+
+    def __init__(self, settings: WriterSettings, manifest: ManifestWriter, warn: Callable[[str], None],
+                 class_means: ClassMeans | None = None) -> None:
+        self.settings = settings
+        self.manifest = manifest
+        self.warn = warn
+        self.class_means = class_means
+        self.outputs: list[Path] = []
+
+    def failed(self, sample: Sample, error: str) -> None:
+        """Record a sample that could not be decoded."""
+        self.manifest.add(ManifestRow(sample.index, sample.relative_path, sample.true_class or "",
+                                      status="error", error=error))
+
+    def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
+             pool: WritePool, scores: dict[str, float] | None = None) -> None:
+        """Queue the figure (and raw CAM) of an explained sample, then record its row (with --metrics scores)."""
+        prediction = self.settings.prediction(probabilities)
+        row = self._row(sample, prediction, scores)
+        problem = cam_problem(cam)
+        if problem is not None:
+            self.warn(f"{sample.relative_path}: {problem}")
+            row.error = f"warning: {problem}"
+            if not np.isfinite(cam).all():
+                row.status, row.output = "error", ""
+                self.manifest.add(row)
+                return
+        if self.class_means is not None:
+            self.class_means.add(sample.true_class, cam if cam.ndim == 2 else cam[0])
+        if self.settings.only_misclassified and sample.true_class and is_correct(sample.true_class, row.pred):
+            row.output = ""  # explained and counted, but no figure: --only-misclassified
+            self.manifest.add(row)
+            return
+        pool.submit(self._write, pixels, cam, self.settings.titles(f"true: {sample.true_class}", prediction), row)
+
+    def _row(self, sample: Sample, prediction: Prediction, scores: dict[str, float] | None) -> ManifestRow:
+        """The sample's manifest row, naming the figure it will have."""
+        settings = self.settings
+        stem = batch_stem(settings.method, sample.index, sample.true_class or "unknown", prediction.pred)
+        return ManifestRow(sample.index, sample.relative_path, sample.true_class or "", prediction.pred,
+                           prediction.confidence, "+".join(prediction.explained), f"{stem}.{settings.figure_format}",
+                           scores={name: f"{value:.6f}" for name, value in (scores or {}).items()})
+
+    def _write(self, pixels: np.ndarray, cam: np.ndarray, titles: list[Titles], row: ManifestRow) -> None:
+        figure = self.settings.output_dir / row.output  # rewritten even if there: only a matching row proves a file
+        write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.settings.save_raw else None)
+        self.manifest.add(row)
+        self.outputs.append(figure)
+
+
+class SingleWriter:
+    """Single mode: `{stem}_{M}.{ext}` (three panels), `{stem}_{M}_overlay.{ext}`, and `.npy` with --save-raw."""
+
+    def __init__(self, settings: WriterSettings, warn: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.warn = warn
+        self.outputs: list[Path] = []
+
+    def failed(self, sample: Sample, error: str) -> None:
+        """A single image that cannot be decoded ends the run."""
+        raise ImageDecodeError(error)
+
+    def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
+             pool: WritePool, scores: dict[str, float] | None = None) -> None:
+        """Write the figure, overlay (and raw CAM) of the one image."""
+        settings = self.settings
+        problem = cam_problem(cam)
+        if problem is not None:
+            self.warn(f"{sample.relative_path}: {problem}")
+        stem = single_stem(sample.path, settings.method)
+        figure = settings.output_dir / f"{stem}.{settings.figure_format}"
+        overlay_path = settings.output_dir / f"{stem}_overlay.{settings.figure_format}"
+        titles = settings.titles(sample.relative_path, settings.prediction(probabilities))
+        raw = settings.output_dir / f"{stem}.npy" if settings.save_raw else None
+        write_figure(figure, pixels, np.nan_to_num(cam), titles, overlay_path, raw)
+        self.outputs += [figure, overlay_path] + ([raw] if raw else [])

@@ -1,0 +1,90 @@
+"""The batch loop: decoded batches uploaded one ahead, explained by the one engine, handed to the writer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from camviz.cam.engine import CamBatch, CamEngine
+from camviz.cam.metrics import faithfulness_scores
+from camviz.data.listing import Sample
+from camviz.data.loader import DecodedBatch, stop_workers
+from camviz.data.preprocessing import Preprocessing
+from camviz.output.pool import WritePool
+from camviz.run.model import ResolvedModel
+from camviz.run.options import ExplainOptions
+from camviz.run.progress import Progress
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the loop of one run needs once the model, its engine and the output folder are ready."""
+
+    options: ExplainOptions
+    resolved: ResolvedModel
+    engine: CamEngine
+    output_dir: Path
+    progress: Progress
+    batch_size: int  # --batch-size, else the device's default
+
+
+class SampleWriter(Protocol):
+    """Where explained and failed samples go (`camviz.output.writers`)."""
+
+    def failed(self, sample: Sample, error: str) -> None: ...
+
+    def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
+             pool: WritePool, scores: dict[str, float] | None = None) -> None: ...
+
+
+def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter, pool: WritePool) -> None:
+    """Explain every decoded batch with the one CAM engine; hand results and failures to the writer."""
+    with closing(uploaded(loader, job.resolved.preprocessing, job.resolved.device)) as batches:  # closed: workers stop
+        for batch, inputs in batches:
+            for sample, error in batch.failures:
+                writer.failed(sample, error)
+            if batch.samples:
+                _write_batch(job, batch, inputs, writer, pool)
+            job.progress.advance(len(batch.samples) + len(batch.failures))
+
+
+def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor, writer: SampleWriter, pool: WritePool) -> None:
+    """CAMs (and --metrics scores) for one decoded batch, each sample handed to the writer."""
+    result = job.engine.compute(inputs, job.options.target_category)
+    scores = _scores(job, inputs, result) if job.options.metrics else [None] * len(batch.samples)
+    pixels = batch.pixels.numpy()
+    cams = result.cams if result.label_cams is None else result.label_cams  # multilabel: [K, H, W] each
+    for position, sample in enumerate(batch.samples):
+        writer.done(sample, pixels[position], cams[position], result.probabilities[position], pool, scores[position])
+
+
+def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,
+             device: torch.device) -> Iterator[tuple[DecodedBatch, torch.Tensor]]:
+    """Each batch with its normalised input on `device`, one batch ahead: the next upload is queued
+    (non-blocking from pinned memory on CUDA) before the current batch is explained."""
+    pending = None
+    iterator = iter(loader)
+    try:
+        for batch in iterator:
+            inputs = preprocessing.normalize(batch.pixels.to(device, non_blocking=True)) if batch.samples else None
+            if pending is not None:
+                yield pending
+            pending = (batch, inputs)
+        if pending is not None:
+            yield pending
+    finally:
+        stop_workers(iterator)
+
+
+def _scores(job: Job, inputs: torch.Tensor, result: CamBatch) -> list[dict[str, float]]:
+    """--metrics: each sample's faithfulness scores for the class its CAM explains."""
+    kind = job.resolved.loaded.output_kind
+    explained = [kind.explained(p, job.options.target_category)[0] for p in result.probabilities]
+    scores = faithfulness_scores(job.resolved.model, inputs, result.cams, explained)
+    return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(inputs))]

@@ -1,0 +1,83 @@
+"""Several CAM methods side by side: one figure, a row per image, a column per method (the input first).
+
+The maps are pytorch-grad-cam's (one `CamEngine` per method, closed before the next starts), the overlays
+its `show_cam_on_image`; the grid is composed like the three-panel figure (`camviz.output.figures`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from camviz.cam.engine import CamEngine
+from camviz.cam.methods import METHODS, canonical_method_name
+from camviz.data.decode import decode_image
+from camviz.discovery.spec import as_size
+from camviz.errors import UsageError
+from camviz.output.figures import comparison_row, display_image, encode_image, join
+from camviz.output.files import write_atomic
+from camviz.output.outdir import make_output_dir
+from camviz.run.model import ModelRequest, ResolvedModel, resolve_model
+from camviz.run.options import check_target_category
+
+DEFAULT_METHODS: tuple[str, ...] = tuple(
+    name for name in ("gradcam", "gradcam++", "hirescam", "layercam", "eigencam", "scorecam") if name in METHODS
+)
+
+
+def compare_methods(
+    request: ModelRequest,
+    images: Sequence[Path],
+    methods: Sequence[str] = DEFAULT_METHODS,
+    destination: Path = Path("compare.png"),
+    *,
+    target_category: int | None = None,
+) -> Path:
+    """Write one PNG comparing `methods` on `images` (a row per image, the input first) and return its path.
+
+    Each method explains `target_category`, or each image's predicted class. Titles name the image, the
+    prediction with its probability, and per column the method and the explained class.
+    """
+    names = _check(images, methods, destination, request)
+    resolved = resolve_model(request)
+    check_target_category(target_category, resolved.loaded.num_classes)
+    pixels = np.stack([resolved.preprocessing.pixels(decode_image(path)) for path in images])
+    inputs = resolved.preprocessing.normalize(torch.from_numpy(pixels).to(resolved.device))
+    cams: dict[str, np.ndarray] = {}
+    for name in names:  # one engine (hooks, frozen parameters) at a time
+        with CamEngine(resolved.model, resolved.targets.modules, resolved.targets.reshape_transform, name,
+                       output_kind=resolved.loaded.output_kind) as engine:
+            batch = engine.compute(inputs, target_category)
+        cams[name], probabilities = batch.cams, batch.probabilities  # the same model outputs for every method
+    rows = [_row(resolved, path, one, [cams[name][i] for name in names], names, probabilities[i], target_category)
+            for i, (path, one) in enumerate(zip(images, pixels))]
+    make_output_dir(destination.parent)
+    write_atomic(destination, encode_image(join(rows, axis=0)))
+    return destination
+
+
+def _row(resolved: ResolvedModel, path: Path, pixels: np.ndarray, cams: list[np.ndarray], names: list[str],
+         probabilities: np.ndarray, target_category: int | None) -> np.ndarray:
+    """One image's row: the input titled with its prediction, then each method's overlay titled with its class."""
+    prediction = resolved.loaded.output_kind.prediction(probabilities, resolved.class_names, target_category)
+    titles = [f"{path.name} | pred: {prediction.shown}", *(f"{name} | explains: {prediction.explained[0]}"
+                                                          for name in names)]
+    return comparison_row(display_image(pixels), cams, titles)
+
+
+def _check(images: Sequence[Path], methods: Sequence[str], destination: Path, request: ModelRequest) -> list[str]:
+    """Canonical method names (duplicates dropped); usage errors before any model is loaded."""
+    if not images:
+        raise UsageError("give at least one --image-path")
+    missing = [str(path) for path in images if not Path(path).is_file()]
+    if missing:
+        raise UsageError(f"--image-path {', '.join(missing)}: no such file")
+    if not methods:
+        raise UsageError(f"give at least one --method (available: {', '.join(METHODS)})")
+    if destination.suffix.lower() != ".png":
+        raise UsageError(f"--output {destination} must end in .png")
+    as_size(request.img_size)
+    return list(dict.fromkeys(canonical_method_name(method) for method in methods))

@@ -1,0 +1,163 @@
+"""One `camviz explain` run end to end, as a plain function: select samples, resolve the model, explain, write, summarise.
+
+Decoding runs in DataLoader workers, the CAMs in this process, figure encoding and writing in a small
+thread pool, so the model rarely waits on disk. Progress and warnings go to a `Progress` object; this
+module prints nothing itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from camviz.cam.engine import CamEngine, Smoothing
+from camviz.cam.memory import check_input_fits
+from camviz.cam.metrics import METRIC_NAMES
+from camviz.data.classes import match_class_folders
+from camviz.data.listing import Sample, display_name
+from camviz.data.loader import batch_loader
+from camviz.data.sampling import select_samples, shard
+from camviz.errors import CamvizError, UsageError
+from camviz.output.class_means import ClassMeans
+from camviz.output.gallery import write_gallery
+from camviz.output.manifest import MANIFEST_NAME, ManifestRow, ManifestWriter, manifest_name, merge_rank_manifests
+from camviz.output.outdir import claim_output_dir, make_output_dir
+from camviz.output.pool import WritePool
+from camviz.output.summary import Summary, summarize
+from camviz.output.writers import BatchWriter, SingleWriter, WriterSettings
+from camviz.run.batches import Job, drive
+from camviz.run.cpus import default_batch_size, share_cpus
+from camviz.run.model import ResolvedModel, resolve_model
+from camviz.run.options import ExplainOptions, check_options, check_target_category
+from camviz.run.progress import Progress, SilentProgress
+from camviz.run.ranks import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
+from camviz.run.resume import ResumeCheck, resumable_rows, run_settings, settings_key, sources
+
+
+@dataclass
+class ExplainResult:
+    """What a run produced: files written, the manifest (batch mode) and the counts."""
+
+    output_dir: Path
+    outputs: list[Path] = field(default_factory=list)
+    manifest: Path | None = None
+    summary: Summary = field(default_factory=Summary)
+    exit_code: int = 0  # 0 all done, 3 some inputs skipped (DESIGN.md); under torchrun, the worst rank's
+
+
+def explain(options: ExplainOptions, progress: Progress | None = None) -> ExplainResult:
+    """Run Grad-CAM (or another method) for one image or an ImageFolder split and write the figures.
+
+    Under torchrun (WORLD_SIZE > 1) each rank explains its shard of the selected samples and rank 0
+    merges the manifests; the result's exit code is the worst over the ranks.
+    """
+    check_options(options)
+    progress = progress or SilentProgress()
+    samples, folder_classes = _samples(options)
+    ranks = ranks_from_environment()
+    resolved = resolve_model(options.model_request(), folder_classes, ranks.local_rank)
+    loaded = resolved.loaded
+    if options.data_dir is not None:
+        samples, folder_classes = match_class_folders(samples, folder_classes, resolved.class_names, options.data_dir,
+                                                      loaded.class_names is not None, progress.warn)
+    check_target_category(options.target_category, loaded.num_classes)
+    if options.metrics and not loaded.output_kind.is_softmax:
+        raise UsageError(f"--metrics scores softmax classifiers only; this model's output is {loaded.output_kind.name}")
+    output_dir = make_output_dir(options.output_dir)
+    batch_size = options.batch_size or default_batch_size(resolved.device)
+    check_input_fits(*loaded.input.size, batch=min(batch_size, len(samples)), channels=loaded.input.channels)
+    exclusive = options.data_dir is not None  # a batch run owns the folder; single-image runs share it
+    with claim_output_dir(output_dir, exclusive, lock=ranks.is_main), process_group(ranks, resolved.device), \
+            _engine(resolved, options, progress) as engine:
+        job = Job(options, resolved, engine, output_dir, progress, batch_size)
+        if options.image_path is not None:
+            return _run_single(job, samples)
+        return _run_batch(job, samples, folder_classes, ranks)
+
+
+def _samples(options: ExplainOptions) -> tuple[list[Sample], list[str]]:
+    """The one image (single mode), or the data dir's selected samples and its class folders (batch mode)."""
+    if options.image_path is not None:
+        return [Sample(0, options.image_path, display_name(options.image_path.name))], []
+    return select_samples(options.data_dir, options.classes, options.num_samples, options.seed)
+
+
+def _engine(resolved: ResolvedModel, options: ExplainOptions, progress: Progress) -> CamEngine:
+    """The run's one CAM engine, on the resolved target layers."""
+    targets = resolved.targets
+    return CamEngine(resolved.model, targets.modules, targets.reshape_transform, options.method,
+                     output_kind=resolved.loaded.output_kind, on_warning=progress.warn,
+                     smoothing=Smoothing(options.aug_smooth, options.eigen_smooth))
+
+
+def _writer_settings(job: Job) -> WriterSettings:
+    """The files' settings: this run's method, classes and output kind, and the output options."""
+    options = job.options
+    return WriterSettings(job.output_dir, job.engine.method, tuple(job.resolved.class_names),
+                          job.resolved.loaded.output_kind, options.target_category, options.figure_format,
+                          options.save_raw, options.only_misclassified)
+
+
+def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
+    writer = SingleWriter(_writer_settings(job), job.progress.warn)
+    with WritePool() as pool:
+        drive(job, batch_loader(samples, job.resolved.preprocessing, 1, 0), writer, pool)
+    return ExplainResult(job.output_dir, outputs=writer.outputs)
+
+
+def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks: Ranks) -> ExplainResult:
+    """Explain this rank's shard into its manifest; then agree on the exit code; rank 0 merges and tidies."""
+    mine = shard(samples, ranks.rank, ranks.world_size)
+    row_sources = sources(mine, settings_key(run_settings(job.options, job.engine.method, job.resolved.preprocessing,
+                                                          job.resolved.class_names)))
+    check = resumable_rows(job.output_dir, mine, row_sources, job.options.save_raw) if job.options.resume \
+        else ResumeCheck()
+    for note in check.notes():
+        job.progress.warn(note)
+    done = {row.index for row in check.rows}
+    manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), check.rows,
+                              METRIC_NAMES if job.options.metrics else (), row_sources)
+    class_means = ClassMeans(folder_classes, job.resolved.preprocessing.size)
+    writer = BatchWriter(_writer_settings(job), manifest, job.progress.warn, class_means)
+    job.progress.start(len(mine))
+    job.progress.advance(len(done))
+    exit_code = _explain_shard(job, [s for s in mine if s.index not in done], writer, manifest)
+    if exit_code in (0, 3):  # every rank finished: the same decision everywhere, so the collective is safe
+        class_means.sums = sum_over_ranks(class_means.sums, job.resolved.device)
+        class_means.counts = sum_over_ranks(class_means.counts, job.resolved.device)
+    rows = list(manifest.rows.values())
+    if ranks.is_main:
+        rows = _finish_output_dir(job, rows, class_means, ranks)
+    summary = summarize(rows, len(check.rows), job.resolved.class_names)
+    return ExplainResult(job.output_dir, writer.outputs, job.output_dir / MANIFEST_NAME, summary, exit_code)
+
+
+def _explain_shard(job: Job, todo: list[Sample], writer: BatchWriter, manifest: ManifestWriter) -> int:
+    """Explain `todo` into the manifest; the worst exit code over the ranks (a failure here is raised after
+    the other ranks have heard it)."""
+    failure = None
+    cpus = share_cpus(job.options.num_workers)
+    try:
+        with WritePool(cpus.writer_threads, max_pending=max(16, 2 * job.batch_size)) as pool:
+            workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))
+            loader = batch_loader(todo, job.resolved.preprocessing, job.batch_size, workers,
+                                  pin_memory=job.resolved.device.type == "cuda")
+            drive(job, loader, writer, pool)
+    except CamvizError as error:  # other ranks still wait for this rank's exit code
+        failure = error
+    finally:
+        manifest.close()
+    own_code = failure.exit_code if failure else (3 if any(r.status != "ok" for r in manifest.rows.values()) else 0)
+    exit_code = worst_exit_code(own_code, job.resolved.device)
+    if failure is not None:
+        raise failure
+    return exit_code
+
+
+def _finish_output_dir(job: Job, rows: list[ManifestRow], class_means: ClassMeans, ranks: Ranks) -> list[ManifestRow]:
+    """Rank 0, once all ranks are done: merge manifests, write class means and the gallery."""
+    if ranks.is_distributed:
+        rows = merge_rank_manifests(job.output_dir, ranks.world_size)
+    class_means.write(job.output_dir, job.engine.method, job.options.figure_format)
+    write_gallery(job.output_dir, rows, job.resolved.class_names, job.engine.method)
+    return rows

@@ -1,0 +1,32 @@
+"""Where a run reports progress and warnings: the CLI draws a bar, the API default collects warnings silently.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    """Where a run reports progress and warnings (the CLI draws a bar; the API default is silent)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+
+class SilentProgress:
+    """A `Progress` that collects warnings and shows nothing."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, count: int) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-
 import numpy as np
-
 
 CONSTANT_CAM_WARNING = (
     "constant heatmap (the 'all black' case): the target layer may come after global pooling "

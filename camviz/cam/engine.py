@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-
 import torch
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -167,7 +166,7 @@ class CamEngine:
         for rank in range(1, max(len(labels) for labels in explained)):
             rows = [i for i, labels in enumerate(explained) if len(labels) > rank]
             targets = [ClassifierOutputTarget(explained[i][rank]) for i in rows]
-            for i, cam in zip(rows, self._cams(inputs[rows], targets)):
+            for i, cam in zip(rows, self._cams(inputs[rows], targets), strict=True):
                 stacks[i].append(cam)
         return [np.stack(stack) for stack in stacks]
 

@@ -7,7 +7,6 @@ import pytorch_grad_cam
 
 from camviz.errors import UsageError
 
-
 # user-facing name -> class name in pytorch_grad_cam; only those the installed version exports are offered
 _METHOD_CLASSES = {
     "gradcam": "GradCAM",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperCommand
 
 
-class FigureFormat(str, Enum):
+class FigureFormat(StrEnum):
     """`--figure-format` choices (camviz.output.figures.FIGURE_FORMATS)."""
 
     png = "png"

@@ -24,8 +24,8 @@ def class_names_for(loaded: LoadedModel, folder_classes: Sequence[str]) -> list[
 
 
 def match_class_folders(
-    samples: list[Sample], folders: list[str], class_names: list[str], data_dir: Path, recorded: bool,
-    warn: Callable[[str], None],
+    samples: list[Sample], folders: list[str], class_names: list[str], data_dir: Path, *,
+    recorded: bool, warn: Callable[[str], None],
 ) -> tuple[list[Sample], list[str]]:
     """Samples and folder names with folders that differ from a model class only in case renamed to it;
     `warn` names every other mismatch. `recorded`: the class names come from the checkpoint."""

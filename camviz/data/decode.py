@@ -15,10 +15,9 @@ from camviz.errors import ImageDecodeError, first_line
 def decode_image(path: Path) -> Image.Image:
     """Open any common image as 8-bit RGB: first frame, EXIF orientation, alpha on white, 16-bit scaled."""
     try:
-        with Image.open(path) as image:
-            image.seek(0)
-            image = ImageOps.exif_transpose(image)
-            return _to_rgb(image)
+        with Image.open(path) as opened:
+            opened.seek(0)
+            return _to_rgb(ImageOps.exif_transpose(opened))
     except ImageDecodeError:
         raise
     except Exception as error:  # PIL raises many types for broken files; all mean "cannot decode"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from camviz.errors import UsageError
 
-
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 )
@@ -46,7 +45,7 @@ def list_image_folder(root: Path) -> ImageFolderListing:
         raise UsageError(f"--data-dir {root} has no class sub-folders (expected {root}/<class>/<image>)")
     classes = [display_name(folder) for folder in folders]
     samples: list[Sample] = []
-    for folder, class_name in zip(folders, classes):
+    for folder, class_name in zip(folders, classes, strict=True):
         files = sorted(p for p in (root / folder).rglob("*") if p.is_file() and is_image_file(p))
         for path in files:
             rel = display_name(path.relative_to(root).as_posix())

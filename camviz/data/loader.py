@@ -6,16 +6,16 @@ records it and goes on. Workers ignore Ctrl-C (the main process stops them) and 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
 import torch
 from torch.utils.data import DataLoader, Dataset
-import ctypes
 
 from camviz.data.decode import decode_image
 from camviz.data.listing import Sample
@@ -95,7 +95,5 @@ def quiet_worker(worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # no prctl: the DataLoader's watchdog still ends orphans
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):
-            pass  # no prctl: the DataLoader's own watchdog still ends orphaned workers

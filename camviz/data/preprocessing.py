@@ -6,12 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 import torch
 from PIL import Image
 
 from camviz.discovery.spec import InputSpec
-
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ class ShapeNet(nn.Module):
         self.num_features = dims[-1]
         self.stem = nn.Sequential(_conv_bn(in_chans, dims[0], stride=2), nn.ReLU(inplace=True))
         stages = []
-        for i, (dim, depth) in enumerate(zip(dims, depths)):
+        for i, (dim, depth) in enumerate(zip(dims, depths, strict=True)):
             down = [] if i == 0 else [_conv_bn(dims[i - 1], dim, stride=2), nn.ReLU(inplace=True)]
             stages.append(nn.Sequential(*down, *[Block(dim) for _ in range(depth)]))
         self.stages = nn.Sequential(*stages)

@@ -93,7 +93,7 @@ def make_arrays(n: int, seed: int, size: int = 96) -> tuple[np.ndarray, np.ndarr
     return images, labels, boxes
 
 
-def write_image_folder(root: Path, per_class: int, seed: int, size: int = 96, ext: str = ".png",
+def write_image_folder(root: Path, per_class: int, seed: int, *, size: int = 96, ext: str = ".png",
                        boxes_path: Path | None = None) -> dict[str, Box]:
     """Write an ImageFolder tree ``root/{class}/{class}_{i:03d}{ext}``.
 

@@ -37,7 +37,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 25
     return float((preds == y).float().mean())
 
 
-def train(seed: int, epochs: int, per_epoch: int, batch: int, lr: float,
+def train(seed: int, epochs: int, per_epoch: int, batch: int, lr: float, *,
           log: Callable[[str], None] = print) -> tuple[nn.Module, float]:
     """Train a fresh ``camviz_shapenet``; returns the model and its final held-out accuracy."""
     torch.manual_seed(seed)

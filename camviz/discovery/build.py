@@ -11,8 +11,8 @@ import difflib
 from collections.abc import Callable
 from functools import partial
 
-import torch
 import timm
+import torch
 import torchvision
 
 from camviz.discovery.checkpoint import Checkpoint

@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import torch
 from timm.models import clean_state_dict
 
 from camviz.discovery.formats import config_json_beside, sniff, transformers_config, unusable_format
 from camviz.discovery.metadata import EMA_KEYS, WEIGHT_KEYS, read_metadata
 from camviz.errors import CheckpointError, first_line
-
 
 _WRAPPERS = {"DataParallel", "DistributedDataParallel", "OptimizedModule", "ModelEma", "ModelEmaV2", "ModelEmaV3"}
 
@@ -132,7 +130,7 @@ def _load_safetensors(path: Path) -> dict[str, Any]:
 
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
             meta = {key: _maybe_json(value) for key, value in (handle.metadata() or {}).items()}
     except Exception as error:
         raise CheckpointError(f"cannot read {path}: {first_line(error)}") from error

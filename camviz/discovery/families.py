@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from camviz.errors import UsageError
 
-
 _STAGES = ("stages.-1.-1", "stages.-1.blocks.-1")
 
 

@@ -7,12 +7,10 @@ ONNX graph has neither, so both are refused with one line that names what to giv
 from __future__ import annotations
 
 import zipfile
-
 from pathlib import Path
 
 from camviz.discovery._json import read_json_object
 from camviz.errors import CheckpointError
-
 
 _ONNX_FIELDS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}  # ModelProto fields 2..8, after ir_version (field 1)
 

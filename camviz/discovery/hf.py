@@ -21,7 +21,6 @@ from camviz.discovery._json import read_json_object
 from camviz.discovery.spec import height_width
 from camviz.errors import CheckpointError, first_line
 
-
 INSTALL_HINT = 'pip install "camviz[transformers]"'
 
 

@@ -16,7 +16,14 @@ import torch
 from torch import nn
 
 from camviz.discovery.families import FAMILIES, Family
-from camviz.discovery.reshapes import ReshapedTarget, TokenReshape, nchw_to_nhwc, nhwc_to_nchw, pooled_as_map, token_reshape
+from camviz.discovery.reshapes import (
+    ReshapedTarget,
+    TokenReshape,
+    nchw_to_nhwc,
+    nhwc_to_nchw,
+    pooled_as_map,
+    token_reshape,
+)
 from camviz.discovery.spec import height_width, input_channels
 from camviz.errors import TargetLayerError, UsageError
 

@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import torch
 
 from camviz.discovery._json import read_json_object
 from camviz.discovery.spec import height_width
 from camviz.errors import CheckpointError, first_line
-
 
 WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ class LoadedModel:
     num_classes: int  # classes a prediction can name (2 for a one-logit binary head)
     class_names: list[str] | None  # from the checkpoint only
     input: InputSpec  # explicit > checkpoint > model's own config > 224 / ImageNet
-    output_kind: OutputKind = OutputKind()  # softmax, binary or multilabel (with its threshold)
+    output_kind: OutputKind = field(default_factory=OutputKind)  # softmax, binary or multilabel (with its threshold)
 
 
 def load_model(

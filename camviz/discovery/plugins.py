@@ -10,7 +10,6 @@ from pathlib import Path
 
 from camviz.errors import CamvizError, UsageError
 
-
 _IMPORTED_PLUGINS: set[str] = set()
 BUILTIN_PLUGINS = {"camviz_shapenet": "camviz.demo.net"}  # model name -> the module that registers it (the demo)
 

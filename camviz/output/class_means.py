@@ -32,7 +32,7 @@ class ClassMeans:
         """Write `class_mean_{Class}.{format}` for every class with samples, each mean scaled to [0, 1]."""
         written = []
         safe = distinct_safe_names(self.classes)  # `猫`, `狗` and `a:b`, `a?b` never share a file
-        for name, total, count in zip(self.classes, self.sums, self.counts):
+        for name, total, count in zip(self.classes, self.sums, self.counts, strict=True):
             if count:
                 mean = total / count
                 scaled = (mean - mean.min()) / max(float(np.ptp(mean)), 1e-12)

@@ -10,12 +10,11 @@ import functools
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import cv2
+import numpy as np
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
 from camviz.output.files import encode_npy, write_atomic
-
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -48,7 +47,7 @@ def compose_figure(
     """Three panels side by side (input, heatmap with colour bar, overlay), each under its title; RGB uint8."""
     image, heat, blend = (enlarge(p) for p in (np.uint8(np.round(display * 255)), heatmap(cam), overlay_rgb))
     heat = np.hstack([heat, _colorbar(heat.shape[0])])
-    return join([titled(panel, title) for panel, title in zip((image, heat, blend), titles)], axis=1)
+    return join([titled(panel, title) for panel, title in zip((image, heat, blend), titles, strict=True)], axis=1)
 
 
 def heatmap_figure(cam: np.ndarray, title: str) -> np.ndarray:
@@ -78,7 +77,7 @@ def _colorbar(height: int) -> np.ndarray:
     ramp = np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None].repeat(12, axis=1)
     bar[:, 6:18] = heatmap(ramp)
     for value in (1.0, 0.5, 0.0):
-        y = int(round((1.0 - value) * (height - 1)))
+        y = round((1.0 - value) * (height - 1))
         cv2.line(bar, (18, y), (22, y), (0, 0, 0), 1)
         text_y = min(max(y + 4, 10), height - 2)
         cv2.putText(bar, f"{value:.1f}", (24, text_y), _FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
@@ -119,7 +118,7 @@ def display_image(pixels: np.ndarray) -> np.ndarray:
 
 def write_figure(figure_path: Path, pixels: np.ndarray, cam: np.ndarray,
                  titles: tuple[str, str, str] | Sequence[tuple[str, str, str]],
-                 overlay_path: Path | None = None, raw_path: Path | None = None) -> None:
+                 *, overlay_path: Path | None = None, raw_path: Path | None = None) -> None:
     """Write the three-panel figure, and optionally the overlay alone and the raw float32 CAM, atomically.
 
     `pixels` are the uint8 HWC pixels the model was given (before normalising); the image format follows
@@ -135,11 +134,11 @@ def write_figure(figure_path: Path, pixels: np.ndarray, cam: np.ndarray,
         write_atomic(raw_path, encode_npy(cam.astype(np.float32)))
     if overlay_path is not None:
         write_atomic(overlay_path, encode_image(join(overlays, axis=1), figure_format))
-    figures = [compose_figure(display, one, blend, row) for one, blend, row in zip(cams, overlays, rows)]
+    figures = [compose_figure(display, one, blend, row) for one, blend, row in zip(cams, overlays, rows, strict=True)]
     write_atomic(figure_path, encode_image(join(figures, axis=0), figure_format))
 
 
 def comparison_row(display: np.ndarray, cams: Sequence[np.ndarray], titles: Sequence[str]) -> np.ndarray:
     """The input and one overlay per CAM, enlarged for legibility, each under its title."""
     panels = [np.uint8(np.round(display * 255)), *(overlay(display, cam) for cam in cams)]
-    return join([titled(enlarge(panel), title) for panel, title in zip(panels, titles)], axis=1)
+    return join([titled(enlarge(panel), title) for panel, title in zip(panels, titles, strict=True)], axis=1)

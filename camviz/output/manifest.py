@@ -13,7 +13,6 @@ from pathlib import Path
 from camviz.errors import writing
 from camviz.output.files import write_atomic
 
-
 MANIFEST_NAME = "manifest.csv"
 
 

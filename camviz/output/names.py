@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-
 _UNSAFE = re.compile(r"[^\w.+-]+")  # \w: Unicode letters and digits and `_` (never a surrogate or a control)
 
 

@@ -7,7 +7,7 @@ so the next batch's CAMs are computed while the previous batch's figures are wri
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ class WriterSettings:
     output_dir: Path
     method: str
     class_names: tuple[str, ...]
-    output_kind: OutputKind = OutputKind()
+    output_kind: OutputKind = field(default_factory=OutputKind)
     target_category: int | None = None  # None: each image's prediction is explained
     figure_format: str = "png"  # png | jpg | webp
     save_raw: bool = False  # a float32 `.npy` beside each figure
@@ -52,10 +52,11 @@ class WriterSettings:
 class BatchWriter:
     """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.{png|jpg|webp}` per sample and one manifest row each."""
 
-    def __init__(self, settings: WriterSettings, manifest: ManifestWriter, warn: Callable[[str], None],
-                 class_means: ClassMeans | None = None) -> None:
+    def __init__(self, settings: WriterSettings, manifest: ManifestWriter, pool: WritePool,
+                 warn: Callable[[str], None], class_means: ClassMeans | None = None) -> None:
         self.settings = settings
         self.manifest = manifest
+        self.pool = pool  # figures are encoded and written on its threads
         self.warn = warn
         self.class_means = class_means
         self.outputs: list[Path] = []
@@ -66,7 +67,7 @@ class BatchWriter:
                                       status="error", error=error))
 
     def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
-             pool: WritePool, scores: dict[str, float] | None = None) -> None:
+             scores: dict[str, float] | None = None) -> None:
         """Queue the figure (and raw CAM) of an explained sample, then record its row (with --metrics scores)."""
         prediction = self.settings.prediction(probabilities)
         row = self._row(sample, prediction, scores)
@@ -84,7 +85,7 @@ class BatchWriter:
             row.output = ""  # explained and counted, but no figure: --only-misclassified
             self.manifest.add(row)
             return
-        pool.submit(self._write, pixels, cam, self.settings.titles(f"true: {sample.true_class}", prediction), row)
+        self.pool.submit(self._write, pixels, cam, self.settings.titles(f"true: {sample.true_class}", prediction), row)
 
     def _row(self, sample: Sample, prediction: Prediction, scores: dict[str, float] | None) -> ManifestRow:
         """The sample's manifest row, naming the figure it will have."""
@@ -114,7 +115,7 @@ class SingleWriter:
         raise ImageDecodeError(error)
 
     def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
-             pool: WritePool, scores: dict[str, float] | None = None) -> None:
+             scores: dict[str, float] | None = None) -> None:
         """Write the figure, overlay (and raw CAM) of the one image."""
         settings = self.settings
         problem = cam_problem(cam)
@@ -125,5 +126,5 @@ class SingleWriter:
         overlay_path = settings.output_dir / f"{stem}_overlay.{settings.figure_format}"
         titles = settings.titles(sample.relative_path, settings.prediction(probabilities))
         raw = settings.output_dir / f"{stem}.npy" if settings.save_raw else None
-        write_figure(figure, pixels, np.nan_to_num(cam), titles, overlay_path, raw)
+        write_figure(figure, pixels, np.nan_to_num(cam), titles, overlay_path=overlay_path, raw_path=raw)
         self.outputs += [figure, overlay_path] + ([raw] if raw else [])

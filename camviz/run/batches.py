@@ -16,7 +16,6 @@ from camviz.cam.metrics import faithfulness_scores
 from camviz.data.listing import Sample
 from camviz.data.loader import DecodedBatch, stop_workers
 from camviz.data.preprocessing import Preprocessing
-from camviz.output.pool import WritePool
 from camviz.run.model import ResolvedModel
 from camviz.run.options import ExplainOptions
 from camviz.run.progress import Progress
@@ -40,28 +39,28 @@ class SampleWriter(Protocol):
     def failed(self, sample: Sample, error: str) -> None: ...
 
     def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
-             pool: WritePool, scores: dict[str, float] | None = None) -> None: ...
+             scores: dict[str, float] | None = None) -> None: ...
 
 
-def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter, pool: WritePool) -> None:
+def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter) -> None:
     """Explain every decoded batch with the one CAM engine; hand results and failures to the writer."""
     with closing(uploaded(loader, job.resolved.preprocessing, job.resolved.device)) as batches:  # closed: workers stop
         for batch, inputs in batches:
             for sample, error in batch.failures:
                 writer.failed(sample, error)
             if batch.samples:
-                _write_batch(job, batch, inputs, writer, pool)
+                _write_batch(job, batch, inputs, writer)
             job.progress.advance(len(batch.samples) + len(batch.failures))
 
 
-def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor, writer: SampleWriter, pool: WritePool) -> None:
+def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor, writer: SampleWriter) -> None:
     """CAMs (and --metrics scores) for one decoded batch, each sample handed to the writer."""
     result = job.engine.compute(inputs, job.options.target_category)
     scores = _scores(job, inputs, result) if job.options.metrics else [None] * len(batch.samples)
     pixels = batch.pixels.numpy()
     cams = result.cams if result.label_cams is None else result.label_cams  # multilabel: [K, H, W] each
     for position, sample in enumerate(batch.samples):
-        writer.done(sample, pixels[position], cams[position], result.probabilities[position], pool, scores[position])
+        writer.done(sample, pixels[position], cams[position], result.probabilities[position], scores[position])
 
 
 def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,

@@ -15,12 +15,13 @@ import torch
 from camviz.cam.engine import CamEngine
 from camviz.cam.methods import METHODS, canonical_method_name
 from camviz.data.decode import decode_image
+from camviz.discovery.output_kind import Prediction
 from camviz.discovery.spec import as_size
 from camviz.errors import UsageError
 from camviz.output.figures import comparison_row, display_image, encode_image, join
 from camviz.output.files import write_atomic
 from camviz.output.outdir import make_output_dir
-from camviz.run.model import ModelRequest, ResolvedModel, resolve_model
+from camviz.run.model import ModelRequest, resolve_model
 from camviz.run.options import check_target_category
 
 DEFAULT_METHODS: tuple[str, ...] = tuple(
@@ -52,20 +53,19 @@ def compare_methods(
                        output_kind=resolved.loaded.output_kind) as engine:
             batch = engine.compute(inputs, target_category)
         cams[name], probabilities = batch.cams, batch.probabilities  # the same model outputs for every method
-    rows = [_row(resolved, path, one, [cams[name][i] for name in names], names, probabilities[i], target_category)
-            for i, (path, one) in enumerate(zip(images, pixels))]
+    kind = resolved.loaded.output_kind
+    rows = [comparison_row(display_image(one), [cams[name][i] for name in names],
+                           _titles(path, kind.prediction(probabilities[i], resolved.class_names, target_category), names))
+            for i, (path, one) in enumerate(zip(images, pixels, strict=True))]
     make_output_dir(destination.parent)
     write_atomic(destination, encode_image(join(rows, axis=0)))
     return destination
 
 
-def _row(resolved: ResolvedModel, path: Path, pixels: np.ndarray, cams: list[np.ndarray], names: list[str],
-         probabilities: np.ndarray, target_category: int | None) -> np.ndarray:
-    """One image's row: the input titled with its prediction, then each method's overlay titled with its class."""
-    prediction = resolved.loaded.output_kind.prediction(probabilities, resolved.class_names, target_category)
-    titles = [f"{path.name} | pred: {prediction.shown}", *(f"{name} | explains: {prediction.explained[0]}"
-                                                          for name in names)]
-    return comparison_row(display_image(pixels), cams, titles)
+def _titles(path: Path, prediction: Prediction, methods: Sequence[str]) -> list[str]:
+    """One row's titles: the input with the image's prediction, then each method with the class it explains."""
+    return [f"{path.name} | pred: {prediction.shown}", *(f"{name} | explains: {prediction.explained[0]}"
+                                                        for name in methods)]
 
 
 def _check(images: Sequence[Path], methods: Sequence[str], destination: Path, request: ModelRequest) -> list[str]:

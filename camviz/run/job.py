@@ -59,7 +59,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     loaded = resolved.loaded
     if options.data_dir is not None:
         samples, folder_classes = match_class_folders(samples, folder_classes, resolved.class_names, options.data_dir,
-                                                      loaded.class_names is not None, progress.warn)
+                                                      recorded=loaded.class_names is not None, warn=progress.warn)
     check_target_category(options.target_category, loaded.num_classes)
     if options.metrics and not loaded.output_kind.is_softmax:
         raise UsageError(f"--metrics scores softmax classifiers only; this model's output is {loaded.output_kind.name}")
@@ -100,8 +100,7 @@ def _writer_settings(job: Job) -> WriterSettings:
 
 def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
     writer = SingleWriter(_writer_settings(job), job.progress.warn)
-    with WritePool() as pool:
-        drive(job, batch_loader(samples, job.resolved.preprocessing, 1, 0), writer, pool)
+    drive(job, batch_loader(samples, job.resolved.preprocessing, 1, 0), writer)
     return ExplainResult(job.output_dir, outputs=writer.outputs)
 
 
@@ -118,10 +117,9 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), check.rows,
                               METRIC_NAMES if job.options.metrics else (), row_sources)
     class_means = ClassMeans(folder_classes, job.resolved.preprocessing.size)
-    writer = BatchWriter(_writer_settings(job), manifest, job.progress.warn, class_means)
     job.progress.start(len(mine))
     job.progress.advance(len(done))
-    exit_code = _explain_shard(job, [s for s in mine if s.index not in done], writer, manifest)
+    exit_code, outputs = _explain_shard(job, [s for s in mine if s.index not in done], manifest, class_means)
     if exit_code in (0, 3):  # every rank finished: the same decision everywhere, so the collective is safe
         class_means.sums = sum_over_ranks(class_means.sums, job.resolved.device)
         class_means.counts = sum_over_ranks(class_means.counts, job.resolved.device)
@@ -129,20 +127,23 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     if ranks.is_main:
         rows = _finish_output_dir(job, rows, class_means, ranks)
     summary = summarize(rows, len(check.rows), job.resolved.class_names)
-    return ExplainResult(job.output_dir, writer.outputs, job.output_dir / MANIFEST_NAME, summary, exit_code)
+    return ExplainResult(job.output_dir, outputs, job.output_dir / MANIFEST_NAME, summary, exit_code)
 
 
-def _explain_shard(job: Job, todo: list[Sample], writer: BatchWriter, manifest: ManifestWriter) -> int:
-    """Explain `todo` into the manifest; the worst exit code over the ranks (a failure here is raised after
-    the other ranks have heard it)."""
-    failure = None
+def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
+                   class_means: ClassMeans) -> tuple[int, list[Path]]:
+    """Explain `todo` into the manifest: the worst exit code over the ranks (a failure here is raised after
+    the other ranks have heard it) and the figures written."""
+    failure, outputs = None, []
     cpus = share_cpus(job.options.num_workers)
     try:
         with WritePool(cpus.writer_threads, max_pending=max(16, 2 * job.batch_size)) as pool:
+            writer = BatchWriter(_writer_settings(job), manifest, pool, job.progress.warn, class_means)
+            outputs = writer.outputs
             workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))
             loader = batch_loader(todo, job.resolved.preprocessing, job.batch_size, workers,
                                   pin_memory=job.resolved.device.type == "cuda")
-            drive(job, loader, writer, pool)
+            drive(job, loader, writer)
     except CamvizError as error:  # other ranks still wait for this rank's exit code
         failure = error
     finally:
@@ -151,7 +152,7 @@ def _explain_shard(job: Job, todo: list[Sample], writer: BatchWriter, manifest: 
     exit_code = worst_exit_code(own_code, job.resolved.device)
     if failure is not None:
         raise failure
-    return exit_code
+    return exit_code, outputs
 
 
 def _finish_output_dir(job: Job, rows: list[ManifestRow], class_means: ClassMeans, ranks: Ranks) -> list[ManifestRow]:

@@ -38,9 +38,9 @@ class Ranks:
 def ranks_from_environment() -> Ranks:
     """`RANK`, `WORLD_SIZE`, `LOCAL_RANK` as torchrun sets them; a plain process is rank 0 of 1."""
     return Ranks(
-        rank=int(os.environ.get("RANK", 0)),
-        world_size=int(os.environ.get("WORLD_SIZE", 1)),
-        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+        rank=int(os.environ.get("RANK", "0")),
+        world_size=int(os.environ.get("WORLD_SIZE", "1")),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
     )
 
 

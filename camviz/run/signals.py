@@ -33,7 +33,7 @@ def received() -> int | None:
 
 
 def _on_signal(signum: int, frame: object) -> None:
-    global _received
+    global _received  # noqa: PLW0603 (a signal handler sets the one process-wide flag)
     if _received is not None:
         return  # already unwinding: a second Ctrl-C must not interrupt the clean-up
     _received = signum

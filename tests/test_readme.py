@@ -1,0 +1,58 @@
+"""README.md's Python API section: every example runs as written, on a real checkpoint and a real split."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import camviz
+from camviz.demo import CHECKPOINT_PATH
+from camviz.demo.shapes import make_sample
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _python_api_examples() -> list[str]:
+    """The ```python blocks of README's `## Python API` section, in order."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+@pytest.fixture
+def user_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory as the README assumes it: `checkpoints/best_model.pth` and a `data/val/` split."""
+    (tmp_path / "checkpoints").mkdir()
+    shutil.copy(CHECKPOINT_PATH, tmp_path / "checkpoints" / "best_model.pth")
+    for label, folder in enumerate(("cat", "dog")):
+        (tmp_path / "data" / "val" / folder).mkdir(parents=True)
+        for index in range(2):
+            make_sample(np.random.default_rng(index), label).image.save(tmp_path / "data" / "val" / folder / f"{index + 1:03d}.png")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_python_api_section_has_its_examples() -> None:
+    assert len(_python_api_examples()) == 3
+
+
+@pytest.mark.parametrize("position", range(3))
+def test_each_python_api_example_runs_as_written(user_folder: Path, position: int) -> None:
+    example = _python_api_examples()[position]
+    namespace: dict = {}
+    exec(compile(example, f"README.md example {position + 1}", "exec"), namespace)
+    used = set(re.findall(r"from camviz import ([\w, ]+)", example)[0].replace(" ", "").split(","))
+    assert used <= set(camviz.__all__)  # the README uses the public API only
+    if position == 1:
+        assert namespace["result"].exit_code == 0 and (user_folder / "gradcam_results" / "manifest.csv").is_file()
+    if position == 2:
+        assert (user_folder / "compare.png").stat().st_size > 0 and namespace["batch"].cams.shape[0] == 4
+
+
+def test_every_public_name_resolves() -> None:
+    for name in camviz.__all__:
+        assert getattr(camviz, name) is not None, name

@@ -1,5 +1,4 @@
-"""Whether a CAM can be trusted as it is: finite values, and some variation.
-"""
+"""Whether a CAM can be trusted as it is: finite values, and some variation."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Memory limits as one clear line: an input size no machine here can hold, and out-of-memory on any device.
-"""
+"""Memory limits as one clear line: an input size no machine here can hold, and out-of-memory on any device."""
 
 from __future__ import annotations
 

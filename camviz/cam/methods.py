@@ -1,5 +1,4 @@
-"""The CAM methods camviz offers: pytorch-grad-cam's classes, by every spelling users write.
-"""
+"""The CAM methods camviz offers: pytorch-grad-cam's classes, by every spelling users write."""
 
 from __future__ import annotations
 
@@ -26,11 +25,9 @@ _METHOD_CLASSES = {
     "randomcam": "RandomCAM",
 }
 
-
 METHODS: dict[str, type] = {
     name: getattr(pytorch_grad_cam, cls) for name, cls in _METHOD_CLASSES.items() if hasattr(pytorch_grad_cam, cls)
 }
-
 
 # every accepted spelling (the name, the class name, `gradcampp`), lower-cased -> the name
 _SPELLINGS = {

@@ -1,5 +1,4 @@
-"""Robust decoding: every image camviz reads becomes 8-bit RGB here, or one `ImageDecodeError` line.
-"""
+"""Robust decoding: every image camviz reads becomes 8-bit RGB here, or one `ImageDecodeError` line."""
 
 from __future__ import annotations
 

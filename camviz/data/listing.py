@@ -1,5 +1,4 @@
-"""Listing an ImageFolder split: class folders and image files in sorted order, so indices are stable.
-"""
+"""Listing an ImageFolder split: class folders and image files in sorted order, so indices are stable."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""How the model sees an image: uint8 pixels at its size and channel count, normalised on the device.
-"""
+"""How the model sees an image: uint8 pixels at its size and channel count, normalised on the device."""
 
 from __future__ import annotations
 

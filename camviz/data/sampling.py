@@ -1,5 +1,4 @@
-"""Which samples a run explains: the class filter, the seeded subset that covers every class, the torchrun shard.
-"""
+"""Which samples a run explains: the class filter, the seeded subset that covers every class, the torchrun shard."""
 
 from __future__ import annotations
 

@@ -28,9 +28,7 @@ from camviz.errors import CheckpointError, first_line
 
 _WRAPPERS = {"DataParallel", "DistributedDataParallel", "OptimizedModule", "ModelEma", "ModelEmaV2", "ModelEmaV3"}
 
-
 _SCALAR = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
-
 
 SAFE_GLOBALS: list[Any] = [
     argparse.Namespace,  # timm's train.py and torchvision's references store `args`

@@ -32,9 +32,7 @@ def _transformers_row(name: str, classes: tuple[str, ...], prefix: str, tails: t
 
 _PRE_NORM = ("layers.-1.layernorm_before", "encoder.layer.-1.layernorm_before")  # transformers 5.x, 4.x
 
-
 _DINO_PRE_NORM = ("encoder.layer.-1.norm1", "layers.-1.norm1")
-
 
 TRANSFORMERS_FAMILIES: tuple[Family, ...] = (  # first: their class names and paths are transformers' own
     _transformers_row("hf_vit", ("ViTForImageClassification",), "vit", _PRE_NORM, "vit"),
@@ -51,7 +49,6 @@ TRANSFORMERS_FAMILIES: tuple[Family, ...] = (  # first: their class names and pa
     _transformers_row("hf_swin", ("SwinForImageClassification",), "swin", ("layernorm",), "vit"),
     _transformers_row("hf_swinv2", ("Swinv2ForImageClassification",), "swinv2", ("layernorm",), "vit"),
 )
-
 
 FAMILIES: tuple[Family, ...] = (
     *TRANSFORMERS_FAMILIES,

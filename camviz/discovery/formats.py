@@ -14,9 +14,7 @@ from camviz.errors import CheckpointError
 
 _ONNX_FIELDS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}  # ModelProto fields 2..8, after ir_version (field 1)
 
-
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
-
 
 _TRANSFORMERS_WEIGHTS = ("model.safetensors", "model-", "pytorch_model")  # the names save_pretrained writes
 

@@ -23,7 +23,6 @@ from camviz.errors import CheckpointError, first_line
 
 INSTALL_HINT = 'pip install "camviz[transformers]"'
 
-
 _PREFIX_TOKENS = ("cls_token", "distillation_token", "register_tokens")  # what the embeddings put before the patches
 
 

@@ -1,5 +1,4 @@
-"""Loading a classifier for Grad-CAM: checkpoint → built model, and what camviz knows of its input, output and classes.
-"""
+"""Loading a classifier for Grad-CAM: checkpoint → built model, and what camviz knows of its input, output and classes."""
 
 from __future__ import annotations
 

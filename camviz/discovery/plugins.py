@@ -1,5 +1,4 @@
-"""User plugins: a `.py` file or an importable module that registers models with timm, imported once.
-"""
+"""User plugins: a `.py` file or an importable module that registers models with timm, imported once."""
 
 from __future__ import annotations
 

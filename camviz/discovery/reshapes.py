@@ -1,5 +1,4 @@
-"""Token (ViT) and channels-last (Swin) layer outputs read as NCHW maps, for pytorch-grad-cam.
-"""
+"""Token (ViT) and channels-last (Swin) layer outputs read as NCHW maps, for pytorch-grad-cam."""
 
 from __future__ import annotations
 
@@ -43,6 +42,7 @@ def nhwc_to_nchw(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def nchw_to_nhwc(output: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """The inverse of `nhwc_to_nchw` (a `ReshapedTarget` inverse: `output` itself is not needed)."""
     return maps.permute(0, 2, 3, 1)
 
 

@@ -1,5 +1,4 @@
-"""`class_mean_{Class}` figures: the mean CAM of each true class (meaningful for aligned images).
-"""
+"""`class_mean_{Class}` figures: the mean CAM of each true class (meaningful for aligned images)."""
 
 from __future__ import annotations
 

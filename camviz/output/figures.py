@@ -18,15 +18,11 @@ from camviz.output.files import encode_npy, write_atomic
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
-
 _MIN_PANEL = 224  # small model inputs are scaled up (nearest) so titles stay readable
-
 
 _TITLE_BAND = 48
 
-
 _COLORBAR_WIDTH = 56
-
 
 _GAP = 12  # white pixels between panels
 

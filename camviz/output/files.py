@@ -26,9 +26,7 @@ def encode_npy(array: np.ndarray) -> bytes:
 
 _PARTIAL_SUFFIX = ".part"
 
-
 _PARTIAL = re.compile(r"^\..*\.(\d+)-[0-9a-f]{6}\.part$")  # `.{name}.{pid}-{random}.part`
-
 
 _PARTIAL_MIN_BYTES = 40  # a temporary name may use this much even when the final name is shorter
 

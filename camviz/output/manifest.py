@@ -1,5 +1,4 @@
-"""`manifest.csv`: one row per sample, appended as it is done, rewritten sorted at the end; read back for `--resume`.
-"""
+"""`manifest.csv`: one row per sample, appended as it is done, rewritten sorted at the end; read back for `--resume`."""
 
 from __future__ import annotations
 
@@ -94,7 +93,6 @@ def _to_csv(rows: Iterable[ManifestRow], header: bool, score_names: Sequence[str
 
 
 _TEXT_FIELDS = frozenset({"path", "true", "pred", "target", "output", "error"})
-
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -1,5 +1,4 @@
-"""Output names: stable, safe on any filesystem, distinct where safe spellings collide, never too long.
-"""
+"""Output names: stable, safe on any filesystem, distinct where safe spellings collide, never too long."""
 
 from __future__ import annotations
 

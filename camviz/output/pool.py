@@ -1,5 +1,4 @@
-"""The writer pool: figure encoding and writing off the main thread, with a bounded queue.
-"""
+"""The writer pool: figure encoding and writing off the main thread, with a bounded queue."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The closing summary of a batch run, counted from its manifest rows.
-"""
+"""The closing summary of a batch run, counted from its manifest rows."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Where a run reports progress and warnings: the CLI draws a bar, the API default collects warnings silently.
-"""
+"""Where a run reports progress and warnings: the CLI draws a bar, the API default collects warnings silently."""
 
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ class Ranks:
 
     @property
     def is_distributed(self) -> bool:
+        """More than one rank: per-rank manifests, merged by rank 0."""
         return self.world_size > 1
 
 

@@ -23,9 +23,11 @@ import torch
 from timm.models import clean_state_dict
 
 from camviz.discovery.formats import config_json_beside, sniff, transformers_config, unusable_format
-from camviz.discovery.metadata import EMA_KEYS, WEIGHT_KEYS, read_metadata
+from camviz.discovery.metadata import read_metadata
 from camviz.errors import CheckpointError, first_line
 
+WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
+EMA_KEYS = ("state_dict_ema", "model_ema")
 _WRAPPERS = {"DataParallel", "DistributedDataParallel", "OptimizedModule", "ModelEma", "ModelEmaV2", "ModelEmaV3"}
 
 _SCALAR = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar

@@ -18,16 +18,9 @@ from camviz.discovery._json import read_json_object
 from camviz.discovery.spec import height_width
 from camviz.errors import CheckpointError, first_line
 
-WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
-
-EMA_KEYS = ("state_dict_ema", "model_ema")
-
 NAME_KEYS = ("model_name", "arch", "architecture", "model", "backbone")
-
 CLASS_KEYS = ("class_names", "classes", "class_to_idx", "label_names")
-
 MULTI_LABEL_KEYS = ("multi_label", "multilabel")
-
 SIZE_KEYS = ("img_size", "input_size")
 
 

@@ -34,6 +34,10 @@ class OutputKind:
     name: str = "softmax"
     threshold: float = 0.5
 
+    def __post_init__(self) -> None:
+        if self.name not in KIND_NAMES:
+            raise ValueError(f"output kind must be one of {', '.join(KIND_NAMES)} (got {self.name!r})")
+
     @classmethod
     def for_head(cls, logits: int, multi_label: bool, threshold: float = 0.5) -> OutputKind:
         """The kind of a head with `logits` outputs: multilabel when asked or recorded, binary for one logit."""

@@ -1,18 +1,16 @@
-"""Shared fixtures: the shipped trained demo classifier, a synthetic ImageFolder split with known object
-boxes, and a runner for the installed `camviz` command."""
+"""Shared fixtures: the shipped trained demo classifier, synthetic ImageFolder splits, the checkpoints users bring,
+and two ways to run `camviz`: its entry point in this process, and the installed script in a real process."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from camviz.demo import CHECKPOINT_PATH, write_image_folder
-
-CAMVIZ = Path(sys.executable).parent / "camviz"
+from tests.support.checkpoints import Source, write_sources
+from tests.support.cli import run_in_process, run_script
 
 
 @pytest.fixture(scope="session")
@@ -29,52 +27,53 @@ def shapes_split(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     return root, boxes
 
 
-def _run_camviz(*args: object, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key != "CAMVIZ_DEBUG"}
-    return subprocess.run(
-        [str(CAMVIZ), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env
-    )
-
-
-@pytest.fixture(scope="session")
-def camviz_executable() -> Path:
-    """The installed `camviz` console script."""
-    return CAMVIZ
-
-
-@pytest.fixture(scope="session")
-def camviz():
-    """Run the installed `camviz` console script: `camviz("explain", "--model-path", p, ...)`.
-
-    Returns the CompletedProcess (text stdout/stderr); never raises on a non-zero exit.
-    """
-    return _run_camviz
-
-
-@pytest.fixture
-def camviz_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
-    """Run the `camviz` entry point (`camviz.cli.main`) in this process: no interpreter start, same code path.
-
-    Returns a CompletedProcess (text stdout/stderr); asserts camviz never ends with "internal error".
-    """
-    from camviz.cli.main import main
-
-    monkeypatch.delenv("CAMVIZ_DEBUG", raising=False)
-
-    def run(*args: object) -> subprocess.CompletedProcess:
-        monkeypatch.setattr(sys, "argv", ["camviz", *map(str, args)])
-        with pytest.raises(SystemExit) as stop:
-            main()
-        captured = capsys.readouterr()
-        assert "internal error" not in captured.err and "Traceback" not in captured.err, captured.err
-        return subprocess.CompletedProcess(sys.argv, stop.value.code, captured.out, captured.err)
-
-    return run
-
-
 @pytest.fixture(scope="session")
 def small_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny ImageFolder split (2 images per class) to copy and vary."""
+    """A tiny ImageFolder split (circle/, square/, triangle/ with 2 images each) to copy and vary."""
     root = tmp_path_factory.mktemp("small") / "data"
     write_image_folder(root, per_class=2, seed=5)
     return root
+
+
+@pytest.fixture
+def camviz(request: pytest.FixtureRequest) -> Callable[..., object]:
+    """Run the installed `camviz` console script in a real process: `camviz("explain", "--model-path", p, ...)`.
+
+    Returns the CompletedProcess (text stdout/stderr); never raises on a non-zero exit. Only for tests marked
+    `process` (so that `-m "not process"` leaves them out); anything else runs the entry point in this process
+    with `camviz_main`.
+    """
+    assert request.node.get_closest_marker("process"), f"{request.node.nodeid} starts camviz: mark it `process`"
+    return run_script
+
+
+@pytest.fixture(scope="session")
+def camviz_main() -> Iterator[Callable[..., object]]:
+    """Run the `camviz` entry point (`camviz.cli.main.main`) in this process: no interpreter start, same code path.
+
+    Returns a CompletedProcess (text stdout/stderr); asserts camviz never ends with "internal error". The
+    environment's `CAMVIZ_DEBUG` is cleared for the session (a test may set it with `monkeypatch`).
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CAMVIZ_DEBUG", raising=False)
+        yield run_in_process
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Source]:
+    """Every checkpoint source of `tests.support.checkpoints` (Lightning, timm hub folder, grey, binary, ...)."""
+    return write_sources(tmp_path_factory.mktemp("sources"))
+
+
+@pytest.fixture(scope="session")
+def sources_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One 64 px image per shape class, for the checkpoint sources."""
+    root = tmp_path_factory.mktemp("sources_data")
+    write_image_folder(root, per_class=1, seed=11, size=64)
+    return root
+
+
+@pytest.fixture(scope="session")
+def circle_image(small_split: Path) -> Path:
+    """One image of the small split: `circle/circle_000.png`."""
+    return small_split / "circle" / "circle_000.png"

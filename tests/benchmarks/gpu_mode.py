@@ -29,7 +29,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from throughput import camviz_command, make_checkpoint, run_process, write_images
 
 GPU_CLASSES = tuple(f"class{index}" for index in range(8))
@@ -92,7 +91,7 @@ with torch.inference_mode():
 '''
 
 
-def process_argv(variant: str, work: Path, checkpoint: Path, data: Path, out: Path, device: str) -> list[str]:
+def process_argv(variant: str, work: Path, checkpoint: Path, data: Path, out: Path, *, device: str) -> list[str]:
     """The command line of one whole-process variant."""
     if variant.startswith("camviz"):
         argv = [*camviz_command(), "explain", "--model-path", str(checkpoint), "--data-dir", str(data),
@@ -105,12 +104,12 @@ def process_argv(variant: str, work: Path, checkpoint: Path, data: Path, out: Pa
     return [sys.executable, str(script), str(checkpoint), str(data), str(out), device]
 
 
-def time_process(variant: str, work: Path, checkpoint: Path, data: Path, count: int, device: str) -> float:
+def time_process(variant: str, work: Path, checkpoint: Path, data: Path, count: int, *, device: str) -> float:
     """Wall seconds of one run; checks the figures it wrote."""
     out = work / "out" / f"{variant.replace(' ', '_')}_{count}"
     log = work / "logs" / f"{variant.replace(' ', '_')}_{checkpoint.stem}_{count}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    wall, _, _, code = run_process(process_argv(variant, work, checkpoint, data, out, device), log, 0)
+    wall, _, _, code = run_process(process_argv(variant, work, checkpoint, data, out, device=device), log, 0)
     if code != 0:
         raise SystemExit(f"{variant} exited {code}; see {log}:\n{log.read_text()[-2000:]}")
     pattern = "gradcam_[0-9]*.png" if variant.startswith("camviz") else "*_gradcam.jpg"
@@ -128,8 +127,8 @@ def marginal_rates(work: Path, checkpoint: Path, sizes: tuple[int, int], rounds:
     for round_index in range(rounds):
         order = PROCESS_VARIANTS[round_index % 4:] + PROCESS_VARIANTS[:round_index % 4]
         for variant in order:
-            t_small = time_process(variant, work, checkpoint, small, sizes[0], device)
-            t_large = time_process(variant, work, checkpoint, large, sizes[1], device)
+            t_small = time_process(variant, work, checkpoint, small, sizes[0], device=device)
+            t_large = time_process(variant, work, checkpoint, large, sizes[1], device=device)
             rates[variant].append((sizes[1] - sizes[0]) / (t_large - t_small) if t_large > t_small else float("nan"))
             print(f"  round {round_index + 1} {checkpoint.stem:<22} {variant:<15} {sizes[0]}: {t_small:6.1f} s  "
                   f"{sizes[1]}: {t_large:6.1f} s  marginal {rates[variant][-1]:7.1f} img/s", flush=True)
@@ -172,9 +171,9 @@ def in_process_rates(model_name: str, checkpoint: Path, device: str, batch: int,
 
 def writer_rate(work: Path, figures: int) -> float:
     """Three-panel PNG figures/s of camviz's writer alone, one thread per usable CPU but one."""
-    from camviz.run.cpus import usable_cpus
     from camviz.output.figures import write_figure
     from camviz.output.pool import WritePool
+    from camviz.run.cpus import usable_cpus
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(16, 224, 224, 3), dtype=np.uint8)

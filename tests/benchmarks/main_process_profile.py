@@ -31,7 +31,8 @@ def profile_run(checkpoint: str, data_dir: str, flags: list[str]) -> dict[str, f
         if exit_status.code not in (0, None):
             raise
     cpu = time.process_time() - cpu_start
-    images = sum(1 for line in open(f"{out}/manifest.csv", encoding="utf-8")) - 1
+    with open(f"{out}/manifest.csv", encoding="utf-8") as manifest:
+        images = sum(1 for _ in manifest) - 1
     shutil.rmtree(out, ignore_errors=True)
     stats = pstats.Stats(profiler).stats  # (file, line, name) -> (calls, primitive, tottime, cumtime, callers)
 

@@ -38,8 +38,12 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MODELS = ("resnet50", "convnextv2_tiny")
 VARIANTS = ("camviz", "forward", "readme", "matplotlib")
@@ -178,7 +182,7 @@ def make_checkpoint(model_name: str, path: Path, classes: tuple[str, ...] = CLAS
     return path
 
 
-def synthetic_image(rng: np.random.Generator, sides: tuple[int, int] = (224, 320)) -> "Image.Image":
+def synthetic_image(rng: np.random.Generator, sides: tuple[int, int] = (224, 320)) -> Image.Image:
     """A smooth random RGB picture (upscaled colour field plus a few shapes), `sides` px per side (inclusive)."""
     from PIL import Image, ImageDraw
 
@@ -473,8 +477,8 @@ def environment() -> dict:
     import torch
 
     git = ["git", "-C", str(REPO)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run([*git, "status", "--porcelain", "camviz"], capture_output=True, text=True).stdout
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "camviz"], capture_output=True, text=True, check=False).stdout
     return {"cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
             "python": platform.python_version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "commit": commit, "camviz_tree_dirty": bool(dirty.strip())}

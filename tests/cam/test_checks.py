@@ -1,0 +1,30 @@
+"""camviz.cam.checks: a CAM without variation is warned about (the 'all black' case), in the summary and the
+manifest, and the run goes on."""
+
+from __future__ import annotations
+
+import torch
+
+from tests.support.checkpoints import demo_checkpoint, save_demo_checkpoint
+from tests.support.manifest import manifest_rows
+
+
+def test_constant_heatmap_is_warned_about(camviz_main, shapes_split, tmp_path) -> None:
+    """The guide's 'all black' case: a head with zero weights gives zero gradients, hence a flat CAM."""
+    state = demo_checkpoint()["state_dict"]
+    broken = save_demo_checkpoint(tmp_path / "flat.pth", state_dict={
+        key: torch.zeros_like(value) if key.startswith("head.") else value for key, value in state.items()
+    })
+    data_dir, _ = shapes_split
+    result = camviz_main("explain", "--model-path", broken, "--data-dir", data_dir, "--output-dir", tmp_path / "out",
+                         "--num-samples", 2, "--num-workers", 0)
+    assert result.returncode == 0, result.stderr
+    assert "constant heatmap" in result.stderr and "--target-layer" in result.stderr
+    assert all(row["error"].startswith("warning: constant heatmap") for row in manifest_rows(tmp_path / "out"))
+
+
+def test_a_target_layer_after_global_pooling_warns_of_a_constant_heatmap(camviz_main, circle_image, trained_checkpoint,
+                                                                         tmp_path) -> None:
+    result = camviz_main("explain", "--image-path", circle_image, "--output-dir", tmp_path, "--model-path",
+                         trained_checkpoint, "--target-layer", "drop")
+    assert result.returncode == 0 and "constant heatmap" in result.stderr, result.stderr

@@ -91,9 +91,19 @@ _PR_SET_PDEATHSIG = 1
 
 
 def quiet_worker(worker_id: int) -> None:
-    """DataLoader `worker_init_fn`: ignore Ctrl-C (the main process stops the workers), die with the parent."""
+    """DataLoader `worker_init_fn`: ignore Ctrl-C (the main process stops the workers), die with the parent, and
+    print no traceback when the main process hangs up in the middle of receiving a batch."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sys.excepthook = _silent_hang_up
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):  # no prctl: the DataLoader's watchdog still ends orphans
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+def _silent_hang_up(kind: type[BaseException], error: BaseException, traceback: object) -> None:
+    """A worker's excepthook: a connection the stopping main process dropped (multiprocessing's resource-sharer
+    thread passing a batch's file descriptor) is expected there; anything else is printed as usual."""
+    if issubclass(kind, (ConnectionError, EOFError)):
+        return
+    sys.__excepthook__(kind, error, traceback)

@@ -52,9 +52,8 @@ def run_tree(tree: Path, work: Path, data: Path, out: Path) -> None:
                   "--num-workers", "0", *flags]
         batch = [*common, "--data-dir", str(data), "--output-dir", str(out / name)]
         single = [*common, "--image-path", str(image), "--output-dir", str(out / f"{name}_single")]
+        single = [flag for flag in single if flag != "--metrics"]  # --metrics needs --data-dir
         for command in (batch, single):
-            if "--metrics" in command and "--image-path" in command:
-                command = [c for c in command if c != "--metrics"]
             result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work, check=False)
             if result.returncode not in (0, 3):
                 sys.exit(f"{tree}: {' '.join(command[3:])} failed:\n{result.stderr}")

@@ -27,7 +27,7 @@ class CamBatch:
 
     cams: np.ndarray  # float32 [B, H, W] in [0, 1], at model-input size (multilabel: the first explained label's)
     probabilities: np.ndarray  # float32 [B, num_classes]; binary: [1 - p, p]; multilabel: a sigmoid per label
-    label_cams: list[np.ndarray] | None = None  # multilabel: each image's [K, H, W], one per `explained_classes`
+    label_cams: list[np.ndarray] | None = None  # multilabel: each image's [K, H, W], one per `OutputKind.explained` class
 
 
 @contextmanager

@@ -76,7 +76,7 @@ def batch_loader(
         pin_memory=pin_memory,
         persistent_workers=False,
         prefetch_factor=(4 if batch_size <= 16 else 2) if num_workers > 0 else None,  # bounded images in flight
-        worker_init_fn=quiet_worker,  # workers ignore Ctrl-C and die with this process (camviz.signals)
+        worker_init_fn=quiet_worker,  # workers ignore Ctrl-C and die with this process (`quiet_worker`)
     )
 
 

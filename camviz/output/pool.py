@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 class WritePool:
     """Writer threads with a bounded queue, so memory stays flat however fast the CAMs come.
 
-    Size it with `camviz.cpus.share_cpus`: composing and encoding a figure is OpenCV and zlib work that
+    Size it with `camviz.run.cpus.share_cpus`: composing and encoding a figure is OpenCV and zlib work that
     releases the GIL, so threads scale with the cores (and need no copies of the images, as processes would).
     """
 

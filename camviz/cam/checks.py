@@ -11,8 +11,12 @@ CONSTANT_CAM_WARNING = (
 )
 
 
-def cam_problem(cam: np.ndarray) -> str | None:
-    """Why a CAM should not be trusted as is: non-finite values, or no variation at all; None if fine."""
+def cam_problem(cam: np.ndarray, probabilities: np.ndarray | None = None) -> str | None:
+    """Why a CAM should not be trusted as is: a non-finite model output, non-finite values, or no variation
+    at all; None if fine."""
+    if probabilities is not None and not np.isfinite(probabilities).all():
+        return ("the model's output is NaN/inf for this image (its forward pass overflowed, or its weights hold "
+                "NaN/inf), so no heatmap can be computed")
     if not np.isfinite(cam).all():
         return "heatmap has NaN/inf values (the model's gradients overflowed; try --cpu or another --method)"
     if float(cam.max() - cam.min()) < 1e-6:

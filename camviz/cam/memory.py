@@ -34,6 +34,16 @@ def check_input_fits(height: int, width: int, batch: int = 1, channels: int = 3)
                          "use a smaller --batch-size")
 
 
+def check_figure_fits(height: int, width: int, needed: int) -> None:
+    """Refuse an input size whose figure (`needed` bytes: panels are enlarged to at least 224 px tall so their
+    titles stay legible) would take half the RAM, before any image is explained."""
+    total = physical_memory()
+    if total and needed > total // 2:
+        raise UsageError(f"--img-size {height}x{width} is too large for this machine: one figure needs "
+                         f"{needed / 2**30:.1f} GiB (small panels are enlarged to 224 px tall; "
+                         f"{total / 2**30:.1f} GiB of RAM); use a size closer to the model's own")
+
+
 def out_of_memory(error: BaseException) -> str | None:
     """"GPU" or "CPU" if `error` says the device ran out of memory, else None."""
     if isinstance(error, torch.cuda.OutOfMemoryError):

@@ -31,7 +31,8 @@ TargetCategory = Annotated[Optional[int], typer.Option(help="Class index to expl
 TargetLayer = Annotated[Optional[list[str]], typer.Option(help="Target layer as a dotted path (layer4.-1 or layer4[-1]); repeatable. Default: the family lookup.")]
 Plugin = Annotated[Optional[list[str]], typer.Option(help="Python file or module to import first (registers custom models); repeatable.")]
 TrustCheckpoint = Annotated[bool, typer.Option("--trust-checkpoint", help="Allow unpickling arbitrary objects (runs code from the file!).")]
-Ema = Annotated[bool, typer.Option("--ema", help="Use the checkpoint's EMA weights.")]
+Ema = Annotated[bool, typer.Option("--ema", help="Use the checkpoint's EMA weights (state_dict_ema / model_ema, or a Lightning prefix naming ema).")]
+StatePrefix = Annotated[Optional[str], typer.Option(help="The network's key prefix in a checkpoint that holds several (a Lightning module's student./teacher.).")]
 Cpu = Annotated[bool, typer.Option("--cpu", help="Force the CPU (default: CUDA, then MPS, when present).")]
 
 
@@ -43,16 +44,22 @@ def _camviz() -> None:
 @app.command()
 def demo(
     output_dir: Annotated[Path, typer.Option(help="Where the demo images and figures go.")] = Path("camviz_demo"),
-    per_class: Annotated[int, typer.Option(help="Synthetic images per class.")] = 4,
+    per_class: Annotated[int, typer.Option(min=1, help="Synthetic images per class.")] = 4,
 ) -> None:
     """Run the real pipeline offline on a small shipped classifier and synthetic shape images."""
     from camviz.cli.console import ConsoleProgress
     from camviz.demo import CHECKPOINT_PATH, write_image_folder
+    from camviz.errors import OutputError
+    from camviz.output.outdir import make_output_dir
     from camviz.run.job import explain as run_explain
     from camviz.run.options import ExplainOptions
 
-    data_dir = output_dir / "data"
-    write_image_folder(data_dir, per_class=per_class, seed=2024)
+    data_dir = make_output_dir(output_dir / "data")
+    try:
+        write_image_folder(data_dir, per_class=per_class, seed=2024)
+    except OSError as error:
+        raise OutputError(f"cannot write the demo images under --output-dir {output_dir}: "
+                          f"{error.strerror or error}") from error
     typer.echo(f"demo: {per_class} synthetic images per class in {data_dir}/ (the class is the shape)")
     options = ExplainOptions(
         model_path=CHECKPOINT_PATH, data_dir=data_dir, output_dir=output_dir / "gradcam", num_workers=0
@@ -86,6 +93,7 @@ def explain(
     plugin: Plugin = None,
     trust_checkpoint: TrustCheckpoint = False,
     ema: Ema = False,
+    state_prefix: StatePrefix = None,
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished figures and manifest rows; do the rest.")] = False,
     aug_smooth: Annotated[bool, typer.Option("--aug-smooth", help="Average the CAM over flips and scalings (test-time augmentation).")] = False,
     eigen_smooth: Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")] = False,
@@ -111,6 +119,7 @@ def explain(
         aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, only_misclassified=only_misclassified, metrics=metrics,
         figure_format=figure_format.value,
         families=ctx.meta.get("camviz.families", ()), multi_label=multi_label, threshold=threshold,
+        state_prefix=state_prefix,
     )
     is_main = ranks_from_environment().is_main  # under torchrun only rank 0 draws and reports
     with ConsoleProgress(show_progress=is_main) as progress:
@@ -141,6 +150,7 @@ def layers(
     plugin: Plugin = None,
     trust_checkpoint: TrustCheckpoint = False,
     ema: Ema = False,
+    state_prefix: StatePrefix = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object: model_name, family, target_layers, reshape, num_classes, class_names, img_size (HEIGHT, WIDTH when not square), channels, output.")] = False,
 ) -> None:
     """Show what camviz resolves for a checkpoint: model, family, target layers, classes, input size."""
@@ -150,8 +160,10 @@ def layers(
 
     resolved = resolve_model(ModelRequest(
         model_path, model_name, parse_img_size(img_size), multi_label, target_layers=tuple(target_layer or ()),
-        plugins=tuple(plugin or ()), trust_checkpoint=trust_checkpoint, ema=ema, cpu=True,
+        plugins=tuple(plugin or ()), trust_checkpoint=trust_checkpoint, ema=ema, cpu=True, state_prefix=state_prefix,
     ))
+    for note in resolved.loaded.notes:
+        typer.echo(f"warning: {note}", err=True)
     if json_output:
         typer.echo(json.dumps(resolved.record()))
         return

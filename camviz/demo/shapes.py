@@ -95,7 +95,8 @@ def make_arrays(n: int, seed: int, size: int = 96) -> tuple[np.ndarray, np.ndarr
 
 def write_image_folder(root: Path, per_class: int, seed: int, *, size: int = 96, ext: str = ".png",
                        boxes_path: Path | None = None) -> dict[str, Box]:
-    """Write an ImageFolder tree ``root/{class}/{class}_{i:03d}{ext}``.
+    """Write an ImageFolder tree ``root/{class}/{class}_{i:03d}{ext}``, ``per_class`` images per class; images an
+    earlier call wrote beyond that count are removed, so the folder holds what this call says.
 
     Returns the map from each image's path relative to ``root`` (POSIX form) to its object box.
     Only images go under ``root``; pass ``boxes_path`` (outside ``root``) to also save the
@@ -111,6 +112,15 @@ def write_image_folder(root: Path, per_class: int, seed: int, *, size: int = 96,
             rel = f"{name}/{name}_{i:03d}{ext}"
             sample.image.save(root / rel)
             boxes[rel] = sample.box
+        _remove_beyond(root / name, name, per_class, ext)
     if boxes_path is not None:
         Path(boxes_path).write_text(json.dumps(boxes, indent=1))
     return boxes
+
+
+def _remove_beyond(folder: Path, name: str, count: int, ext: str) -> None:
+    """Delete this generator's own images ``{name}_{i:03d}{ext}`` with ``i >= count`` (nothing else)."""
+    for path in folder.glob(f"{name}_*{ext}"):
+        number = path.name[len(name) + 1: -len(ext)]
+        if number.isdigit() and int(number) >= count:
+            path.unlink()

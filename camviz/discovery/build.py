@@ -8,7 +8,8 @@ Resolution order for a name: timm's registry (which includes anything a `--plugi
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 import timm
@@ -21,8 +22,13 @@ from camviz.discovery.spec import ImageSize, first_conv
 from camviz.errors import CheckpointError, UsageError
 
 
-def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None) -> torch.nn.Module:
-    """Build `name` to fit the checkpoint's weights (class count, input channels, size, wrapper prefix) and load them."""
+def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, *, state_prefix: str | None = None,
+                on_note: Callable[[str], None] = lambda note: None) -> torch.nn.Module:
+    """Build `name` to fit the checkpoint's weights (class count, input channels, size, wrapper prefix) and load them.
+
+    `state_prefix` picks the wrapped network in a checkpoint that holds several (see `fit_prefix`); `on_note`
+    hears which prefix was used when more than one fits.
+    """
     import_builtin_plugin(name)
     builders = _builders(name, ckpt, img_size)
     if not builders:
@@ -33,23 +39,35 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None) 
     for source, build in builders:
         try:
             probe = _probe(build)
-            weights = fit_prefix(probe, ckpt.state_dict)
-            num_classes = ckpt.num_classes or _infer_num_classes(probe, weights)
-            channels = _weight_channels(probe, weights) or ckpt.in_chans
-            kwargs = {"num_classes": num_classes} if num_classes else {}
-            if source == "timm" and channels and channels != 3:
-                kwargs["in_chans"] = channels
-            model = _adapt_first_conv(build(**kwargs), channels)
-        except Exception as error:  # a plugin's constructor, or kwargs this architecture lacks
+        except Exception as error:  # a plugin's constructor
             problems.append(f"{name} ({source}) failed to build: {type(error).__name__}: {error}")
             continue
-        problem = _mismatch(model, weights)
+        fitted = fit_prefix(probe, ckpt.state_dict, state_prefix=state_prefix, ema=ckpt.ema_by_prefix)
+        try:
+            model = _built_for(build, source, probe, ckpt, fitted.weights)
+        except Exception as error:  # kwargs this architecture lacks
+            problems.append(f"{name} ({source}) failed to build: {type(error).__name__}: {error}")
+            continue
+        problem = _mismatch(model, fitted.weights)
         if problem is None:
-            model.load_state_dict(weights, strict=True)
+            model.load_state_dict(fitted.weights, strict=True)
+            if fitted.note():
+                on_note(fitted.note())
             return model
         hint = " (trained at another input size? pass --img-size)" if "pos_embed" in problem else ""
         problems.append(f"{name} ({source}) does not fit its weights: {problem}{hint}")
     raise CheckpointError(f"cannot load {ckpt.path}: {'; '.join(problems)}")
+
+
+def _built_for(build: Callable[..., torch.nn.Module], source: str, probe: torch.nn.Module, ckpt: Checkpoint,
+               weights: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The architecture built with the class count and input channels its weights have."""
+    num_classes = ckpt.num_classes or _infer_num_classes(probe, weights)
+    channels = _weight_channels(probe, weights) or ckpt.in_chans
+    kwargs = {"num_classes": num_classes} if num_classes else {}
+    if source == "timm" and channels and channels != 3:
+        kwargs["in_chans"] = channels
+    return _adapt_first_conv(build(**kwargs), channels)
 
 
 def _builders(name: str, ckpt: Checkpoint, img_size: ImageSize | None) -> list[tuple[str, Callable[..., torch.nn.Module]]]:
@@ -82,21 +100,83 @@ def _probe(build: Callable[..., torch.nn.Module]) -> torch.nn.Module:
         return build()
 
 
-def fit_prefix(probe: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def fit_prefix(probe: torch.nn.Module, state_dict: dict[str, torch.Tensor], *, state_prefix: str | None = None,
+               ema: bool = False) -> FittedWeights:
     """The weights under the prefix that makes their keys fit the model (Lightning's `model.`, `net.`, ...).
 
-    Keys already fitting stay as they are; otherwise the shortest prefix under which every model key exists.
+    The rule, the same on every run: `state_prefix` when given; else keys that fit as they are; else the one
+    prefix under which every model key exists, EMA copies (a prefix naming `ema`: `ema.`, `model_ema.`) set
+    aside unless `ema` asks for them (they are used alone only when nothing else fits). Several prefixes left
+    (`student.` and `teacher.`) is an error that names each and `--state-prefix`.
     """
+    fitting = _fitting_prefixes(probe, state_dict)
+    if state_prefix is not None:
+        chosen = state_prefix if not state_prefix or state_prefix.endswith(".") else f"{state_prefix}."
+        if chosen not in fitting:
+            raise UsageError(f"--state-prefix {state_prefix!r} does not hold this architecture's weights; "
+                             f"prefixes that do: {_spelled(fitting)}")
+    else:
+        chosen = _choose_prefix(fitting, ema)
+    inner = {key[len(chosen):]: value for key, value in state_dict.items() if key.startswith(chosen)}
+    return FittedWeights(inner if fitting else state_dict, chosen, tuple(p for p in fitting if p != chosen))
+
+
+@dataclass(frozen=True)
+class FittedWeights:
+    """A state dict with its keys fitted to the model, and the prefix that was stripped."""
+
+    weights: dict[str, torch.Tensor]
+    prefix: str  # "" when the keys fit as they are (or nothing fits: the mismatch is reported later)
+    others: tuple[str, ...] = ()  # other prefixes under which the model's keys also exist
+
+    def note(self) -> str | None:
+        """One line naming the prefix used when more than one fits, else None."""
+        if not self.others:
+            return None
+        return (f"loaded the weights under {_spelled([self.prefix])}; {_spelled(self.others)} also fit "
+                "(--state-prefix chooses another, --ema an EMA copy)")
+
+
+def is_ema_prefix(prefix: str) -> bool:
+    """Whether a state-dict prefix names an EMA copy: `ema.`, `model_ema.`, `ema_model.`, `net.ema.`."""
+    return any(part in ("ema", "ema_model", "model_ema") or part.endswith("_ema") or part.startswith("ema_")
+               for part in prefix.lower().split(".") if part)
+
+
+def _fitting_prefixes(probe: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> list[str]:
+    """Every prefix (sorted; "" first) under which each of the model's own keys exists in `state_dict`."""
     own = list(probe.state_dict())
-    if not own or all(key in state_dict for key in own):
-        return state_dict
+    if not own:
+        return [""]
     first = own[0]
-    prefixes = {key[: -len(first)] for key in state_dict if key.endswith("." + first)}
-    for prefix in sorted(prefixes, key=len):
-        inner = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
-        if all(key in inner for key in own):
-            return inner
-    return state_dict
+    prefixes = {key[: -len(first)] for key in state_dict if key == first or key.endswith("." + first)}
+    keys = set(state_dict)
+    return sorted((p for p in prefixes if all(p + key in keys for key in own)), key=lambda p: (len(p), p))
+
+
+def _choose_prefix(fitting: list[str], ema: bool) -> str:
+    """The documented choice among fitting prefixes (see `fit_prefix`)."""
+    if not fitting:
+        return ""
+    emas = [p for p in fitting if is_ema_prefix(p)]
+    plain = [p for p in fitting if p not in emas]
+    if ema:
+        if len(emas) == 1:
+            return emas[0]
+        if not emas:
+            raise CheckpointError("the checkpoint has no EMA weights (no state_dict_ema / model_ema entry, no prefix "
+                                  f"naming ema among {_spelled(fitting)}); drop --ema")
+        raise UsageError(f"several EMA copies fit: {_spelled(emas)}; choose one with --state-prefix")
+    if "" in plain or len(plain) == 1:
+        return plain[0]
+    if not plain:
+        return emas[0]  # only EMA copies were saved
+    raise UsageError(f"the checkpoint holds this architecture under several prefixes: {_spelled(plain)}; "
+                     "choose one with --state-prefix (e.g. --state-prefix " + plain[0].rstrip(".") + ")")
+
+
+def _spelled(prefixes: Sequence[str]) -> str:
+    return ", ".join(f"`{p}`" if p else "the bare keys" for p in prefixes)
 
 
 def _infer_num_classes(probe: torch.nn.Module, state_dict: dict) -> int | None:

@@ -59,6 +59,7 @@ class Checkpoint:
     in_chans: int | None = None  # recorded input channels (the weights have the last word)
     multi_label: bool | None = None  # recorded `multi_label` flag: a sigmoid per label
     model_args: dict[str, Any] | None = None  # timm's recorded reconstruction arguments (config.json)
+    ema_by_prefix: bool = False  # --ema with no EMA entry: the EMA copy is a prefix inside the weights (Lightning)
 
 
 def read_checkpoint(path: str | Path, *, trust: bool = False, use_ema: bool = False) -> Checkpoint:
@@ -82,7 +83,10 @@ def read_checkpoint(path: str | Path, *, trust: bool = False, use_ema: bool = Fa
     meta = {} if weights is raw else raw
     module = _unwrap(weights) if isinstance(weights, torch.nn.Module) else None
     state_dict = None if module else clean_state_dict({k: v for k, v in weights.items() if torch.is_tensor(v)})
-    return Checkpoint(path, state_dict, module, **read_metadata(meta, path, config))
+    ema_by_prefix = use_ema and not any(isinstance(raw.get(key), (Mapping, torch.nn.Module)) for key in EMA_KEYS)
+    if ema_by_prefix and module is not None:
+        raise CheckpointError(f"{path} has no EMA weights ({' / '.join(EMA_KEYS)}); drop --ema")
+    return Checkpoint(path, state_dict, module, **read_metadata(meta, path, config), ema_by_prefix=ema_by_prefix)
 
 
 def _weights_file(path: Path) -> tuple[Path, Path | None]:
@@ -138,13 +142,11 @@ def _load_safetensors(path: Path) -> dict[str, Any]:
 
 
 def _pick_weights(raw: Mapping, path: Path, use_ema: bool) -> Mapping | torch.nn.Module:
-    """The weights inside a checkpoint dict: EMA if asked, else the first plain weights key, else `raw`."""
+    """The weights inside a checkpoint dict: EMA if asked and saved apart, else the first plain weights key, else `raw`."""
     usable = {key: raw[key] for key in WEIGHT_KEYS + EMA_KEYS if isinstance(raw.get(key), (Mapping, torch.nn.Module))}
-    if use_ema:
-        ema = next((usable[key] for key in EMA_KEYS if key in usable), None)
-        if ema is None:
-            raise CheckpointError(f"{path} has no EMA weights ({' / '.join(EMA_KEYS)}); drop --ema")
-        return ema
+    ema = next((usable[key] for key in EMA_KEYS if key in usable), None)
+    if use_ema and ema is not None:
+        return ema  # else the EMA copy may be a prefix inside the plain weights (`model_ema.`): `fit_prefix` looks
     plain = next((usable[key] for key in WEIGHT_KEYS if key in usable), None)
     if plain is not None:
         return plain

@@ -84,6 +84,23 @@ def transformers_config(path: Path) -> Path | None:
     return config if is_transformers and "architecture" not in content else None
 
 
+_CONFIGS = ("config.json", "preprocessor_config.json")
+
+
+def model_files(path: Path) -> list[Path]:
+    """The files a model is read from: the checkpoint file, or a folder's weights (shards and their index
+    included) and configs; a weights file's `config.json`/`preprocessor_config.json` beside it too."""
+    if path.is_dir():
+        folder, own = path, []
+    else:
+        folder, own = path.parent, [path]
+        if config_json_beside(path) is None and transformers_config(path) is None:
+            return own
+    beside = [file for file in sorted(folder.iterdir()) if file.is_file() and file not in own and (
+        file.name in _CONFIGS or (path.is_dir() and (file.suffix in _WEIGHT_SUFFIXES or file.name.endswith(".index.json"))))]
+    return own + beside
+
+
 def _json_object(path: Path) -> dict:
     """The JSON object in `path`; empty when it is missing, unreadable or not an object."""
     try:

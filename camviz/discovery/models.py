@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ class LoadedModel:
     class_names: list[str] | None  # from the checkpoint only
     input: InputSpec  # explicit > checkpoint > model's own config > 224 / ImageNet
     output_kind: OutputKind = field(default_factory=OutputKind)  # softmax, binary or multilabel (with its threshold)
+    notes: tuple[str, ...] = ()  # what loading decided that the user should hear (prefix used, names set aside)
 
 
 def load_model(
@@ -39,29 +40,67 @@ def load_model(
     plugins: Sequence[str] = (),
     trust_checkpoint: bool = False,
     use_ema: bool = False,
+    state_prefix: str | None = None,
 ) -> LoadedModel:
     """Read `model_path` (a file or a timm/Hugging Face folder), build the architecture, load the weights.
 
     Explicit arguments win over what the checkpoint records, which wins over the model's own config:
     `model_name`, `img_size` (a number or (height, width); ViT/Swin are built at it) and `multi_label` (with its
-    `threshold`).
+    `threshold`). `state_prefix` picks the network in a checkpoint that wraps several (Lightning's
+    `student.`/`teacher.`); see `camviz.discovery.build.fit_prefix` for the rule without it.
     """
     import_plugins(plugins)
     ckpt = read_checkpoint(model_path, trust=trust_checkpoint, use_ema=use_ema)
     size = as_size(img_size) or ckpt.img_size
     name = model_name or ckpt.model_name
+    notes: list[str] = []
     if ckpt.module is not None:
         model = ckpt.module
         name = name or type(model).__name__
     elif not name:
         raise UsageError(f"{ckpt.path} does not record its architecture; pass --model-name (e.g. resnet50)")
     else:
-        model = build_model(name, ckpt, size)
-    model = model.cpu().eval()
+        model = build_model(name, ckpt, size, state_prefix=state_prefix, on_note=notes.append)
+    model = _in_float32(model.cpu().eval())
     spec = _input_spec(model, ckpt, size)
     logits = _num_classes(model, spec, ckpt.num_classes)
     kind = OutputKind.for_head(logits, multi_label or bool(ckpt.multi_label), threshold)
-    return LoadedModel(model, name, kind.class_count(logits), kind.class_names(ckpt.class_names), spec, kind)
+    count = kind.class_count(logits)
+    names = fitting_class_names(kind.class_names(ckpt.class_names), count, notes.append)
+    return LoadedModel(model, name, count, names, spec, kind, tuple(notes))
+
+
+def _in_float32(model: torch.nn.Module) -> torch.nn.Module:
+    """A module pickled in half or bfloat16 precision, cast to float32 (as half-precision state dicts are)."""
+    low = (torch.float16, torch.bfloat16)
+    if any(tensor.dtype in low for tensor in (*model.parameters(), *model.buffers())):
+        model.float()
+    return model
+
+
+def fitting_class_names(names: list[str] | None, count: int, warn: Callable[[str], None]) -> list[str] | None:
+    """Recorded class names usable as keys: None (with a warning) when their count is not the head's;
+    duplicates made distinct as `cat (2)` (with a warning)."""
+    if not names:
+        return None
+    if len(names) != count:
+        warn(f"the checkpoint records {len(names)} class names for a head of {count} classes; the names are set "
+             "aside (the data dir's folders or the indices name the classes)")
+        return None
+    recorded, used, distinct = set(names), set(), []
+    for name in names:
+        spelled, copy = name, 1
+        while spelled in used or (spelled != name and spelled in recorded):
+            copy += 1
+            spelled = f"{name} ({copy})"
+        used.add(spelled)
+        distinct.append(spelled)
+    renamed = [new for old, new in zip(names, distinct, strict=True) if old != new]
+    if renamed:
+        repeated = ", ".join(dict.fromkeys(n for n in names if names.count(n) > 1))
+        warn(f"the checkpoint's class names repeat {repeated}; later ones are renamed ({', '.join(renamed)}) "
+             "so each class keeps its own name in the manifest, the figure names and the confusion matrix")
+    return distinct
 
 
 def _input_spec(model: torch.nn.Module, ckpt: Checkpoint, size: ImageSize | None) -> InputSpec:

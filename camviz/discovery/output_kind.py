@@ -15,6 +15,7 @@ import torch
 from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget, ClassifierOutputTarget
 
 KIND_NAMES = ("softmax", "binary", "multilabel")
+NO_LABEL = ""  # a multi-label prediction where no label passed the threshold: empty, which no label can be
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class OutputKind:
             return Prediction(names[top], f"{p:.6f}", explained, f"{names[top]} ({p:.1%})")
         if not predicted:
             top = int(probabilities.argmax())
-            shown = f"none (top {names[top]} {probabilities[top]:.1%} < {self.threshold:g})"
-            return Prediction("none", f"{probabilities[top]:.6f}", explained, shown)
+            shown = f"no label (top {names[top]} {probabilities[top]:.1%} < {self.threshold:g})"
+            return Prediction(NO_LABEL, f"{probabilities[top]:.6f}", explained, shown)
         return Prediction("+".join(names[i] for i in predicted), "+".join(f"{probabilities[i]:.6f}" for i in predicted),
                           explained, " + ".join(f"{names[i]} {probabilities[i]:.1%}" for i in predicted))

@@ -52,6 +52,13 @@ def heatmap_figure(cam: np.ndarray, title: str) -> np.ndarray:
     return titled(np.hstack([panel, _colorbar(panel.shape[0])]), title)
 
 
+def figure_bytes(height: int, width: int) -> int:
+    """Working memory of one three-panel figure for a `height` x `width` input: its panels as `enlarge` scales
+    them, at about 20 bytes a pixel each (uint8 RGB panels, float32 heat and overlay work, the joined figure)."""
+    scale = max(1, -(-_MIN_PANEL // height))
+    return 3 * 20 * (height * scale) * (width * scale)
+
+
 def enlarge(panel: np.ndarray) -> np.ndarray:
     """A small model-input-size panel scaled up (nearest, integer factor) to at least 224 px, for legible figures."""
     scale = max(1, -(-_MIN_PANEL // panel.shape[0]))

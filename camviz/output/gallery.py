@@ -31,11 +31,11 @@ def _page() -> Template:
     return Template(resources.files(__package__).joinpath("gallery.html").read_text(encoding="utf-8"))
 
 def write_gallery(output_dir: Path, rows: Sequence[ManifestRow], class_names: Sequence[str], method: str,
-                  title: str | None = None) -> Path:
+                  title: str | None = None, *, multilabel: bool = False) -> Path:
     """Write `output_dir/index.html` (atomically) for a batch run's manifest rows; return its path."""
     output_dir = Path(output_dir)
     title = title or f"camviz {method}: {output_dir.resolve().name}"
-    data = gallery_data(output_dir, rows, class_names, method)
+    data = gallery_data(output_dir, rows, class_names, method, multilabel=multilabel)
     html = _page().substitute(title=escape(title), data=_script_json(data))
     path = output_dir / GALLERY_NAME
     write_atomic(path, html.encode("utf-8"))
@@ -43,26 +43,33 @@ def write_gallery(output_dir: Path, rows: Sequence[ManifestRow], class_names: Se
 
 
 def gallery_data(output_dir: Path, rows: Sequence[ManifestRow], class_names: Sequence[str],
-                 method: str) -> dict:
-    """What the page shows: class axis, sorted figure records, confusion counts, skipped rows, summary."""
-    ok = sorted((row for row in rows if row.status == "ok"), key=_sort_key)
+                 method: str, *, multilabel: bool = False) -> dict:
+    """What the page shows: class axis, sorted figure records, confusion counts, skipped rows, summary.
+
+    Rows without a figure (`--only-misclassified` writes none for correct predictions) are counted and shown
+    as such, never as missing files; `figures` counts the figures on disk."""
+    labels = list(class_names) if multilabel else None
+    ok = sorted((row for row in rows if row.status == "ok"), key=lambda row: _sort_key(row, labels))
     axis = class_axis(class_names, ok)
     position = {name: i for i, name in enumerate(axis)}
     matrix = [[0] * len(axis) for _ in axis]
     for row in ok:
         if row.true and row.pred:
             matrix[position[row.true]][position[row.pred]] += 1
-    summary = summarize(rows, classes=class_names)
+    summary = summarize(rows, classes=class_names, multilabel=multilabel)
+    records = [_record(output_dir, row, position, labels) for row in ok]
     return {
         "method": method,
         "classes": axis,
-        "rows": [_record(output_dir, row, position) for row in ok],
+        "rows": records,
         "matrix": matrix,
         "errors": [{"index": row.index, "path": row.path, "error": row.error or "error"}
                    for row in sorted(rows, key=lambda r: r.index) if row.status != "ok"],
         "summary": {"processed": summary.processed, "skipped": summary.skipped, "correct": summary.correct,
                     "labelled": summary.labelled, "accuracy": summary.accuracy,
-                    "mistakes": sum(_is_mistake(row) for row in ok)},
+                    "mistakes": sum(record["mistake"] for record in records),
+                    "figures": sum(bool(record["output"]) and not record["missing"] for record in records),
+                    "without_figure": sum(not record["output"] for record in records)},
     }
 
 
@@ -78,20 +85,20 @@ def class_axis(class_names: Sequence[str], rows: Sequence[ManifestRow]) -> list[
     return axis
 
 
-def _record(output_dir: Path, row: ManifestRow, position: dict[str, int]) -> dict:
-    """One figure's card data; `src` is the figure's URL relative to `index.html`."""
+def _record(output_dir: Path, row: ManifestRow, position: dict[str, int], labels: Sequence[str] | None) -> dict:
+    """One figure's card data; `src` is the figure's URL relative to `index.html` (empty: no figure was made)."""
     size = _image_size(output_dir / row.output) if row.output else None
     return {
         "index": row.index, "path": row.path, "true": row.true, "pred": row.pred,
         "ti": position.get(row.true, -1), "pi": position.get(row.pred, -1),
         "conf": _confidence(row), "target": row.target, "output": row.output, "src": quote(row.output),
-        "w": size[0] if size else None, "h": size[1] if size else None, "missing": size is None,
-        "labelled": bool(row.true), "mistake": _is_mistake(row), "warn": row.error,
+        "w": size[0] if size else None, "h": size[1] if size else None, "missing": bool(row.output) and size is None,
+        "labelled": bool(row.true), "mistake": _is_mistake(row, labels), "warn": row.error,
     }
 
 
-def _is_mistake(row: ManifestRow) -> bool:
-    return bool(row.true) and not is_correct(row.true, row.pred)
+def _is_mistake(row: ManifestRow, labels: Sequence[str] | None) -> bool:
+    return bool(row.true) and not is_correct(row.true, row.pred, labels)
 
 
 def _confidence(row: ManifestRow) -> float | None:
@@ -102,10 +109,10 @@ def _confidence(row: ManifestRow) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _sort_key(row: ManifestRow) -> tuple[bool, float, int]:
+def _sort_key(row: ManifestRow, labels: Sequence[str] | None) -> tuple[bool, float, int]:
     """Mistakes first, then the least confident, then by index."""
     confidence = _confidence(row)
-    return (not _is_mistake(row), confidence if confidence is not None else -1.0, row.index)
+    return (not _is_mistake(row, labels), confidence if confidence is not None else -1.0, row.index)
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:

@@ -35,16 +35,36 @@ class Summary:
         return lines
 
 
-def is_correct(true: str, pred: str) -> bool:
-    """Whether a prediction names the true class (a multilabel prediction `a+b` names each of its labels)."""
-    return true == pred or true in pred.split("+")
+def is_correct(true: str, pred: str, labels: Sequence[str] | None = None) -> bool:
+    """Whether a prediction names the true class. `labels`: a multi-label model's labels, whose `pred` joins
+    every predicted label with `+` (empty: no label passed the threshold); else `pred` is one class name, `+` and all."""
+    return true == pred if labels is None else true in predicted_labels(pred, labels)
 
 
-def summarize(rows: Iterable[ManifestRow], resumed: int = 0, classes: Sequence[str] | None = None) -> Summary:
+def predicted_labels(pred: str, labels: Sequence[str]) -> list[str]:
+    """The labels a multi-label `pred` (`car+person`) names, split only at a `+` between two known labels, so
+    that a label holding `+` (`HER2+`) stays whole; an unknown spelling splits at every `+`."""
+    known = set(labels)
+
+    def split(text: str) -> list[str] | None:
+        if text in known:
+            return [text]
+        for at, char in enumerate(text):
+            if char == "+" and text[:at] in known and (rest := split(text[at + 1:])) is not None:
+                return [text[:at], *rest]
+        return None
+
+    return [] if not pred else split(pred) or pred.split("+")
+
+
+def summarize(rows: Iterable[ManifestRow], resumed: int = 0, classes: Sequence[str] | None = None, *,
+              multilabel: bool = False) -> Summary:
     """Count processed, skipped and correct samples from manifest rows; with `classes` (the model's), only
-    rows whose true class is one of them count towards the accuracy."""
+    rows whose true class is one of them count towards the accuracy. `multilabel`: a row is correct when its
+    true class is among the predicted labels (see `is_correct`)."""
     summary = Summary(resumed=resumed)
     scores: dict[str, list[float]] = {}
+    labels = list(classes or ()) if multilabel else None
     for row in rows:
         if row.status != "ok":
             summary.skipped += 1
@@ -52,7 +72,7 @@ def summarize(rows: Iterable[ManifestRow], resumed: int = 0, classes: Sequence[s
         summary.processed += 1
         if row.true and (classes is None or row.true in classes):
             summary.labelled += 1
-            summary.correct += is_correct(row.true, row.pred)
+            summary.correct += is_correct(row.true, row.pred, labels)
         for name, value in row.scores.items():
             if value:
                 scores.setdefault(name, []).append(float(value))

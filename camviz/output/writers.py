@@ -43,6 +43,10 @@ class WriterSettings:
         """One image's prediction and explained classes, as names and text."""
         return self.output_kind.prediction(probabilities, self.class_names, self.target_category)
 
+    def is_correct(self, true: str, pred: str) -> bool:
+        """Whether a manifest `pred` names the true class, read as this run's output kind writes it."""
+        return is_correct(true, pred, self.class_names if self.output_kind.is_multilabel else None)
+
     def titles(self, subject: str, prediction: Prediction) -> list[Titles]:
         """One title triple per CAM: input, heatmap naming the explained class, overlay naming the prediction."""
         return [(f"Input | {subject}", f"{self.method} heatmap | explained: {name}",
@@ -71,7 +75,7 @@ class BatchWriter:
         """Queue the figure (and raw CAM) of an explained sample, then record its row (with --metrics scores)."""
         prediction = self.settings.prediction(probabilities)
         row = self._row(sample, prediction, scores)
-        problem = cam_problem(cam)
+        problem = cam_problem(cam, probabilities)
         if problem is not None:
             self.warn(f"{sample.relative_path}: {problem}")
             row.error = f"warning: {problem}"
@@ -81,7 +85,7 @@ class BatchWriter:
                 return
         if self.class_means is not None:
             self.class_means.add(sample.true_class, cam if cam.ndim == 2 else cam[0])
-        if self.settings.only_misclassified and sample.true_class and is_correct(sample.true_class, row.pred):
+        if self.settings.only_misclassified and sample.true_class and self.settings.is_correct(sample.true_class, row.pred):
             row.output = ""  # explained and counted, but no figure: --only-misclassified
             self.manifest.add(row)
             return
@@ -90,7 +94,7 @@ class BatchWriter:
     def _row(self, sample: Sample, prediction: Prediction, scores: dict[str, float] | None) -> ManifestRow:
         """The sample's manifest row, naming the figure it will have."""
         settings = self.settings
-        stem = batch_stem(settings.method, sample.index, sample.true_class or "unknown", prediction.pred)
+        stem = batch_stem(settings.method, sample.index, sample.true_class or "unknown", prediction.pred or "no_label")
         return ManifestRow(sample.index, sample.relative_path, sample.true_class or "", prediction.pred,
                            prediction.confidence, "+".join(prediction.explained), f"{stem}.{settings.figure_format}",
                            scores={name: f"{value:.6f}" for name, value in (scores or {}).items()})
@@ -118,7 +122,7 @@ class SingleWriter:
              scores: dict[str, float] | None = None) -> None:
         """Write the figure, overlay (and raw CAM) of the one image."""
         settings = self.settings
-        problem = cam_problem(cam)
+        problem = cam_problem(cam, probabilities)
         if problem is not None:
             self.warn(f"{sample.relative_path}: {problem}")
         stem = single_stem(sample.path, settings.method)

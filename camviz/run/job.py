@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camviz.cam.engine import CamEngine, Smoothing
-from camviz.cam.memory import check_input_fits
+from camviz.cam.memory import check_figure_fits, check_input_fits
 from camviz.cam.metrics import METRIC_NAMES
 from camviz.data.classes import match_class_folders
 from camviz.data.listing import Sample, display_name
@@ -19,6 +19,7 @@ from camviz.data.loader import batch_loader
 from camviz.data.sampling import select_samples, shard
 from camviz.errors import CamvizError, UsageError
 from camviz.output.class_means import ClassMeans
+from camviz.output.figures import figure_bytes
 from camviz.output.gallery import write_gallery
 from camviz.output.manifest import MANIFEST_NAME, ManifestRow, ManifestWriter, manifest_name, merge_rank_manifests
 from camviz.output.outdir import claim_output_dir, make_output_dir
@@ -57,6 +58,8 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     ranks = ranks_from_environment()
     resolved = resolve_model(options.model_request(), folder_classes, ranks.local_rank)
     loaded = resolved.loaded
+    for note in loaded.notes:
+        progress.warn(note)
     if options.data_dir is not None:
         samples, folder_classes = match_class_folders(samples, folder_classes, resolved.class_names, options.data_dir,
                                                       recorded=loaded.class_names is not None, warn=progress.warn)
@@ -66,6 +69,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     output_dir = make_output_dir(options.output_dir)
     batch_size = options.batch_size or default_batch_size(resolved.device)
     check_input_fits(*loaded.input.size, batch=min(batch_size, len(samples)), channels=loaded.input.channels)
+    check_figure_fits(*loaded.input.size, figure_bytes(*loaded.input.size))
     exclusive = options.data_dir is not None  # a batch run owns the folder; single-image runs share it
     with claim_output_dir(output_dir, exclusive, lock=ranks.is_main), process_group(ranks, resolved.device), \
             _engine(resolved, options, progress) as engine:
@@ -126,7 +130,8 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     rows = list(manifest.rows.values())
     if ranks.is_main:
         rows = _finish_output_dir(job, rows, class_means, ranks)
-    summary = summarize(rows, len(check.rows), job.resolved.class_names)
+    summary = summarize(rows, len(check.rows), job.resolved.class_names,
+                        multilabel=job.resolved.loaded.output_kind.is_multilabel)
     return ExplainResult(job.output_dir, outputs, job.output_dir / MANIFEST_NAME, summary, exit_code)
 
 
@@ -160,5 +165,6 @@ def _finish_output_dir(job: Job, rows: list[ManifestRow], class_means: ClassMean
     if ranks.is_distributed:
         rows = merge_rank_manifests(job.output_dir, ranks.world_size)
     class_means.write(job.output_dir, job.engine.method, job.options.figure_format)
-    write_gallery(job.output_dir, rows, job.resolved.class_names, job.engine.method)
+    write_gallery(job.output_dir, rows, job.resolved.class_names, job.engine.method,
+                  multilabel=job.resolved.loaded.output_kind.is_multilabel)
     return rows

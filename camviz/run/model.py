@@ -37,6 +37,7 @@ class ModelRequest:
     trust_checkpoint: bool = False
     ema: bool = False
     cpu: bool = False  # the CPU even when CUDA or MPS is there
+    state_prefix: str | None = None  # the wrapped network's prefix in a checkpoint that holds several
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def resolve_model(request: ModelRequest, folder_classes: Sequence[str] = (), loc
     loaded = load_model(
         request.model_path, request.model_name, img_size=request.img_size, multi_label=request.multi_label,
         threshold=request.threshold, plugins=request.plugins, trust_checkpoint=request.trust_checkpoint,
-        use_ema=request.ema,
+        use_ema=request.ema, state_prefix=request.state_prefix,
     )
     device = select_device(request.cpu, local_rank)
     loaded.model.to(device).eval()

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from camviz.cam.memory import check_figure_fits
 from camviz.cam.methods import canonical_method_name
 from camviz.discovery.families import Family
 from camviz.discovery.spec import ImageSize, as_size
 from camviz.errors import UsageError
-from camviz.output.figures import FIGURE_FORMATS
+from camviz.output.figures import FIGURE_FORMATS, figure_bytes
 from camviz.run.model import ModelRequest
 
 
@@ -46,12 +47,13 @@ class ExplainOptions:
     families: Sequence[Family] = ()  # extra family-table rows (e.g. from a --config preset), tried first
     multi_label: bool = False  # a sigmoid per label (also when the checkpoint records it)
     threshold: float = 0.5  # multilabel: labels at or above it are the prediction
+    state_prefix: str | None = None  # the wrapped network's prefix in a checkpoint that holds several
 
     def model_request(self) -> ModelRequest:
         """The model these options ask for."""
         return ModelRequest(self.model_path, self.model_name, self.img_size, self.multi_label, self.threshold,
                             tuple(self.target_layers), tuple(self.families), tuple(self.plugins),
-                            self.trust_checkpoint, self.ema, self.cpu)
+                            self.trust_checkpoint, self.ema, self.cpu, self.state_prefix)
 
 
 def check_options(options: ExplainOptions) -> None:
@@ -67,7 +69,9 @@ def check_options(options: ExplainOptions) -> None:
             raise UsageError(f"{name} must be at least {least} (got {value})")
     if options.metrics and options.data_dir is None:
         raise UsageError("--metrics needs --data-dir: the scores are columns of manifest.csv")
-    as_size(options.img_size)
+    size = as_size(options.img_size)
+    if size is not None:
+        check_figure_fits(*size, figure_bytes(*size))  # up front: before the model is read or run at that size
     if not 0.0 < options.threshold < 1.0:
         raise UsageError(f"--threshold must be between 0 and 1 (got {options.threshold})")
     if options.figure_format not in FIGURE_FORMATS:

@@ -1,7 +1,7 @@
 """`--resume` that cannot lie: a finished row counts only if this run would produce exactly that row.
 
 Each manifest row carries a `source` column, `{settings key}:{image size}:{image mtime in ns}`: the settings key
-is a short hash of everything that shapes an output (checkpoint file, model, method, target, image size,
+is a short hash of everything that shapes an output (the files the model is read from, model, method, target, image size,
 normalisation, layers, output set); the rest identifies the image file as it was read. `--resume` keeps an
 earlier row only if its index, path and source match this run's and its files are on disk; anything else is
 redone, and why is said in one line.
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from camviz.data.listing import Sample
 from camviz.data.preprocessing import Preprocessing
+from camviz.discovery.formats import model_files
 from camviz.output.manifest import ManifestRow, read_manifest
 
 if TYPE_CHECKING:
@@ -34,13 +35,24 @@ def run_settings(options: ExplainOptions, method: str, preprocessing: Preprocess
                  class_names: Sequence[str]) -> dict[str, object]:
     """Everything that shapes a batch run's outputs (not which samples it picks): hashed by `settings_key`."""
     return {
-        "checkpoint": [str(options.model_path.resolve()), file_stamp(options.model_path)],
-        "model": [options.model_name, options.ema, [str(family) for family in options.families]],
+        "checkpoint": [str(options.model_path.resolve()), *model_stamps(options.model_path)],
+        "model": [options.model_name, options.ema, [str(family) for family in options.families]]
+        + ([options.state_prefix] if options.state_prefix is not None else []),
         "method": [method, options.aug_smooth, options.eigen_smooth, list(options.target_layers)],
         "target": options.target_category, "classes": list(class_names), "preprocessing": repr(preprocessing),
         "outputs": {"save_raw": options.save_raw, "only_misclassified": options.only_misclassified,
                     "metrics": options.metrics, "figure_format": options.figure_format},
     }
+
+
+def model_stamps(model_path: Path) -> list[str]:
+    """`{name}:{size}:{mtime}` of every file the model is read from (a folder's weights and configs, not the
+    folder's own entry, which does not change when a file in it is overwritten)."""
+    try:
+        files = model_files(model_path)
+    except OSError:
+        return [file_stamp(model_path)]
+    return [f"{file.name}:{file_stamp(file)}" for file in files]
 
 
 def file_stamp(path: Path) -> str:

@@ -28,3 +28,11 @@ def test_a_target_layer_after_global_pooling_warns_of_a_constant_heatmap(camviz_
     result = camviz_main("explain", "--image-path", circle_image, "--output-dir", tmp_path, "--model-path",
                          trained_checkpoint, "--target-layer", "drop")
     assert result.returncode == 0 and "constant heatmap" in result.stderr, result.stderr
+
+
+def test_nan_logits_are_named_as_the_models_output_not_its_gradients(camviz_main, circle_image, tmp_path) -> None:
+    state = dict(demo_checkpoint()["state_dict"])
+    state["head.bias"] = torch.full_like(state["head.bias"], float("nan"))
+    broken = save_demo_checkpoint(tmp_path / "nan.pth", state_dict=state)
+    result = camviz_main("explain", "--model-path", broken, "--image-path", circle_image, "--output-dir", tmp_path / "out")
+    assert "the model's output is NaN/inf" in result.stderr and "gradients overflowed" not in result.stderr, result.stderr

@@ -13,6 +13,7 @@ from camviz.demo import write_image_folder
 from camviz.discovery.families import FAMILIES
 from tests.support.cli import one_error_line
 from tests.support.manifest import manifest_rows
+from tests.support.mounts import remount, small_tmpfs
 
 CASES = {
     # name: (extra args after --model-path, which model file, expected exit code, words the message must hold)
@@ -149,3 +150,29 @@ def test_script_runs_the_demo(camviz, tmp_path) -> None:
     assert [row["true"] for row in rows] == ["circle", "square", "triangle"]
     assert all(row["status"] == "ok" and (tmp_path / "gradcam" / row["output"]).is_file() for row in rows)
     assert "processed: 3" in result.stdout and f"open {(tmp_path / 'gradcam').resolve()}/" in result.stdout
+
+
+def test_demo_data_holds_what_it_says_after_an_earlier_demo(camviz_main, tmp_path) -> None:
+    assert camviz_main("demo", "--output-dir", tmp_path).returncode == 0  # 4 per class
+    result = camviz_main("demo", "--per-class", 1, "--output-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 synthetic images per class" in result.stdout and "processed: 3" in result.stdout
+    assert len(list((tmp_path / "data").rglob("*.png"))) == 3
+    assert len(manifest_rows(tmp_path / "gradcam")) == 3
+
+
+@pytest.mark.parametrize("count", [0, -1])
+def test_demo_per_class_below_one_is_a_usage_error_on_that_option(camviz_main, tmp_path, count: int) -> None:
+    result = camviz_main("demo", "--per-class", count, "--output-dir", tmp_path)
+    assert result.returncode == 2 and "--per-class" in result.stderr and "--data-dir" not in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_demo_in_a_read_only_folder_is_one_line_naming_output_dir(camviz_main, tmp_path, monkeypatch) -> None:
+    with small_tmpfs(tmp_path / "ro", "1m") as folder:
+        remount(folder, "ro")
+        monkeypatch.chdir(folder)
+        result = camviz_main("demo")
+        monkeypatch.chdir(tmp_path)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("camviz:")]
+    assert result.returncode != 0 and len(lines) == 1 and "--output-dir" in lines[0], result.stderr

@@ -91,12 +91,13 @@ def test_safetensors_weights_and_header_metadata(tmp_path: Path) -> None:
     assert (ckpt.model_name, ckpt.num_classes, ckpt.class_names) == ("resnet18", 5, list("abcde"))
 
 
-def test_ema_flag_without_ema_weights_is_an_error(tmp_path: Path) -> None:
+def test_ema_flag_without_an_ema_entry_looks_for_an_ema_prefix(tmp_path: Path) -> None:
     path = tmp_path / "ckpt.pth"
     torch.save({"state_dict": _weights(1.0)}, path)
 
-    with pytest.raises(CheckpointError, match="no EMA weights"):
-        read_checkpoint(path, use_ema=True)
+    ckpt = read_checkpoint(path, use_ema=True)
+    assert ckpt.ema_by_prefix and sorted(ckpt.state_dict) == sorted(_weights(1.0))  # the build picks the prefix
+    assert not read_checkpoint(path).ema_by_prefix
 
 
 @pytest.mark.parametrize("content", [{"epoch": 3, "note": "hello"}, [1, 2, 3]], ids=["no-weights", "a-list"])

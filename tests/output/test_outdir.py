@@ -3,38 +3,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from camviz.demo import CHECKPOINT_PATH
 from camviz.output.files import partial_name
 from camviz.output.outdir import claim_output_dir
 from tests.support.manifest import manifest_rows
-
-
-@contextlib.contextmanager
-def small_tmpfs(path: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of `size` mounted at `path` (root only; CI runs as root), unmounted afterwards."""
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs these as root)")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
-                             check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def _remount(path: Path, options: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,{options}", str(path)], check=True)
+from tests.support.mounts import remount, small_tmpfs
 
 
 def _explain(camviz_main, data: Path, out: Path, *extra: object) -> subprocess.CompletedProcess:
@@ -50,7 +26,7 @@ def _one_line(result: subprocess.CompletedProcess) -> str:
 
 def test_a_read_only_output_dir_is_one_line(camviz_main, small_split, tmp_path) -> None:
     with small_tmpfs(tmp_path / "ro", "1m") as out:
-        _remount(out, "ro")
+        remount(out, "ro")
         result = _explain(camviz_main, small_split, out)
     assert result.returncode == 1
     assert "cannot write to --output-dir" in _one_line(result) and "read-only" in _one_line(result)
@@ -63,7 +39,7 @@ def test_a_full_disk_is_the_users_to_fix_and_resume_finishes(camviz_main, small_
         line = _one_line(result)
         assert "disk full" in line and "No space left on device" in line and "--resume" in line, line
         assert not list(out.glob(".*.part")), "no temporary file is left behind"
-        _remount(out, "size=16m")
+        remount(out, "size=16m")
         result = _explain(camviz_main, small_split, out, "--resume")
         assert result.returncode == 0, result.stderr
         rows = manifest_rows(out)

@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import timm
+import torch
 from PIL import Image
 
 from camviz.demo import CHECKPOINT_PATH, write_image_folder
@@ -124,3 +126,33 @@ def test_killed_run_leaves_complete_figures_and_resume_finishes(camviz_main, tra
     assert all(after[name] == mtime for name, mtime in before.items()), "finished figures were rewritten"
     assert not list(out.glob(".*.part")), "leftover temporary files are cleaned up"
     assert [int(row["index"]) for row in manifest_rows(out)] == list(range(60))
+
+
+@pytest.mark.parametrize("overwritten", ["model.safetensors", "config.json"])
+def test_a_folder_checkpoint_overwritten_in_place_redoes_every_row(camviz_main, small_split, tmp_path,
+                                                                    overwritten: str) -> None:
+    """A timm hub folder whose weights (or config) a training loop rewrites each epoch: the folder's own entry
+    keeps its mtime, the rows must still be redone."""
+    from timm.models._hub import save_for_hf
+
+    from tests.support.checkpoints import tiny_timm
+
+    folder, out = tmp_path / "hub", tmp_path / "out"
+    save_for_hf(tiny_timm("test_resnet", num_classes=3), folder,
+                model_config={"label_names": ["circle", "square", "triangle"]}, safe_serialization=True)
+    folder_stamp = folder.stat().st_mtime_ns
+    explain = ("explain", "--model-path", folder, "--data-dir", small_split, "--output-dir", out, "--num-workers", 0)
+    assert camviz_main(*explain).returncode == 0
+    before = {row["path"]: (row["pred"], row["confidence"]) for row in manifest_rows(out)}
+
+    epoch2 = tmp_path / "epoch2"
+    torch.manual_seed(1)
+    save_for_hf(timm.create_model("test_resnet", num_classes=3).eval(), epoch2,
+                model_config={"label_names": ["circle", "square", "triangle"], "epoch": 2}, safe_serialization=True)
+    (folder / overwritten).write_bytes((epoch2 / overwritten).read_bytes())  # in place: the folder entry stays
+    os.utime(folder, ns=(folder_stamp, folder_stamp))
+    result = camviz_main(*explain, "--resume")
+    assert result.returncode == 0 and "6 earlier rows were made with other settings" in result.stderr, result.stderr
+    after = {row["path"]: (row["pred"], row["confidence"]) for row in manifest_rows(out)}
+    if overwritten == "model.safetensors":
+        assert after != before, "the new weights' predictions replace the old rows"

@@ -198,6 +198,14 @@ def save_demo_checkpoint(path: Path, *, drop: tuple[str, ...] = (), **changes: o
     return path
 
 
+def biased_demo_checkpoint(path: Path, names: list[str], bias: list[float], **changes: object) -> Path:
+    """The demo classifier with a head that ignores the image (its logits are always `bias`), saved to `path`."""
+    weights = dict(demo_checkpoint()["state_dict"])
+    weights["head.weight"] = torch.zeros_like(weights["head.weight"])
+    weights["head.bias"] = torch.tensor(bias)
+    return save_demo_checkpoint(path, state_dict=weights, class_names=names, **changes)
+
+
 def model_input(image: Path, size: tuple[int, int], mean: tuple[float, ...], std: tuple[float, ...],
                 channels: int = 3) -> torch.Tensor:
     """The normalised batch of one that a model sees for `image`: bilinear resize to `size`, no crop."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +31,8 @@ class Job:
     output_dir: Path
     progress: Progress
     batch_size: int  # --batch-size, else the device's default
+    settings_key: str = ""  # what shapes the outputs, hashed (`camviz.run.resume.settings_key`)
+    record: dict = field(default_factory=dict)  # run.json as the run started (`camviz.run.provenance`)
 
 
 class SampleWriter(Protocol):

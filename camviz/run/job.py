@@ -7,6 +7,8 @@ module prints nothing itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from camviz.output.gallery import write_gallery
 from camviz.output.manifest import MANIFEST_NAME, ManifestRow, ManifestWriter, manifest_name, merge_rank_manifests
 from camviz.output.outdir import claim_output_dir, make_output_dir
 from camviz.output.pool import WritePool
+from camviz.output.run_record import write_run_record
 from camviz.output.summary import Summary, summarize
 from camviz.output.writers import BatchWriter, SingleWriter, WriterSettings
 from camviz.run.batches import Job, drive
@@ -30,6 +33,7 @@ from camviz.run.cpus import default_batch_size, share_cpus
 from camviz.run.model import ResolvedModel, resolve_model
 from camviz.run.options import ExplainOptions, check_options, check_target_category
 from camviz.run.progress import Progress, SilentProgress
+from camviz.run.provenance import finish_record, start_record
 from camviz.run.ranks import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
 from camviz.run.resume import ResumeCheck, resumable_rows, run_settings, settings_key, sources
 
@@ -69,10 +73,38 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     exclusive = options.data_dir is not None  # a batch run owns the folder; single-image runs share it
     with claim_output_dir(output_dir, exclusive, lock=ranks.is_main), process_group(ranks, resolved.device), \
             _engine(resolved, options, progress) as engine:
-        job = Job(options, resolved, engine, output_dir, progress, batch_size)
-        if options.image_path is not None:
-            return _run_single(job, samples)
-        return _run_batch(job, samples, folder_classes, ranks)
+        key = settings_key(run_settings(options, engine.method, resolved.preprocessing, resolved.class_names))
+        job = Job(options, resolved, engine, output_dir, progress, batch_size, key,
+                  start_record(resolved, engine.method, key, "single" if options.image_path else "batch"))
+        with _recorded(job, ranks.is_main) as outcome:
+            outcome.result = _run_single(job, samples) if options.image_path is not None \
+                else _run_batch(job, samples, folder_classes, ranks)
+        return outcome.result
+
+
+@dataclass
+class _Outcome:
+    result: ExplainResult | None = None
+
+
+@contextmanager
+def _recorded(job: Job, is_main: bool) -> Iterator[_Outcome]:
+    """`run.json` written as the run starts and rewritten as it ends, however it ends (rank 0 only)."""
+    if is_main:
+        write_run_record(job.output_dir, job.record)
+    outcome, status = _Outcome(), "interrupted"
+    try:
+        yield outcome
+        status = f"exit {outcome.result.exit_code}" if outcome.result else status
+    except CamvizError as error:
+        status = f"error: {error}"
+        raise
+    finally:
+        if is_main:
+            result = outcome.result
+            summary = result.summary if result is not None and result.manifest is not None else None
+            outputs = len(result.outputs) if result is not None and result.manifest is None else None
+            write_run_record(job.output_dir, finish_record(job.record, status, summary, outputs))
 
 
 def _samples(options: ExplainOptions) -> tuple[list[Sample], list[str]]:
@@ -107,8 +139,7 @@ def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
 def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks: Ranks) -> ExplainResult:
     """Explain this rank's shard into its manifest; then agree on the exit code; rank 0 merges and tidies."""
     mine = shard(samples, ranks.rank, ranks.world_size)
-    row_sources = sources(mine, settings_key(run_settings(job.options, job.engine.method, job.resolved.preprocessing,
-                                                          job.resolved.class_names)))
+    row_sources = sources(mine, job.settings_key)
     check = resumable_rows(job.output_dir, mine, row_sources, job.options.save_raw) if job.options.resume \
         else ResumeCheck()
     for note in check.notes():
@@ -160,5 +191,6 @@ def _finish_output_dir(job: Job, rows: list[ManifestRow], class_means: ClassMean
     if ranks.is_distributed:
         rows = merge_rank_manifests(job.output_dir, ranks.world_size)
     class_means.write(job.output_dir, job.engine.method, job.options.figure_format)
-    write_gallery(job.output_dir, rows, job.resolved.class_names, job.engine.method)
+    record = finish_record(job.record, "finishing", summarize(rows, classes=job.resolved.class_names))
+    write_gallery(job.output_dir, rows, job.resolved.class_names, job.engine.method, run=record)
     return rows

@@ -90,7 +90,7 @@ def explain(
     aug_smooth: Annotated[bool, typer.Option("--aug-smooth", help="Average the CAM over flips and scalings (test-time augmentation).")] = False,
     eigen_smooth: Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")] = False,
     only_misclassified: Annotated[bool, typer.Option("--only-misclassified", help="Batch mode: write figures only for mistakes (the manifest keeps every row).")] = False,
-    metrics: Annotated[bool, typer.Option("--metrics", help="Batch mode: faithfulness scores (ROAD combined, CAM-multiplied confidence change) as manifest columns.")] = False,
+    metrics: Annotated[bool, typer.Option("--metrics", help="Batch mode: faithfulness scores (ROAD combined, CAM-multiplied confidence change, RISE deletion and insertion AUC) as manifest columns.")] = False,
     figure_format: Annotated[FigureFormat, typer.Option(help="Image format of the figures: png, jpg or webp (smaller files for large splits).")] = FigureFormat.png,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag): one CAM per predicted label.")] = False,
     threshold: Annotated[float, typer.Option(help="--multi-label: labels with a probability at or above it are predicted.")] = 0.5,

@@ -95,6 +95,8 @@ def explain(
     multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag): one CAM per predicted label.")] = False,
     threshold: Annotated[float, typer.Option(help="--multi-label: labels with a probability at or above it are predicted.")] = 0.5,
     config: Annotated[Optional[Path], typer.Option(help="TOML preset; flags given here win.", is_eager=True, callback=read_config)] = None,
+    masks: Annotated[Optional[Path], typer.Option(help="Batch mode: a folder of object masks, one per image at the same relative path and stem (any image format; nonzero = object): adds pointing_hit, energy_in_object and iou columns.")] = None,
+    boxes: Annotated[Optional[Path], typer.Option(help="Batch mode: a CSV of path,x_min,y_min,x_max,y_max rows (the image's pixels; several per image) as the objects: adds the localization columns.")] = None,
 ) -> None:
     """Explain one image (--image-path) or a whole ImageFolder split (--data-dir) with Grad-CAM figures."""
     from camviz.cli.console import ConsoleProgress
@@ -111,6 +113,7 @@ def explain(
         aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, only_misclassified=only_misclassified, metrics=metrics,
         figure_format=figure_format.value,
         families=ctx.meta.get("camviz.families", ()), multi_label=multi_label, threshold=threshold,
+        masks=masks, boxes=boxes,
     )
     is_main = ranks_from_environment().is_main  # under torchrun only rank 0 draws and reports
     with ConsoleProgress(show_progress=is_main) as progress:

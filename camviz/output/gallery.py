@@ -57,7 +57,9 @@ def gallery_data(output_dir: Path, rows: Sequence[ManifestRow], class_names: Seq
         if row.true and row.pred:
             matrix[position[row.true]][position[row.pred]] += 1
     summary = summarize(rows, classes=class_names)
+    pointing = summary.localization.overall
     return {
+        "pointing": {"hits": pointing.hits, "count": pointing.count} if pointing.count else None,
         "method": method,
         "classes": axis,
         "rows": [_record(output_dir, row, position) for row in ok],
@@ -111,7 +113,18 @@ def _record(output_dir: Path, row: ManifestRow, position: dict[str, int]) -> dic
         "conf": _confidence(row), "target": row.target, "output": row.output, "src": quote(row.output),
         "w": size[0] if size else None, "h": size[1] if size else None, "missing": size is None,
         "labelled": bool(row.true), "mistake": _is_mistake(row), "warn": row.error,
+        **_localization(row),
     }
+
+
+def _localization(row: ManifestRow) -> dict:
+    """The pointing game's outcome and the energy in the object (None without ground truth), for tags and filters."""
+    hit = row.scores.get("pointing_hit", "")
+    try:
+        energy = float(row.scores.get("energy_in_object", ""))
+    except ValueError:
+        energy = None
+    return {"hit": (hit == "1") if hit else None, "energy": energy}
 
 
 def _is_mistake(row: ManifestRow) -> bool:

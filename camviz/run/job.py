@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camviz.cam.engine import CamEngine, Smoothing
+from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.cam.memory import check_input_fits
 from camviz.cam.metrics import METRIC_NAMES
 from camviz.data.classes import match_class_folders
+from camviz.data.ground_truth import GroundTruth, read_ground_truth
 from camviz.data.listing import Sample, display_name
 from camviz.data.loader import batch_loader
 from camviz.data.sampling import select_samples, shard
@@ -65,6 +67,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
         samples, folder_classes = match_class_folders(samples, folder_classes, resolved.class_names, options.data_dir,
                                                       recorded=loaded.class_names is not None, warn=progress.warn)
     check_target_category(options.target_category, loaded.num_classes)
+    ground_truth = _ground_truth(options, samples, progress)
     if options.metrics and not loaded.output_kind.is_softmax:
         raise UsageError(f"--metrics scores softmax classifiers only; this model's output is {loaded.output_kind.name}")
     output_dir = make_output_dir(options.output_dir)
@@ -75,7 +78,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
             _engine(resolved, options, progress) as engine:
         key = settings_key(run_settings(options, engine.method, resolved.preprocessing, resolved.class_names))
         job = Job(options, resolved, engine, output_dir, progress, batch_size, key,
-                  start_record(resolved, engine.method, key, "single" if options.image_path else "batch"))
+                  start_record(resolved, engine.method, key, "single" if options.image_path else "batch"), ground_truth)
         with _recorded(job, ranks.is_main) as outcome:
             outcome.result = _run_single(job, samples) if options.image_path is not None \
                 else _run_batch(job, samples, folder_classes, ranks)
@@ -114,6 +117,24 @@ def _samples(options: ExplainOptions) -> tuple[list[Sample], list[str]]:
     return select_samples(options.data_dir, options.classes, options.num_samples, options.seed)
 
 
+def _ground_truth(options: ExplainOptions, samples: list[Sample], progress: Progress) -> GroundTruth | None:
+    """--masks / --boxes read and matched to the selected images: none matching is an error, some is said."""
+    if options.masks is None and options.boxes is None:
+        return None
+    ground_truth = read_ground_truth(options.masks, options.boxes)
+    matched = sum(ground_truth.covers(sample) for sample in samples)
+    given = " and ".join(f"{flag} {path}" for flag, path in (("--masks", options.masks), ("--boxes", options.boxes))
+                         if path is not None)
+    if not matched:
+        raise UsageError(f"{given}: ground truth matches 0 of the {len(samples)} selected images (a mask is "
+                         "MASKS/<same relative path and stem>.<any image format>; a box row names the image's path "
+                         "relative to --data-dir)")
+    if matched < len(samples):
+        progress.warn(f"{given}: ground truth for {matched} of {len(samples)} selected images; the others get "
+                      "empty localization cells")
+    return ground_truth
+
+
 def _engine(resolved: ResolvedModel, options: ExplainOptions, progress: Progress) -> CamEngine:
     """The run's one CAM engine, on the resolved target layers."""
     targets = resolved.targets
@@ -145,8 +166,9 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     for note in check.notes():
         job.progress.warn(note)
     done = {row.index for row in check.rows}
+    score_names = (*(METRIC_NAMES if job.options.metrics else ()), *(LOCALIZATION_NAMES if job.ground_truth else ()))
     manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), check.rows,
-                              METRIC_NAMES if job.options.metrics else (), row_sources)
+                              score_names, row_sources)
     class_means = ClassMeans(folder_classes, job.resolved.preprocessing.size)
     job.progress.start(len(mine))
     job.progress.advance(len(done))
@@ -173,7 +195,7 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
             outputs = writer.outputs
             workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))
             loader = batch_loader(todo, job.resolved.preprocessing, job.batch_size, workers,
-                                  pin_memory=job.resolved.device.type == "cuda")
+                                  pin_memory=job.resolved.device.type == "cuda", ground_truth=job.ground_truth)
             drive(job, loader, writer)
     except CamvizError as error:  # other ranks still wait for this rank's exit code
         failure = error

@@ -46,6 +46,8 @@ class ExplainOptions:
     families: Sequence[Family] = ()  # extra family-table rows (e.g. from a --config preset), tried first
     multi_label: bool = False  # a sigmoid per label (also when the checkpoint records it)
     threshold: float = 0.5  # multilabel: labels at or above it are the prediction
+    masks: Path | None = None  # batch mode: a mask per image, same relative path and stem (nonzero = object)
+    boxes: Path | None = None  # batch mode: a CSV of path,x_min,y_min,x_max,y_max rows in the image's pixels
 
     def model_request(self) -> ModelRequest:
         """The model these options ask for."""
@@ -67,6 +69,8 @@ def check_options(options: ExplainOptions) -> None:
             raise UsageError(f"{name} must be at least {least} (got {value})")
     if options.metrics and options.data_dir is None:
         raise UsageError("--metrics needs --data-dir: the scores are columns of manifest.csv")
+    if (options.masks or options.boxes) and options.data_dir is None:
+        raise UsageError("--masks and --boxes need --data-dir: the localization scores are columns of manifest.csv")
     as_size(options.img_size)
     if not 0.0 < options.threshold < 1.0:
         raise UsageError(f"--threshold must be between 0 and 1 (got {options.threshold})")

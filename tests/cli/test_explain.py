@@ -112,7 +112,7 @@ def test_single_image_mode_writes_figure_overlay_and_raw(camviz_main, trained_ch
                              "--output-dir", out, "--save-raw", *extra)
         assert result.returncode == 0, result.stderr
         assert sorted(p.name for p in out.iterdir()) == [
-            "square_003_gradcam.npy", "square_003_gradcam.png", "square_003_gradcam_overlay.png"
+            "run.json", "square_003_gradcam.npy", "square_003_gradcam.png", "square_003_gradcam_overlay.png"
         ]
         assert cv2.imread(str(out / "square_003_gradcam_overlay.png")).shape == (96, 96, 3)
         figure = cv2.imread(str(out / "square_003_gradcam.png"))

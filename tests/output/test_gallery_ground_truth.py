@@ -40,8 +40,8 @@ def test_the_gallery_filters_hits_and_misses_and_shows_the_run(camviz_main, tmp_
     assert browser.evaluate("document.getElementById('f-hit-box').hidden") is False
     assert f"pointing ({hits}/12)" in browser.evaluate("document.getElementById('stats').textContent")
     for value, expected in (("miss", 12 - hits), ("hit", hits), ("all", 12)):
-        browser.evaluate(f"const s = document.getElementById('f-hit'); s.value = '{value}'; "
-                         "s.dispatchEvent(new Event('change'))")
+        browser.evaluate(f"{{ const s = document.getElementById('f-hit'); s.value = '{value}'; "
+                         "s.dispatchEvent(new Event('change')); }")
         assert browser.evaluate(VISIBLE) == expected
     assert browser.evaluate("document.querySelectorAll('#grid .gt.hit').length") == hits
     run = browser.evaluate("document.getElementById('run').textContent")

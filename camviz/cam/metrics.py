@@ -9,6 +9,8 @@ comparable across images and models:
   In [-0.5, 0.5]. Costly: a sparse linear solve per image and percentile (about 1.5 s per 96 px image on a CPU).
 - `cam_confidence_change`: `CamMultImageConfidenceChange`: probability of the (normalised) input multiplied
   by the CAM minus probability of the input. In [-1, 1]; near 0 when the map keeps all the evidence.
+- `deletion_auc` (lower is better) and `insertion_auc` (higher is better): RISE's deletion and insertion
+  (Petsiuk et al. 2018), which pytorch-grad-cam does not have: see `camviz.cam.deletion`. In [0, 1].
 
 The targets are `ClassifierOutputSoftmaxTarget`, as pytorch-grad-cam's README does for its metrics: a raw
 logit can rise while the class loses to another, and logit scales differ between models.
@@ -26,9 +28,10 @@ from pytorch_grad_cam.metrics.road import ROADCombined
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from torch import nn
 
+from camviz.cam.deletion import deletion_auc, insertion_auc, relevance_ranks
 from camviz.errors import UsageError
 
-METRIC_NAMES: tuple[str, ...] = ("road_combined", "cam_confidence_change")
+METRIC_NAMES: tuple[str, ...] = ("road_combined", "cam_confidence_change", "deletion_auc", "insertion_auc")
 ROAD_PERCENTILES: tuple[int, ...] = (20, 40, 60, 80)
 _SEED = 0  # ROAD's imputer adds noise from torch's global generator: seeded (in a forked RNG) for repeatable scores
 
@@ -63,14 +66,17 @@ def faithfulness_scores(
         for start in range(0, len(inputs), batch_size):
             chunk = slice(start, start + batch_size)
             batch = inputs[chunk].detach().to(device)
-            targets = [ClassifierOutputSoftmaxTarget(int(c)) for c in target_categories[chunk]]
             for name in metrics:
-                parts[name].append(_score(name, model, batch, cams[chunk], targets))
+                parts[name].append(_score(name, model, batch, cams[chunk], list(target_categories[chunk])))
     return {name: np.concatenate(arrays).astype(np.float32) for name, arrays in parts.items()}
 
 
-def _score(name: str, model: nn.Module, batch: torch.Tensor, cams: np.ndarray, targets: list) -> np.ndarray:
-    """One metric on one chunk, by the library's metric object (which takes the whole chunk)."""
+def _score(name: str, model: nn.Module, batch: torch.Tensor, cams: np.ndarray, categories: list[int]) -> np.ndarray:
+    """One metric on one chunk, by the library's metric object (which takes the whole chunk) or `cam.deletion`."""
+    if name in ("deletion_auc", "insertion_auc"):
+        area = deletion_auc if name == "deletion_auc" else insertion_auc
+        return area(model, batch, relevance_ranks(rank_with_random_ties(cams), batch.device), categories)
+    targets = [ClassifierOutputSoftmaxTarget(int(c)) for c in categories]
     with warnings.catch_warnings():  # the library calls np.float32() on torch tensors: NumPy 2 deprecation noise
         warnings.filterwarnings("ignore", "__array_wrap__ must accept context", DeprecationWarning)
         if name == "road_combined":

@@ -98,11 +98,13 @@ def explain(
     aug_smooth: Annotated[bool, typer.Option("--aug-smooth", help="Average the CAM over flips and scalings (test-time augmentation).")] = False,
     eigen_smooth: Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")] = False,
     only_misclassified: Annotated[bool, typer.Option("--only-misclassified", help="Batch mode: write figures only for mistakes (the manifest keeps every row).")] = False,
-    metrics: Annotated[bool, typer.Option("--metrics", help="Batch mode: faithfulness scores (ROAD combined, CAM-multiplied confidence change) as manifest columns.")] = False,
+    metrics: Annotated[bool, typer.Option("--metrics", help="Batch mode: faithfulness scores (ROAD combined, CAM-multiplied confidence change, RISE deletion and insertion AUC) as manifest columns.")] = False,
     figure_format: Annotated[FigureFormat, typer.Option(help="Image format of the figures: png, jpg or webp (smaller files for large splits).")] = FigureFormat.png,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag): one CAM per predicted label.")] = False,
     threshold: Annotated[float, typer.Option(help="--multi-label: labels with a probability at or above it are predicted.")] = 0.5,
     config: Annotated[Optional[Path], typer.Option(help="TOML preset; flags given here win.", is_eager=True, callback=read_config)] = None,
+    masks: Annotated[Optional[Path], typer.Option(help="Batch mode: a folder of object masks, one per image at the same relative path and stem (any image format; nonzero = object): adds pointing_hit, energy_in_object and iou columns.")] = None,
+    boxes: Annotated[Optional[Path], typer.Option(help="Batch mode: a CSV of path,x_min,y_min,x_max,y_max rows (the image's pixels; several per image) as the objects: adds the localization columns.")] = None,
 ) -> None:
     """Explain one image (--image-path) or a whole ImageFolder split (--data-dir) with Grad-CAM figures."""
     from camviz.cli.console import ConsoleProgress
@@ -120,6 +122,7 @@ def explain(
         figure_format=figure_format.value,
         families=ctx.meta.get("camviz.families", ()), multi_label=multi_label, threshold=threshold,
         state_prefix=state_prefix,
+        masks=masks, boxes=boxes,
     )
     is_main = ranks_from_environment().is_main  # under torchrun only rank 0 draws and reports
     with ConsoleProgress(show_progress=is_main) as progress:

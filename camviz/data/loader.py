@@ -11,13 +11,14 @@ import ctypes
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from camviz.data.decode import decode_image
+from camviz.data.ground_truth import GroundTruth, ObjectTruth
 from camviz.data.listing import Sample
 from camviz.data.preprocessing import Preprocessing
 from camviz.errors import ImageDecodeError
@@ -30,45 +31,54 @@ class DecodedBatch:
     samples: list[Sample]  # decoded, in the order of `pixels`
     pixels: torch.Tensor  # uint8 [B, H, W, C]
     failures: list[tuple[Sample, str]]  # samples that could not be decoded, with the reason
+    truths: list[ObjectTruth | None] = field(default_factory=list)  # with ground truth: one per sample
 
     def pin_memory(self) -> DecodedBatch:
         """Page-locked pixels, for a non-blocking upload to the GPU (DataLoader's pin_memory thread calls this)."""
-        return DecodedBatch(self.samples, self.pixels.pin_memory(), self.failures)
+        return DecodedBatch(self.samples, self.pixels.pin_memory(), self.failures, self.truths)
 
 
 class SampleDataset(Dataset):
-    """Decodes and preprocesses samples to uint8 pixels; a broken file yields its reason instead."""
+    """Decodes and preprocesses samples to uint8 pixels; a broken file yields its reason instead. With
+    `ground_truth`, each item also carries its object mask at the decoded image's size."""
 
-    def __init__(self, samples: Sequence[Sample], preprocessing: Preprocessing) -> None:
+    def __init__(self, samples: Sequence[Sample], preprocessing: Preprocessing,
+                 ground_truth: GroundTruth | None = None) -> None:
         self.samples = list(samples)
         self.preprocessing = preprocessing
+        self.ground_truth = ground_truth
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, position: int) -> tuple[Sample, np.ndarray | None, str | None]:
+    def __getitem__(self, position: int) -> tuple[Sample, np.ndarray | None, str | None, ObjectTruth | None]:
         sample = self.samples[position]
         try:
-            return sample, self.preprocessing.pixels(decode_image(sample.path)), None
+            image = decode_image(sample.path)
         except ImageDecodeError as error:
-            return sample, None, str(error)
+            return sample, None, str(error), None
+        truth = None
+        if self.ground_truth is not None:
+            truth = self.ground_truth.object_mask(sample, image.height, image.width)
+        return sample, self.preprocessing.pixels(image), None, truth
 
 
-def collate_decoded(items: list[tuple[Sample, np.ndarray | None, str | None]]) -> DecodedBatch:
+def collate_decoded(items: list[tuple[Sample, np.ndarray | None, str | None, ObjectTruth | None]]) -> DecodedBatch:
     """DataLoader collate function (runs in the workers): stack the decoded pixels into one tensor."""
-    good = [(sample, pixels) for sample, pixels, _ in items if pixels is not None]
-    failures = [(sample, error or "unknown error") for sample, pixels, error in items if pixels is None]
-    stacked = torch.from_numpy(np.stack([pixels for _, pixels in good])) if good else torch.empty(0, dtype=torch.uint8)
-    return DecodedBatch([sample for sample, _ in good], stacked, failures)
+    good = [(sample, pixels, truth) for sample, pixels, _, truth in items if pixels is not None]
+    failures = [(sample, error or "unknown error") for sample, pixels, error, _ in items if pixels is None]
+    stacked = torch.from_numpy(np.stack([pixels for _, pixels, _ in good])) if good else torch.empty(0, dtype=torch.uint8)
+    return DecodedBatch([sample for sample, _, _ in good], stacked, failures, [truth for _, _, truth in good])
 
 
 def batch_loader(
     samples: Sequence[Sample], preprocessing: Preprocessing, batch_size: int, num_workers: int,
-    pin_memory: bool = False,
+    pin_memory: bool = False, *, ground_truth: GroundTruth | None = None,
 ) -> DataLoader:
-    """A DataLoader that decodes and collates in `num_workers` processes and yields `DecodedBatch`es."""
+    """A DataLoader that decodes and collates in `num_workers` processes and yields `DecodedBatch`es (with each
+    sample's object mask when `ground_truth` is given)."""
     return DataLoader(
-        SampleDataset(samples, preprocessing),
+        SampleDataset(samples, preprocessing, ground_truth),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,

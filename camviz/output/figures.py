@@ -38,12 +38,31 @@ def heatmap(cam: np.ndarray) -> np.ndarray:
 
 
 def compose_figure(
-    display: np.ndarray, cam: np.ndarray, overlay_rgb: np.ndarray, titles: tuple[str, str, str]
+    display: np.ndarray, cam: np.ndarray, overlay_rgb: np.ndarray, titles: tuple[str, str, str],
+    outline: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Three panels side by side (input, heatmap with colour bar, overlay), each under its title; RGB uint8."""
+    """Three panels side by side (input, heatmap with colour bar, overlay), each under its title; RGB uint8.
+
+    `outline` (a bool object mask of any size, e.g. the original image's) is outlined on the overlay.
+    """
     image, heat, blend = (enlarge(p) for p in (np.uint8(np.round(display * 255)), heatmap(cam), overlay_rgb))
+    if outline is not None:
+        blend = outlined(blend, outline)
     heat = np.hstack([heat, _colorbar(heat.shape[0])])
     return join([titled(panel, title) for panel, title in zip((image, heat, blend), titles, strict=True)], axis=1)
+
+
+OUTLINE_COLOUR = (255, 255, 255)
+
+
+def outlined(panel: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A copy of an RGB panel with the outer contours of a bool mask (resized, nearest, to the panel) drawn on it."""
+    height, width = panel.shape[:2]
+    scaled = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(scaled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    drawn = np.ascontiguousarray(panel).copy()
+    cv2.drawContours(drawn, contours, -1, OUTLINE_COLOUR, max(1, round(min(height, width) / 112)), cv2.LINE_AA)
+    return drawn
 
 
 def heatmap_figure(cam: np.ndarray, title: str) -> np.ndarray:
@@ -121,12 +140,14 @@ def display_image(pixels: np.ndarray) -> np.ndarray:
 
 def write_figure(figure_path: Path, pixels: np.ndarray, cam: np.ndarray,
                  titles: tuple[str, str, str] | Sequence[tuple[str, str, str]],
-                 *, overlay_path: Path | None = None, raw_path: Path | None = None) -> None:
+                 *, overlay_path: Path | None = None, raw_path: Path | None = None,
+                 outline: np.ndarray | None = None) -> None:
     """Write the three-panel figure, and optionally the overlay alone and the raw float32 CAM, atomically.
 
     `pixels` are the uint8 HWC pixels the model was given (before normalising); the image format follows
     the figure's extension (`.png`, `.jpg`, `.webp`). A multilabel `cam` is [K, H, W] with one title triple
-    per label: the figure gets a row of panels per label.
+    per label: the figure gets a row of panels per label. `outline` (the object's bool mask, any size) is drawn on
+    each overlay panel.
     """
     figure_format = figure_path.suffix[1:]
     display = display_image(pixels)
@@ -137,7 +158,8 @@ def write_figure(figure_path: Path, pixels: np.ndarray, cam: np.ndarray,
         write_atomic(raw_path, encode_npy(cam.astype(np.float32)))
     if overlay_path is not None:
         write_atomic(overlay_path, encode_image(join(overlays, axis=1), figure_format))
-    figures = [compose_figure(display, one, blend, row) for one, blend, row in zip(cams, overlays, rows, strict=True)]
+    figures = [compose_figure(display, one, blend, row, outline)
+               for one, blend, row in zip(cams, overlays, rows, strict=True)]
     write_atomic(figure_path, encode_image(join(figures, axis=0), figure_format))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -31,11 +31,16 @@ def _page() -> Template:
     return Template(resources.files(__package__).joinpath("gallery.html").read_text(encoding="utf-8"))
 
 def write_gallery(output_dir: Path, rows: Sequence[ManifestRow], class_names: Sequence[str], method: str,
-                  title: str | None = None, *, multilabel: bool = False) -> Path:
-    """Write `output_dir/index.html` (atomically) for a batch run's manifest rows; return its path."""
+                  title: str | None = None, *, run: Mapping[str, object] | None = None,
+                  multilabel: bool = False) -> Path:
+    """Write `output_dir/index.html` (atomically) for a batch run's manifest rows; return its path.
+
+    `run` is the run's `run.json` record, shown in the page's "run" panel.
+    """
     output_dir = Path(output_dir)
     title = title or f"camviz {method}: {output_dir.resolve().name}"
     data = gallery_data(output_dir, rows, class_names, method, multilabel=multilabel)
+    data["run"] = run_panel(run) if run else None
     html = _page().substitute(title=escape(title), data=_script_json(data))
     path = output_dir / GALLERY_NAME
     write_atomic(path, html.encode("utf-8"))
@@ -58,7 +63,9 @@ def gallery_data(output_dir: Path, rows: Sequence[ManifestRow], class_names: Seq
             matrix[position[row.true]][position[row.pred]] += 1
     summary = summarize(rows, classes=class_names, multilabel=multilabel)
     records = [_record(output_dir, row, position, labels) for row in ok]
+    pointing = summary.localization.overall
     return {
+        "pointing": {"hits": pointing.hits, "count": pointing.count} if pointing.count else None,
         "method": method,
         "classes": axis,
         "rows": records,
@@ -71,6 +78,26 @@ def gallery_data(output_dir: Path, rows: Sequence[ManifestRow], class_names: Seq
                     "figures": sum(bool(record["output"]) and not record["missing"] for record in records),
                     "without_figure": sum(not record["output"] for record in records)},
     }
+
+
+def run_panel(record: Mapping[str, object]) -> list[list[str]]:
+    """The "run" panel's rows (label, text) from a `run.json` record: what made these figures."""
+    model = record.get("model") or {}
+    versions = record.get("versions") or {}
+    spec = model.get("input") or {}
+    size = "x".join(str(v) for v in spec.get("size", []))
+    rows = [
+        ["model", f"{model.get('name')} ({model.get('family')})"],
+        ["target layers", ", ".join(model.get("target_layers") or [])],
+        ["input", f"{size}, {spec.get('channels')} channels" if size else ""],
+        ["output", str((model.get("output") or {}).get("kind", ""))],
+        ["method", str(record.get("method", ""))], ["device", str(record.get("device", ""))],
+        ["settings key", str(record.get("settings_key", ""))],
+        ["started", str(record.get("started") or "")], ["ended", str(record.get("ended") or "")],
+        ["versions", ", ".join(f"{name} {version}" for name, version in versions.items() if version)],
+        ["command", str(record.get("command", ""))],
+    ]
+    return [row for row in rows if row[1]]
 
 
 def class_axis(class_names: Sequence[str], rows: Sequence[ManifestRow]) -> list[str]:
@@ -94,7 +121,18 @@ def _record(output_dir: Path, row: ManifestRow, position: dict[str, int], labels
         "conf": _confidence(row), "target": row.target, "output": row.output, "src": quote(row.output),
         "w": size[0] if size else None, "h": size[1] if size else None, "missing": bool(row.output) and size is None,
         "labelled": bool(row.true), "mistake": _is_mistake(row, labels), "warn": row.error,
+        **_localization(row),
     }
+
+
+def _localization(row: ManifestRow) -> dict:
+    """The pointing game's outcome and the energy in the object (None without ground truth), for tags and filters."""
+    hit = row.scores.get("pointing_hit", "")
+    try:
+        energy = float(row.scores.get("energy_in_object", ""))
+    except ValueError:
+        energy = None
+    return {"hit": (hit == "1") if hit else None, "energy": energy}
 
 
 def _is_mistake(row: ManifestRow, labels: Sequence[str] | None) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from camviz.cam.localization import LOCALIZATION_NAMES as LOCALIZED
+from camviz.output.localization_summary import LocalizationSummary, summarize_localization
 from camviz.output.manifest import ManifestRow
 
 
@@ -18,6 +20,7 @@ class Summary:
     correct: int = 0
     labelled: int = 0
     score_means: dict[str, float] = field(default_factory=dict)
+    localization: LocalizationSummary = field(default_factory=LocalizationSummary)  # --masks / --boxes
 
     @property
     def accuracy(self) -> float | None:
@@ -32,7 +35,7 @@ class Summary:
         if self.accuracy is not None:
             lines.append(f"accuracy on processed samples: {self.accuracy:.1%} ({self.correct}/{self.labelled})")
         lines += [f"mean {name}: {value:.4f}" for name, value in self.score_means.items()]
-        return lines
+        return lines + self.localization.lines()
 
 
 def is_correct(true: str, pred: str, labels: Sequence[str] | None = None) -> bool:
@@ -62,6 +65,7 @@ def summarize(rows: Iterable[ManifestRow], resumed: int = 0, classes: Sequence[s
     """Count processed, skipped and correct samples from manifest rows; with `classes` (the model's), only
     rows whose true class is one of them count towards the accuracy. `multilabel`: a row is correct when its
     true class is among the predicted labels (see `is_correct`)."""
+    rows = list(rows)
     summary = Summary(resumed=resumed)
     scores: dict[str, list[float]] = {}
     labels = list(classes or ()) if multilabel else None
@@ -74,7 +78,8 @@ def summarize(rows: Iterable[ManifestRow], resumed: int = 0, classes: Sequence[s
             summary.labelled += 1
             summary.correct += is_correct(row.true, row.pred, labels)
         for name, value in row.scores.items():
-            if value:
+            if value and name not in LOCALIZED:  # those are summed up per class by `summarize_localization`
                 scores.setdefault(name, []).append(float(value))
     summary.score_means = {name: sum(values) / len(values) for name, values in scores.items()}
+    summary.localization = summarize_localization(rows)
     return summary

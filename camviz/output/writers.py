@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from camviz.cam.checks import cam_problem
+from camviz.cam.localization import localization_scores
+from camviz.data.ground_truth import ObjectTruth
 from camviz.data.listing import Sample
 from camviz.discovery.output_kind import OutputKind, Prediction
 from camviz.errors import ImageDecodeError
@@ -71,8 +73,9 @@ class BatchWriter:
                                       status="error", error=error))
 
     def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
-             scores: dict[str, float] | None = None) -> None:
-        """Queue the figure (and raw CAM) of an explained sample, then record its row (with --metrics scores)."""
+             scores: dict[str, float] | None = None, *, truth: ObjectTruth | None = None) -> None:
+        """Queue the figure (and raw CAM) of an explained sample, then record its row (with --metrics scores, and
+        with ground truth the localization scores; the object is outlined on the overlay)."""
         prediction = self.settings.prediction(probabilities)
         row = self._row(sample, prediction, scores)
         problem = cam_problem(cam, probabilities)
@@ -85,11 +88,14 @@ class BatchWriter:
                 return
         if self.class_means is not None:
             self.class_means.add(sample.true_class, cam if cam.ndim == 2 else cam[0])
+        mask = truth.mask if truth is not None else None
         if self.settings.only_misclassified and sample.true_class and self.settings.is_correct(sample.true_class, row.pred):
             row.output = ""  # explained and counted, but no figure: --only-misclassified
+            _localize(row, cam, mask)
             self.manifest.add(row)
             return
-        self.pool.submit(self._write, pixels, cam, self.settings.titles(f"true: {sample.true_class}", prediction), row)
+        titles = self.settings.titles(f"true: {sample.true_class}", prediction)
+        self.pool.submit(self._write, pixels, cam, titles, row, mask)
 
     def _row(self, sample: Sample, prediction: Prediction, scores: dict[str, float] | None) -> ManifestRow:
         """The sample's manifest row, naming the figure it will have."""
@@ -99,11 +105,23 @@ class BatchWriter:
                            prediction.confidence, "+".join(prediction.explained), f"{stem}.{settings.figure_format}",
                            scores={name: f"{value:.6f}" for name, value in (scores or {}).items()})
 
-    def _write(self, pixels: np.ndarray, cam: np.ndarray, titles: list[Titles], row: ManifestRow) -> None:
+    def _write(self, pixels: np.ndarray, cam: np.ndarray, titles: list[Titles], row: ManifestRow,
+               mask: np.ndarray | None = None) -> None:
         figure = self.settings.output_dir / row.output  # rewritten even if there: only a matching row proves a file
-        write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.settings.save_raw else None)
+        write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.settings.save_raw else None,
+                     outline=mask)
+        _localize(row, cam, mask)
         self.manifest.add(row)
         self.outputs.append(figure)
+
+
+def _localize(row: ManifestRow, cam: np.ndarray, mask: np.ndarray | None) -> None:
+    """With an object mask, add the localization columns of the (first) CAM to the row: a hit as 1 or 0."""
+    if mask is None:
+        return
+    scores = localization_scores(cam if cam.ndim == 2 else cam[0], mask)
+    row.scores.update({name: f"{value:.0f}" if name == "pointing_hit" else f"{value:.6f}"
+                       for name, value in scores.items()})
 
 
 class SingleWriter:
@@ -119,8 +137,8 @@ class SingleWriter:
         raise ImageDecodeError(error)
 
     def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
-             scores: dict[str, float] | None = None) -> None:
-        """Write the figure, overlay (and raw CAM) of the one image."""
+             scores: dict[str, float] | None = None, *, truth: ObjectTruth | None = None) -> None:
+        """Write the figure, overlay (and raw CAM) of the one image (ground truth is for batch runs: not used)."""
         settings = self.settings
         problem = cam_problem(cam, probabilities)
         if problem is not None:

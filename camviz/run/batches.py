@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -13,6 +13,7 @@ import torch
 
 from camviz.cam.engine import CamBatch, CamEngine
 from camviz.cam.metrics import faithfulness_scores
+from camviz.data.ground_truth import GroundTruth, ObjectTruth
 from camviz.data.listing import Sample
 from camviz.data.loader import DecodedBatch, stop_workers
 from camviz.data.preprocessing import Preprocessing
@@ -31,6 +32,10 @@ class Job:
     output_dir: Path
     progress: Progress
     batch_size: int  # --batch-size, else the device's default
+    settings_key: str = ""  # what shapes the outputs, hashed (`camviz.run.resume.settings_key`)
+    record: dict = field(default_factory=dict)  # run.json as the run started (`camviz.run.provenance`)
+    ground_truth: GroundTruth | None = None  # --masks / --boxes
+    said: set[str] = field(default_factory=set)  # the kinds of ground-truth notes already said
 
 
 class SampleWriter(Protocol):
@@ -39,7 +44,7 @@ class SampleWriter(Protocol):
     def failed(self, sample: Sample, error: str) -> None: ...
 
     def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
-             scores: dict[str, float] | None = None) -> None: ...
+             scores: dict[str, float] | None = None, *, truth: ObjectTruth | None = None) -> None: ...
 
 
 def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter) -> None:
@@ -48,6 +53,7 @@ def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter) -> Non
         for batch, inputs in batches:
             for sample, error in batch.failures:
                 writer.failed(sample, error)
+            _say_notes(job, batch.truths)
             if batch.samples:
                 _write_batch(job, batch, inputs, writer)
             job.progress.advance(len(batch.samples) + len(batch.failures))
@@ -59,8 +65,19 @@ def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor, writer: Sa
     scores = _scores(job, inputs, result) if job.options.metrics else [None] * len(batch.samples)
     pixels = batch.pixels.numpy()
     cams = result.cams if result.label_cams is None else result.label_cams  # multilabel: [K, H, W] each
+    truths = batch.truths or [None] * len(batch.samples)
     for position, sample in enumerate(batch.samples):
-        writer.done(sample, pixels[position], cams[position], result.probabilities[position], scores[position])
+        writer.done(sample, pixels[position], cams[position], result.probabilities[position], scores[position],
+                    truth=truths[position])
+
+
+def _say_notes(job: Job, truths: list[ObjectTruth | None]) -> None:
+    """Warn about the ground truth of a batch (a resized mask, a clipped box): each kind of note once per run."""
+    for truth in truths:
+        for kind, text in truth.notes if truth is not None else ():
+            if kind not in job.said:
+                job.said.add(kind)
+                job.progress.warn(text)
 
 
 def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,

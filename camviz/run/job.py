@@ -7,13 +7,17 @@ module prints nothing itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from camviz.cam.engine import CamEngine, Smoothing
+from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.cam.memory import check_figure_fits, check_input_fits
 from camviz.cam.metrics import METRIC_NAMES
 from camviz.data.classes import match_class_folders
+from camviz.data.ground_truth import GroundTruth, read_ground_truth
 from camviz.data.listing import Sample, display_name
 from camviz.data.loader import batch_loader
 from camviz.data.sampling import select_samples, shard
@@ -24,6 +28,7 @@ from camviz.output.gallery import write_gallery
 from camviz.output.manifest import MANIFEST_NAME, ManifestRow, ManifestWriter, manifest_name, merge_rank_manifests
 from camviz.output.outdir import claim_output_dir, make_output_dir
 from camviz.output.pool import WritePool
+from camviz.output.run_record import write_run_record
 from camviz.output.summary import Summary, summarize
 from camviz.output.writers import BatchWriter, SingleWriter, WriterSettings
 from camviz.run.batches import Job, drive
@@ -31,6 +36,7 @@ from camviz.run.cpus import default_batch_size, share_cpus
 from camviz.run.model import ResolvedModel, resolve_model
 from camviz.run.options import ExplainOptions, check_options, check_target_category
 from camviz.run.progress import Progress, SilentProgress
+from camviz.run.provenance import finish_record, start_record
 from camviz.run.ranks import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
 from camviz.run.resume import ResumeCheck, resumable_rows, run_settings, settings_key, sources
 
@@ -64,6 +70,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
         samples, folder_classes = match_class_folders(samples, folder_classes, resolved.class_names, options.data_dir,
                                                       recorded=loaded.class_names is not None, warn=progress.warn)
     check_target_category(options.target_category, loaded.num_classes)
+    ground_truth = _ground_truth(options, samples, progress)
     if options.metrics and not loaded.output_kind.is_softmax:
         raise UsageError(f"--metrics scores softmax classifiers only; this model's output is {loaded.output_kind.name}")
     output_dir = make_output_dir(options.output_dir)
@@ -73,10 +80,38 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     exclusive = options.data_dir is not None  # a batch run owns the folder; single-image runs share it
     with claim_output_dir(output_dir, exclusive, lock=ranks.is_main), process_group(ranks, resolved.device), \
             _engine(resolved, options, progress) as engine:
-        job = Job(options, resolved, engine, output_dir, progress, batch_size)
-        if options.image_path is not None:
-            return _run_single(job, samples)
-        return _run_batch(job, samples, folder_classes, ranks)
+        key = settings_key(run_settings(options, engine.method, resolved.preprocessing, resolved.class_names))
+        job = Job(options, resolved, engine, output_dir, progress, batch_size, key,
+                  start_record(resolved, engine.method, key, "single" if options.image_path else "batch"), ground_truth)
+        with _recorded(job, ranks.is_main) as outcome:
+            outcome.result = _run_single(job, samples) if options.image_path is not None \
+                else _run_batch(job, samples, folder_classes, ranks)
+        return outcome.result
+
+
+@dataclass
+class _Outcome:
+    result: ExplainResult | None = None
+
+
+@contextmanager
+def _recorded(job: Job, is_main: bool) -> Iterator[_Outcome]:
+    """`run.json` written as the run starts and rewritten as it ends, however it ends (rank 0 only)."""
+    if is_main:
+        write_run_record(job.output_dir, job.record)
+    outcome, status = _Outcome(), "interrupted"
+    try:
+        yield outcome
+        status = f"exit {outcome.result.exit_code}" if outcome.result else status
+    except CamvizError as error:
+        status = f"error: {error}"
+        raise
+    finally:
+        if is_main:
+            result = outcome.result
+            summary = result.summary if result is not None and result.manifest is not None else None
+            outputs = len(result.outputs) if result is not None and result.manifest is None else None
+            write_run_record(job.output_dir, finish_record(job.record, status, summary, outputs))
 
 
 def _samples(options: ExplainOptions) -> tuple[list[Sample], list[str]]:
@@ -84,6 +119,24 @@ def _samples(options: ExplainOptions) -> tuple[list[Sample], list[str]]:
     if options.image_path is not None:
         return [Sample(0, options.image_path, display_name(options.image_path.name))], []
     return select_samples(options.data_dir, options.classes, options.num_samples, options.seed)
+
+
+def _ground_truth(options: ExplainOptions, samples: list[Sample], progress: Progress) -> GroundTruth | None:
+    """--masks / --boxes read and matched to the selected images: none matching is an error, some is said."""
+    if options.masks is None and options.boxes is None:
+        return None
+    ground_truth = read_ground_truth(options.masks, options.boxes)
+    matched = sum(ground_truth.covers(sample) for sample in samples)
+    given = " and ".join(f"{flag} {path}" for flag, path in (("--masks", options.masks), ("--boxes", options.boxes))
+                         if path is not None)
+    if not matched:
+        raise UsageError(f"{given}: ground truth matches 0 of the {len(samples)} selected images (a mask is "
+                         "MASKS/<same relative path and stem>.<any image format>; a box row names the image's path "
+                         "relative to --data-dir)")
+    if matched < len(samples):
+        progress.warn(f"{given}: ground truth for {matched} of {len(samples)} selected images; the others get "
+                      "empty localization cells")
+    return ground_truth
 
 
 def _engine(resolved: ResolvedModel, options: ExplainOptions, progress: Progress) -> CamEngine:
@@ -111,15 +164,15 @@ def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
 def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks: Ranks) -> ExplainResult:
     """Explain this rank's shard into its manifest; then agree on the exit code; rank 0 merges and tidies."""
     mine = shard(samples, ranks.rank, ranks.world_size)
-    row_sources = sources(mine, settings_key(run_settings(job.options, job.engine.method, job.resolved.preprocessing,
-                                                          job.resolved.class_names)))
+    row_sources = sources(mine, job.settings_key)
     check = resumable_rows(job.output_dir, mine, row_sources, job.options.save_raw) if job.options.resume \
         else ResumeCheck()
     for note in check.notes():
         job.progress.warn(note)
     done = {row.index for row in check.rows}
+    score_names = (*(METRIC_NAMES if job.options.metrics else ()), *(LOCALIZATION_NAMES if job.ground_truth else ()))
     manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), check.rows,
-                              METRIC_NAMES if job.options.metrics else (), row_sources)
+                              score_names, row_sources)
     class_means = ClassMeans(folder_classes, job.resolved.preprocessing.size)
     job.progress.start(len(mine))
     job.progress.advance(len(done))
@@ -147,7 +200,7 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
             outputs = writer.outputs
             workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))
             loader = batch_loader(todo, job.resolved.preprocessing, job.batch_size, workers,
-                                  pin_memory=job.resolved.device.type == "cuda")
+                                  pin_memory=job.resolved.device.type == "cuda", ground_truth=job.ground_truth)
             drive(job, loader, writer)
     except CamvizError as error:  # other ranks still wait for this rank's exit code
         failure = error
@@ -165,6 +218,8 @@ def _finish_output_dir(job: Job, rows: list[ManifestRow], class_means: ClassMean
     if ranks.is_distributed:
         rows = merge_rank_manifests(job.output_dir, ranks.world_size)
     class_means.write(job.output_dir, job.engine.method, job.options.figure_format)
-    write_gallery(job.output_dir, rows, job.resolved.class_names, job.engine.method,
+    record = finish_record(job.record, "finishing", summarize(
+        rows, classes=job.resolved.class_names, multilabel=job.resolved.loaded.output_kind.is_multilabel))
+    write_gallery(job.output_dir, rows, job.resolved.class_names, job.engine.method, run=record,
                   multilabel=job.resolved.loaded.output_kind.is_multilabel)
     return rows

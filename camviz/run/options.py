@@ -48,6 +48,8 @@ class ExplainOptions:
     multi_label: bool = False  # a sigmoid per label (also when the checkpoint records it)
     threshold: float = 0.5  # multilabel: labels at or above it are the prediction
     state_prefix: str | None = None  # the wrapped network's prefix in a checkpoint that holds several
+    masks: Path | None = None  # batch mode: a mask per image, same relative path and stem (nonzero = object)
+    boxes: Path | None = None  # batch mode: a CSV of path,x_min,y_min,x_max,y_max rows in the image's pixels
 
     def model_request(self) -> ModelRequest:
         """The model these options ask for."""
@@ -69,6 +71,8 @@ def check_options(options: ExplainOptions) -> None:
             raise UsageError(f"{name} must be at least {least} (got {value})")
     if options.metrics and options.data_dir is None:
         raise UsageError("--metrics needs --data-dir: the scores are columns of manifest.csv")
+    if (options.masks or options.boxes) and options.data_dir is None:
+        raise UsageError("--masks and --boxes need --data-dir: the localization scores are columns of manifest.csv")
     size = as_size(options.img_size)
     if size is not None:
         check_figure_fits(*size, figure_bytes(*size))  # up front: before the model is read or run at that size

@@ -42,6 +42,7 @@ def run_settings(options: ExplainOptions, method: str, preprocessing: Preprocess
         "target": options.target_category, "classes": list(class_names), "preprocessing": repr(preprocessing),
         "outputs": {"save_raw": options.save_raw, "only_misclassified": options.only_misclassified,
                     "metrics": options.metrics, "figure_format": options.figure_format},
+        **_ground_truth_settings(options),
     }
 
 
@@ -53,6 +54,15 @@ def model_stamps(model_path: Path) -> list[str]:
     except OSError:
         return [file_stamp(model_path)]
     return [f"{file.name}:{file_stamp(file)}" for file in files]
+
+
+def _ground_truth_settings(options: ExplainOptions) -> dict[str, object]:
+    """--masks and --boxes (the folder, the file and its stamp) when given: they add columns and outlines."""
+    if options.masks is None and options.boxes is None:
+        return {}  # the key of a run without ground truth is unchanged
+    masks = str(options.masks.resolve()) if options.masks else None
+    boxes = [str(options.boxes.resolve()), file_stamp(options.boxes)] if options.boxes else None
+    return {"ground_truth": [masks, boxes]}
 
 
 def file_stamp(path: Path) -> str:

@@ -112,7 +112,7 @@ def test_single_image_mode_writes_figure_overlay_and_raw(camviz_main, trained_ch
                              "--output-dir", out, "--save-raw", *extra)
         assert result.returncode == 0, result.stderr
         assert sorted(p.name for p in out.iterdir()) == [
-            "square_003_gradcam.npy", "square_003_gradcam.png", "square_003_gradcam_overlay.png"
+            "run.json", "square_003_gradcam.npy", "square_003_gradcam.png", "square_003_gradcam_overlay.png"
         ]
         assert cv2.imread(str(out / "square_003_gradcam_overlay.png")).shape == (96, 96, 3)
         figure = cv2.imread(str(out / "square_003_gradcam.png"))
@@ -153,9 +153,10 @@ def test_metrics_are_numeric_manifest_columns_with_means_in_the_summary(
     result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
                          "--metrics", "--num-samples", 3, "--num-workers", 0, "--method", "gradcam++")
     assert result.returncode == 0, result.stderr
-    rows = manifest_rows(tmp_path, ("road_combined", "cam_confidence_change"))
+    names = ("road_combined", "cam_confidence_change", "deletion_auc", "insertion_auc")
+    rows = manifest_rows(tmp_path, names)
     assert len(rows) == 3 and all(row["output"].startswith("gradcam++_") for row in rows)
-    for name in ("road_combined", "cam_confidence_change"):
+    for name in names:
         values = [float(row[name]) for row in rows]
         assert all(np.isfinite(values))
         mean = re.search(rf"mean {name}: (-?[\d.]+)", result.stdout)

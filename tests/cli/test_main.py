@@ -98,7 +98,8 @@ def test_script_explains_one_image(camviz, trained_checkpoint, circle_image, tmp
     result = camviz("explain", "--model-path", trained_checkpoint, "--image-path", circle_image, "--output-dir",
                     tmp_path)
     assert result.returncode == 0 and result.stderr == "", result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["circle_000_gradcam.png", "circle_000_gradcam_overlay.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["circle_000_gradcam.png", "circle_000_gradcam_overlay.png",
+                                                          "run.json"]
     assert cv2.imread(str(tmp_path / "circle_000_gradcam_overlay.png")).shape == (96, 96, 3)
     assert f"wrote {tmp_path / 'circle_000_gradcam.png'}" in result.stdout
 

@@ -22,7 +22,7 @@ def test_dataset_turns_broken_files_into_error_items(tmp_path: Path) -> None:
     (tmp_path / "cls" / "bad.png").write_bytes(b"nope")
     samples = list_image_folder(tmp_path).samples
     items = [SampleDataset(samples, Preprocessing((16, 16), (0.5,) * 3, (0.5,) * 3))[i] for i in range(2)]
-    by_name = {sample.path.name: (pixels, error) for sample, pixels, error in items}
+    by_name = {sample.path.name: (pixels, error) for sample, pixels, error, _ in items}
     assert by_name["bad.png"][0] is None and "bad.png" in by_name["bad.png"][1]
     assert by_name[good.name][0].shape == (16, 16, 3) and by_name[good.name][1] is None
 

@@ -103,10 +103,14 @@ def _choose(model: nn.Module, model_name: str, options: list[_Option], traced: d
     readable: list[tuple[int, _Option, nn.Module, LayerReshape]] = []
     unreadable: list[tuple[int, str, str]] = []
     for position, option in enumerate(dict.fromkeys(options)):
+        if not _exists(model, option.path):
+            unreadable.append((position, option.rule, f"{option.path} ({option.reason}): the model has no such module"))
+            continue
         name, module = _resolve(model, option.path)
         if any(name == chosen.path for _, chosen, _, _ in readable):
             continue
-        reshape = _reading(model, traced.get(name), option.hint, size)
+        shared = option.rule == "fallback" and traced[name].calls > 1  # called twice: its hooks would fire twice
+        reshape = None if shared else _reading(model, traced.get(name), option.hint, size)
         if reshape is not None:
             readable.append((position, _Option(name, option.rule, option.reason, option.hint), module, reshape))
         elif option.rule != "fallback":

@@ -23,6 +23,7 @@ class Traced:
 
     order: int
     output: object
+    calls: int = 1  # how many times the forward called it (a shared module: more than once)
 
     @property
     def shape(self) -> tuple[int, ...] | None:
@@ -37,7 +38,8 @@ def trace_outputs(model: nn.Module, size: ImageSize) -> dict[str, Traced]:
 
     def record(name: str) -> Callable:
         def hook(module: nn.Module, args: object, output: object) -> None:
-            traced[name] = Traced(next(calls), _shapes_only(output))
+            before = traced.get(name)
+            traced[name] = Traced(next(calls), _shapes_only(output), before.calls + 1 if before else 1)
 
         return hook
 
@@ -58,7 +60,10 @@ def gradient_reaches(model: nn.Module, size: ImageSize, layers: Mapping[str, tup
 
     def keep(name: str, reshape: LayerReshape) -> Callable:
         def hook(module: nn.Module, args: object, output: object) -> object:
-            mapped = reshape(output)
+            try:
+                mapped = reshape(output)
+            except (IndexError, RuntimeError, TypeError):  # a shared module's other call, of another shape
+                return None
             if not mapped.requires_grad:
                 mapped = mapped.detach().requires_grad_(True)
             mapped.retain_grad()
@@ -95,7 +100,8 @@ def _evaluating(model: nn.Module) -> Iterator[None]:
 def _probe_input(model: nn.Module, size: ImageSize, *, zeros: bool,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     first = next(model.parameters(), None)
-    shape = (1, input_channels(model) or 3, *size)
+    channels = input_channels(model)
+    shape = (1, channels if channels in (1, 3) else 3, *size)  # a first conv on 64 planes follows a transform
     pixels = torch.zeros(shape) if zeros else torch.randn(shape, generator=generator)
     return pixels.to(first.device if first is not None else "cpu")
 

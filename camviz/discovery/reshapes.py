@@ -48,11 +48,16 @@ def _exact_grid(cells: int, size: ImageSize) -> ImageSize | None:
     """rows x columns = `cells` for the `size` input at one integer stride, both sides rounded the same way."""
     if cells <= 1:
         return None
-    for stride in range(1, max(size) + 1):
+    for stride in _patch_strides(max(size)):
         for rows, cols in ((size[0] // stride, size[1] // stride), (-(-size[0] // stride), -(-size[1] // stride))):
             if rows * cols == cells:
                 return rows, cols
     return None
+
+
+def _patch_strides(limit: int) -> list[int]:
+    """The strides patch embeddings and downsampling give: 2^k times 1, 3, 5 or 7 (4, 12, 14, 16, 20, 28, 32...)."""
+    return sorted({base << shift for base in (1, 3, 5, 7) for shift in range(limit.bit_length()) if base << shift <= limit})
 
 
 def _closest_factors(cells: int, aspect: float) -> ImageSize:
@@ -168,8 +173,8 @@ class LayerReshape:
         rebuilt = inner(self.element(output), maps)
         if self.item is None:
             return rebuilt
-        items = list(output)  # type: ignore[arg-type]
-        items[self.item] = rebuilt
+        original = self.element(output)  # every element that is this tensor (EfficientViM returns it twice)
+        items = [rebuilt if item is original else item for item in output]  # type: ignore[union-attr]
         if hasattr(output, "_fields"):  # a named tuple
             return type(output)(*items)
         return type(output)(items) if isinstance(output, (tuple, list)) else items

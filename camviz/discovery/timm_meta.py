@@ -64,16 +64,18 @@ def class_token_pooling(model: nn.Module) -> bool:
     return getattr(model, "global_pool", None) == "token"
 
 
-def block_norms(called: list[str], last: int = 4) -> list[str]:
-    """The last-called norms inside blocks (`blocks.11.norm1`, TNT's `norm_out`), latest first: pre-norms among them.
-    A model's final norm (a top-level `norm`, `fc_norm`) is not one."""
-    norms = [name for name in reversed(called) if "." in name and name.rsplit(".", 1)[-1].startswith("norm")]
+def block_norms(called: list[str], last: int = 6) -> list[str]:
+    """The last-called norms of blocks (`blocks.11.norm1`, TNT's `norm_out`, CoaT's `norm14`), latest first: the
+    pre-norms are among them. A model's final norm (a top-level `norm`, `fc_norm`) and an MLP's inner norm are not."""
+    norms = [name for name in reversed(called) if "." in name and name.rsplit(".", 1)[-1].startswith("norm")
+             and not name.rsplit(".", 2)[-2].startswith("mlp")]
     return norms[:last]
 
 
 def feature_info_module(model: nn.Module) -> tuple[str, str] | None:
-    """(real module name, the name timm lists) for `feature_info[-1]`: the listed name when it exists, else the one
-    module whose name ends with it (a model nested under `encoder.`); None when timm lists none or it names nothing."""
+    """(real module name, the name timm lists) for `feature_info[-1]`: the listed name when it exists, else the
+    shortest module name ending with it (a model nested under `encoder.`), else the listed name as it is (stale:
+    MViTv2 lists `block.3` for `stages.3`); None when timm lists none."""
     listed = _feature_info_name(model)
     if not listed:
         return None
@@ -81,7 +83,7 @@ def feature_info_module(model: nn.Module) -> tuple[str, str] | None:
     if listed in names:
         return listed, listed
     nested = sorted((name for name in names if name.endswith("." + listed)), key=len)
-    return (nested[0], listed) if nested else None
+    return (nested[0], listed) if nested else (listed, listed)  # stale: the caller finds no such module
 
 
 def _feature_info_name(model: nn.Module) -> str | None:

@@ -36,6 +36,7 @@ import numpy as np
 import timm
 import torch
 from PIL import Image
+from torch import nn
 
 MULTI_ARCH_CLASSES = ("ByobNet", "MetaFormer", "MlpMixer")
 
@@ -120,24 +121,37 @@ def _api(checkpoint: Path) -> str | None:
 
 
 def _cli(checkpoint: Path, size: tuple[int, int], folder: Path) -> str | None:
-    """`camviz explain` on one image; None when its raw CAM is usable, else why not."""
+    """`camviz explain` on one image; None when its raw CAM is usable, else why not. The predicted class first, then
+    classes 0..2 (random weights: one class's evidence can be negative everywhere, a zero map after the ReLU)."""
     image = _image(folder / "picture.png", size)
-    code, _, err = _camviz("explain", "--model-path", checkpoint, "--image-path", image, "--output-dir",
-                           folder / "out", "--save-raw", "--cpu")
-    if code != 0:
-        lines = err.strip().splitlines()
-        shape = "one line" if len(lines) == 1 and "Traceback" not in err else f"{len(lines)} lines"
-        return f"exit {code} ({shape}): {lines[-1] if lines else ''}"
-    raw = np.load(folder / "out" / "picture_gradcam.npy")
-    return None if np.isfinite(raw).all() and raw.max() > raw.min() else f"constant raw CAM {raw.shape}"
+    for category in (None, 0, 1, 2):
+        extra = () if category is None else ("--target-category", category)
+        code, _, err = _camviz("explain", "--model-path", checkpoint, "--image-path", image, "--output-dir",
+                               folder / "out", "--save-raw", "--cpu", *extra)
+        if code != 0:
+            lines = err.strip().splitlines()
+            shape = "one line" if len(lines) == 1 and "Traceback" not in err else f"{len(lines)} lines"
+            return f"exit {code} ({shape}): {lines[-1] if lines else ''}"
+        raw = np.load(folder / "out" / "picture_gradcam.npy")
+        if np.isfinite(raw).all() and raw.max() > raw.min():
+            return None
+    return f"constant raw CAM {raw.shape}"
 
 
-def _no_zero_heads(model: torch.nn.Module) -> None:
-    """Some timm models zero-initialise their classifier (MLP-Mixer, ...): no gradient reaches any layer, so no CAM
-    method can map anything. A trained head is not zero: give such a layer small random weights."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear) and not module.weight.any():
-            torch.nn.init.normal_(module.weight, std=0.02)
+def _no_zero_init(model: nn.Module) -> nn.Module:
+    """timm zero-initialises some heads (MLP-Mixer), residual-branch norm scales and attention-position bias tables
+    (LeViT: uniform attention, so its downsampling averages every token into the same one): at init no gradient, or
+    no spatial signal, reaches the last layers. Trained weights are not zero: such a weight matrix gets small random
+    values, such a bias table random ones, such a norm unit scales."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.ndim >= 2 and not parameter.any():
+                parameter.normal_(std=0.02 if name.endswith("weight") else 1.0)
+        for module in model.modules():
+            norm = isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm))
+            if norm and module.weight is not None and not module.weight.any():
+                module.weight.fill_(1.0)
+    return model
 
 
 def check(key: str, name: str) -> dict:
@@ -148,7 +162,7 @@ def check(key: str, name: str) -> dict:
         torch.manual_seed(0)
         try:
             model = timm.create_model(name, pretrained=False, num_classes=5)
-            _no_zero_heads(model)
+            _no_zero_init(model)
         except Exception as error:
             row["build"] = f"{type(error).__name__}: {error}"
             return row

@@ -48,6 +48,7 @@ def test_layers_json_has_exactly_the_documented_keys(tmp_path: Path, camviz_main
     assert json.loads(result.stdout) == {
         "model_name": "resnet18", "family": "resnet", "target_layers": ["layer4.1"], "reshape": None,
         "num_classes": 3, "class_names": ["cat", "dog", "eel"], "img_size": 64, "channels": 3, "output": "softmax",
+        "decided_by": "family row 'resnet'", "reshape_detail": "NCHW 2x2 as is", "warning": None,
     }
 
 

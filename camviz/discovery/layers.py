@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from camviz.discovery.families import FAMILIES, Family
-from camviz.discovery.probe import Traced, gradient_reaches, trace_outputs
+from camviz.discovery.probe import NotLogitsError, Traced, gradient_reaches, trace_outputs
 from camviz.discovery.reshapes import LayerReshape, ReshapedTarget, decide_reshape, token_reshape
 from camviz.discovery.spec import ImageSize, height_width
 from camviz.discovery.timm_meta import channels_last, metadata_candidates, model_input_size, prefix_tokens
@@ -69,16 +69,17 @@ def resolve_targets(
         return _override(model, list(override), hint, size)
     options = [_Option(path, family.name, f"family row {family.name!r}", family.reshape)
                for family in matching if (path := next((p for p in family.paths if _exists(model, p)), None))]
+    label = model_name or type(model).__name__
     try:
         traced = trace_outputs(model, size)
     except TargetLayerError as error:
-        if options:  # the table still answers; the check could not run
+        if options and not isinstance(error, NotLogitsError):  # the table still answers; the check could not run
             return _targets(model, options[0], None, size, warning=f"not checked: {error}")
-        raise
+        raise TargetLayerError(f"cannot find target layer for {label}: {error}") from error
     options += [_Option(c.path, c.rule, c.reason) for c in metadata_candidates(model, list(traced))]
     options += [_Option(name, "fallback", "the last layer whose output is a spatial map (dry forward)")
                 for name in reversed(traced)]
-    return _choose(model, model_name or type(model).__name__, options, traced, size)
+    return _choose(model, label, options, traced, size)
 
 
 def find_target_layers(model: nn.Module, model_name: str | None = None,

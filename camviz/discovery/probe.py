@@ -16,6 +16,10 @@ from camviz.discovery.spec import ImageSize, input_channels
 from camviz.errors import TargetLayerError
 
 
+class NotLogitsError(TargetLayerError):
+    """The model's forward does not return class logits (a feature encoder): no target layer can help."""
+
+
 @dataclass(frozen=True)
 class Traced:
     """One module's output on the dry forward: a shape-only stand-in (tensors become empty ones of that shape,
@@ -46,7 +50,7 @@ def trace_outputs(model: nn.Module, size: ImageSize) -> dict[str, Traced]:
     handles = [module.register_forward_hook(record(name)) for name, module in model.named_modules() if name]
     try:
         with _evaluating(model), torch.no_grad():
-            _run(model, _probe_input(model, size, zeros=True), size)
+            _first_tensor(_run(model, _probe_input(model, size, zeros=True), size))
     finally:
         for handle in handles:
             handle.remove()
@@ -100,8 +104,7 @@ def _evaluating(model: nn.Module) -> Iterator[None]:
 def _probe_input(model: nn.Module, size: ImageSize, *, zeros: bool,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     first = next(model.parameters(), None)
-    channels = input_channels(model)
-    shape = (1, channels if channels in (1, 3) else 3, *size)  # a first conv on 64 planes follows a transform
+    shape = (1, input_channels(model) or 3, *size)
     pixels = torch.zeros(shape) if zeros else torch.randn(shape, generator=generator)
     return pixels.to(first.device if first is not None else "cpu")
 
@@ -116,8 +119,11 @@ def _run(model: nn.Module, pixels: torch.Tensor, size: ImageSize) -> object:
 
 def _first_tensor(output: object) -> torch.Tensor:
     tensors = [output] if torch.is_tensor(output) else map_tensors(output) or []
-    if not tensors or not torch.is_tensor(tensors[0]):
-        raise TargetLayerError(f"the model returned {type(output).__name__}, not logits; pass --target-layer")
+    if not tensors or not torch.is_tensor(tensors[0]) or tensors[0].ndim != 2:
+        what = tuple(tensors[0].shape) if tensors and torch.is_tensor(tensors[0]) else type(output).__name__
+        raise NotLogitsError(f"the model returns {what}, not class logits (batch, classes): Grad-CAM explains a "
+                               "classifier's score; give a model with its classification head (no --target-layer "
+                               "helps here)")
     return tensors[0]
 
 

@@ -39,6 +39,8 @@ from PIL import Image
 from torch import nn
 
 MULTI_ARCH_CLASSES = ("ByobNet", "MetaFormer", "MlpMixer")
+LOOKUP_SECONDS: list[float] = []  # find_target_layers alone (the model already loaded), per API call
+CLASSES = ["cat", "dog", "eel", "fox", "owl"]  # a camviz checkpoint as the README saves one: names give the count
 
 
 def _prefix(name: str) -> str:
@@ -99,8 +101,9 @@ def _image(path: Path, size: tuple[int, int]) -> Path:
     return path
 
 
-def _api(checkpoint: Path) -> str | None:
-    """The README's call; None when the map is usable, else why not."""
+def _api(checkpoint: Path, picture: Path) -> str | None:
+    """The README's call, on the picture the CLI explains (resized and normalised as the model expects); None when
+    the map for some class is usable, else why not."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -108,23 +111,25 @@ def _api(checkpoint: Path) -> str | None:
 
     loaded = load_model(checkpoint)
     spec = loaded.input
+    start = time.perf_counter()
     layers = find_target_layers(loaded.model)
-    torch.manual_seed(1)
-    x = torch.randn(1, spec.channels, *spec.size) * 0.5
-    x[..., : spec.size[1] // 2] += 2.0
+    LOOKUP_SECONDS.append(round(time.perf_counter() - start, 2))
+    image = Image.open(picture).convert("RGB" if spec.channels == 3 else "L").resize(spec.size[::-1])
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).reshape(*spec.size, spec.channels).permute(2, 0, 1)
+    x = ((x - torch.tensor(spec.mean[: spec.channels])[:, None, None]) / torch.tensor(spec.std[: spec.channels])[:, None, None])[None]
     with GradCAM(loaded.model, target_layers=layers) as cam:
-        for k in range(3):
+        for k in range(len(CLASSES)):
             maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(k)])
             if np.isfinite(maps).all() and maps.max() > maps.min():
                 return None
     return f"constant or non-finite map {maps.shape}"
 
 
-def _cli(checkpoint: Path, size: tuple[int, int], folder: Path) -> str | None:
+def _cli(checkpoint: Path, folder: Path) -> str | None:
     """`camviz explain` on one image; None when its raw CAM is usable, else why not. The predicted class first, then
-    classes 0..2 (random weights: one class's evidence can be negative everywhere, a zero map after the ReLU)."""
-    image = _image(folder / "picture.png", size)
-    for category in (None, 0, 1, 2):
+    class in turn (random weights: one class's evidence can be negative everywhere, a zero map after the ReLU)."""
+    image = folder / "picture.png"
+    for category in (None, *range(len(CLASSES))):
         extra = () if category is None else ("--target-category", category)
         code, _, err = _camviz("explain", "--model-path", checkpoint, "--image-path", image, "--output-dir",
                                folder / "out", "--save-raw", "--cpu", *extra)
@@ -161,13 +166,14 @@ def check(key: str, name: str) -> dict:
         folder = Path(tmp)
         torch.manual_seed(0)
         try:
-            model = timm.create_model(name, pretrained=False, num_classes=5)
+            model = timm.create_model(name, pretrained=False, num_classes=len(CLASSES))
             _no_zero_init(model)
         except Exception as error:
             row["build"] = f"{type(error).__name__}: {error}"
             return row
         checkpoint = folder / f"{name}.pth"
-        torch.save({"model_name": name, "state_dict": model.state_dict()}, checkpoint)
+        torch.save({"model_name": name, "state_dict": model.state_dict(), "class_names": CLASSES,
+                    "num_classes": len(CLASSES)}, checkpoint)
         del model
         start = time.perf_counter()
         code, out, err = _camviz("layers", "--model-path", checkpoint, "--json")
@@ -179,7 +185,8 @@ def check(key: str, name: str) -> dict:
             row["layers_error"] = err.strip()
         size = info["img_size"] if code == 0 else 224
         size = (size, size) if isinstance(size, int) else tuple(size)
-        for what, run in (("cli", lambda: _cli(checkpoint, size, folder)), ("api", lambda: _api(checkpoint))):
+        picture = _image(folder / "picture.png", size)
+        for what, run in (("cli", lambda: _cli(checkpoint, folder)), ("api", lambda: _api(checkpoint, picture))):
             start = time.perf_counter()
             try:
                 row[what] = run()
@@ -187,6 +194,7 @@ def check(key: str, name: str) -> dict:
                 row[what] = f"raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
                 row[f"{what}_trace"] = traceback.format_exc(limit=-3)
             row[f"{what}_s"] = round(time.perf_counter() - start, 2)
+        row["lookup_s"] = LOOKUP_SECONDS.pop() if LOOKUP_SECONDS else None
     return row
 
 
@@ -196,8 +204,12 @@ def summary(rows: list[dict]) -> None:
     api = sum(row.get("api", "x") is None for row in rows)
     both = sum(row.get("cli", "x") is None and row.get("api", "x") is None for row in rows)
     slow = [row for row in rows if row.get("layers_s", 0) >= 10]
+    lookups = [row["lookup_s"] for row in rows if row.get("lookup_s") is not None]
     print(f"families: {len(rows)}; working CAM: cli {cli}, api {api}, both {both}; "
-          f"camviz layers >= 10 s: {len(slow)} (max {max((r.get('layers_s', 0) for r in rows), default=0)} s)")
+          f"camviz layers >= 10 s: {len(slow)} (max {max((r.get('layers_s', 0) for r in rows), default=0)} s); "
+          f"the lookup alone: median {np.median(lookups) if lookups else 0:.2f} s, max {max(lookups, default=0)} s")
+    for row in slow:
+        print(f"  slow {row['model']}: camviz layers {row['layers_s']} s (the lookup alone {row.get('lookup_s')} s)")
     for row in rows:
         if row.get("cli", "x") is not None or row.get("api", "x") is not None:
             print(f"  FAIL {row['model']} ({row['family']}): cli={row.get('cli', row.get('build'))}; api={row.get('api')}")

@@ -127,7 +127,7 @@ def _api(checkpoint: Path, picture: Path) -> str | None:
 
 def _cli(checkpoint: Path, folder: Path) -> str | None:
     """`camviz explain` on one image; None when its raw CAM is usable, else why not. The predicted class first, then
-    class in turn (random weights: one class's evidence can be negative everywhere, a zero map after the ReLU)."""
+    each class in turn (random weights: one class's evidence can be negative everywhere, a zero map after the ReLU)."""
     image = folder / "picture.png"
     for category in (None, *range(len(CLASSES))):
         extra = () if category is None else ("--target-category", category)

@@ -60,7 +60,7 @@ def trace_outputs(model: nn.Module, size: ImageSize) -> dict[str, Traced]:
 def gradient_reaches(model: nn.Module, size: ImageSize, layers: Mapping[str, tuple[nn.Module, LayerReshape]]) -> dict[str, bool]:
     """For each named layer, whether the top logit's gradient at its map is non-zero on a probe input (a random
     image): a layer whose output the logits do not read (a class-token model's patch tokens) gives zero."""
-    maps: dict[str, torch.Tensor] = {}
+    grads: dict[str, torch.Tensor] = {}
 
     def keep(name: str, reshape: LayerReshape) -> Callable:
         def hook(module: nn.Module, args: object, output: object) -> object:
@@ -68,16 +68,18 @@ def gradient_reaches(model: nn.Module, size: ImageSize, layers: Mapping[str, tup
                 mapped = reshape(output)
             except (IndexError, RuntimeError, TypeError):  # a shared module's other call, of another shape
                 return None
-            if not mapped.requires_grad:
-                mapped = mapped.detach().requires_grad_(True)
-            mapped.retain_grad()
-            maps[name] = mapped  # a module called twice: its last call, the one traced
+            if not mapped.requires_grad:  # the graph starts here (a clone: in-place ops after it work)
+                mapped = mapped.detach().requires_grad_(True).clone()
+            mapped.register_hook(lambda grad: grads.setdefault(name, grad))  # backward meets the last call first
             return reshape.inverse(output, mapped)
 
         return hook
 
     handles = [module.register_forward_hook(keep(name, reshape)) for name, (module, reshape) in layers.items()]
+    flags = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
     try:
+        for parameter, _ in flags:  # no weight gradients: the graph starts at the maps, the user's .grad stay
+            parameter.requires_grad_(False)
         with _evaluating(model), torch.enable_grad():
             generator = torch.Generator().manual_seed(0)
             pixels = _probe_input(model, size, zeros=False, generator=generator)
@@ -86,9 +88,9 @@ def gradient_reaches(model: nn.Module, size: ImageSize, layers: Mapping[str, tup
     finally:
         for handle in handles:
             handle.remove()
-        model.zero_grad(set_to_none=True)
-    return {name: name in maps and maps[name].grad is not None and bool(maps[name].grad.abs().amax() > 0)
-            for name in layers}
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+    return {name: name in grads and bool(grads[name].abs().amax() > 0) for name in layers}
 
 
 @contextmanager

@@ -42,8 +42,11 @@ def test_the_gradient_probe_finds_what_the_head_reads() -> None:
     layers = {name: (model.get_submodule(name), decide_reshape(traced[name].output, (32, 32), prefix_hint=1))
               for name in ("blocks.1", "blocks.1.norm1")}
 
+    model.head.weight.grad = torch.ones_like(model.head.weight)  # a user's gradients, mid-training
+
     assert gradient_reaches(model, (32, 32), layers) == {"blocks.1": False, "blocks.1.norm1": True}
-    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(model.head.weight.grad, torch.ones_like(model.head.weight))
+    assert all(p.grad is None and p.requires_grad for n, p in model.named_parameters() if n != "head.weight")
 
 
 def test_a_model_that_returns_features_is_refused_in_one_line() -> None:

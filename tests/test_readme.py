@@ -56,3 +56,19 @@ def test_each_python_api_example_runs_as_written(user_folder: Path, position: in
 def test_every_public_name_resolves() -> None:
     for name in camviz.__all__:
         assert getattr(camviz, name) is not None, name
+
+
+def test_the_layer_lookup_example_runs_on_a_vit_not_built_at_224(user_folder: Path) -> None:
+    """Issue 17 case 13: the first example, as written, on a timm ViT trained at 48x64 (its checkpoint says so)."""
+    import timm
+    import torch
+
+    torch.manual_seed(0)
+    vit = timm.create_model("test_vit", pretrained=False, num_classes=2, img_size=(48, 64))
+    torch.save({"model_name": "test_vit", "state_dict": vit.state_dict(), "img_size": [48, 64]},
+               user_folder / "checkpoints" / "best_model.pth")
+    namespace: dict = {}
+    exec(compile(_python_api_examples()[0], "README.md example 1", "exec"), namespace)
+    maps = namespace["maps"]
+    assert namespace["targets"].names == [f"blocks.{len(vit.blocks) - 1}.norm1"]
+    assert maps.shape == (2, 48, 64) and np.isfinite(maps).all() and np.ptp(maps[0]) > 0

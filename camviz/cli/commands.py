@@ -154,7 +154,7 @@ def layers(
     trust_checkpoint: TrustCheckpoint = False,
     ema: Ema = False,
     state_prefix: StatePrefix = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object: model_name, family, target_layers, reshape, num_classes, class_names, img_size (HEIGHT, WIDTH when not square), channels, output.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object: model_name, family, target_layers, reshape, num_classes, class_names, img_size (HEIGHT, WIDTH when not square), channels, output, decided_by, reshape_detail, warning.")] = False,
 ) -> None:
     """Show what camviz resolves for a checkpoint: model, family, target layers, classes, input size."""
     import json
@@ -168,19 +168,29 @@ def layers(
     for note in resolved.loaded.notes:
         typer.echo(f"warning: {note}", err=True)
     if json_output:
-        typer.echo(json.dumps(resolved.record()))
+        typer.echo(json.dumps(_layers_record(resolved)))
         return
     _print_layers(resolved)
+    if resolved.targets.warning:
+        typer.echo(f"warning: {resolved.targets.warning}", err=True)
+
+
+def _layers_record(resolved: ResolvedModel) -> dict:
+    """`resolved.record()` plus how the target was decided: the rule, the reshape in words, the warning."""
+    targets = resolved.targets
+    return {**resolved.record(), "decided_by": targets.decided_by, "reshape_detail": targets.reshape_detail,
+            "warning": targets.warning}
 
 
 def _print_layers(resolved: ResolvedModel) -> None:
     """The `layers` record as aligned lines, then the last candidate layers with their output shapes."""
     from camviz.discovery.layers import candidate_layers
 
-    info, spec = resolved.record(), resolved.loaded.input
+    info, spec = _layers_record(resolved), resolved.loaded.input
     names = ", ".join(info["class_names"]) if info["class_names"] else "not recorded (data-dir folders, then indices)"
     for label, value in (("model", info["model_name"]), ("family", info["family"]),
-                         ("target layers", ", ".join(info["target_layers"])), ("reshape", info["reshape"] or "none"),
+                         ("target layers", ", ".join(info["target_layers"])), ("decided by", info["decided_by"]),
+                         ("reshape", f"{info['reshape'] or 'none'} ({info['reshape_detail']})"),
                          ("num classes", info["num_classes"]), ("class names", names),
                          ("img size", "x".join(map(str, spec.size))), ("channels", info["channels"]),
                          ("output", info["output"])):
@@ -191,15 +201,31 @@ def _print_layers(resolved: ResolvedModel) -> None:
 
 
 @app.command()
-def families() -> None:
-    """Print the per-family target-layer table (first matching family whose path exists wins)."""
+def families(
+    model_path: Annotated[Optional[Path], typer.Option(help="Also say which rule decides the target for this checkpoint.")] = None,
+    model_name: ModelName = None,
+    plugin: Plugin = None,
+) -> None:
+    """Print the per-family target-layer table (first matching family whose path exists wins), then the rules after it."""
     from camviz.discovery.families import FAMILIES
 
     typer.echo(f"{'family':<13} {'recognised by (class names; name patterns)':<66} {'target layer paths':<48} reshape")
     for family in FAMILIES:
         recognised = f"{', '.join(family.classes)}; {', '.join(family.patterns)}"
         typer.echo(f"{family.name:<13} {recognised:<66} {' | '.join(family.paths):<48} {family.reshape or '-'}")
-    typer.echo("then: timm feature_info[-1], then the last module with a 4-D spatial output; --target-layer overrides all")
+    typer.echo("then timm's metadata: global_pool='token' → the last block's pre-norm (timm_token_pool), "
+               "feature_info[-1] (found under a parent when nested); then the last layer whose output reads as a "
+               "spatial map with a gradient (fallback); --target-layer overrides all")
+    if model_path is None:
+        return
+    from camviz.run.model import ModelRequest, resolve_model
+
+    resolved = resolve_model(ModelRequest(model_path, model_name, plugins=tuple(plugin or ()), cpu=True))
+    targets = resolved.targets
+    typer.echo(f"{resolved.loaded.model_name}: rule {targets.family} ({targets.decided_by}) → "
+               f"{', '.join(targets.names)}, reshape {targets.reshape or 'none'} ({targets.reshape_detail})")
+    if targets.warning:
+        typer.echo(f"warning: {targets.warning}", err=True)
 
 
 @app.command(cls=SizedCommand)

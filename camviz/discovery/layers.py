@@ -1,85 +1,208 @@
-"""Where to look: target-layer resolution over the family table, with generic fallbacks.
+"""Where to look: target-layer resolution, checked by a dry forward before anything runs.
 
-One resolution order, like timm's data config: `--target-layer` > the family table > timm's
-`feature_info[-1]` > the last module with a 4-D spatial output, found by one dry forward pass.
+One resolution order, like timm's data config: `--target-layer` > the family table > what timm's metadata says
+(`global_pool == "token"`: the last pre-norm; `feature_info[-1]`, checked against the real module names) > the last
+layer whose output reads as a spatial map, found by a dry forward. Every candidate is checked the same way: it is
+called, its output reads as a (B, C, H, W) map on the image grid (`decide_reshape`), and the logits' gradient at that
+map is not zero on a probe input; the first that passes wins, and skipping one is said in `warning`.
 """
 
 from __future__ import annotations
 
 import difflib
-import itertools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from camviz.discovery.families import FAMILIES, Family
-from camviz.discovery.reshapes import (
-    ReshapedTarget,
-    TokenReshape,
-    nchw_to_nhwc,
-    nhwc_to_nchw,
-    pooled_as_map,
-    token_reshape,
-)
-from camviz.discovery.spec import height_width, input_channels
+from camviz.discovery.probe import NotLogitsError, Traced, gradient_reaches, trace_outputs
+from camviz.discovery.reshapes import LayerReshape, ReshapedTarget, decide_reshape, token_reshape
+from camviz.discovery.spec import ImageSize, height_width
+from camviz.discovery.timm_meta import channels_last, metadata_candidates, model_input_size, prefix_tokens
 from camviz.errors import TargetLayerError, UsageError
+
+FALLBACK_CANDIDATES = 24  # the last spatial layers a dry forward offers when nothing named one
 
 
 @dataclass
 class TargetLayers:
     """The resolved Grad-CAM target layers and how to turn their outputs into NCHW maps."""
 
-    family: str  # a family name from the table, or "override", "feature_info", "fallback"
+    family: str  # a family name from the table, or "override", "timm_token_pool", "feature_info", "fallback"
     names: list[str]  # dotted named_modules() names, e.g. "layer4.1"
-    modules: list[nn.Module]
-    reshape: str | None  # None | "vit" | "nhwc"
+    modules: list[nn.Module]  # a tuple-output layer comes wrapped (`ReshapedTarget`), its hooks seeing the map
+    reshape: str | None  # None | "vit" | "nhwc" | "item<i>[+vit|+nhwc]"
     reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None  # ready for pytorch_grad_cam
+    decided_by: str = ""  # the rule that decided, in words
+    reshape_detail: str = ""  # what the reshape does, in words (e.g. "tokens: 1 prefix + 14x14 grid")
+    warning: str | None = None  # set when a candidate was skipped, the fallback decided, or a check failed
+    layer_reshapes: list[LayerReshape | None] = field(default_factory=list)  # per layer (None: unchecked)
+    layers: list[nn.Module] = field(default_factory=list)  # the plain modules
+
+
+@dataclass(frozen=True)
+class _Option:
+    path: str
+    rule: str
+    reason: str
+    hint: str | None = None  # a family row's reshape
 
 
 def resolve_targets(
     model: nn.Module,
     model_name: str | None = None,
     override: Sequence[str] | None = None,
-    img_size: int | tuple[int, int] = 224,
+    img_size: int | tuple[int, int] | None = None,
     *,
     families: Sequence[Family] = FAMILIES,
 ) -> TargetLayers:
-    """Target layers by `override` paths > family table > `feature_info[-1]` > last 4-D spatial output."""
+    """Target layers by `override` paths > family table > timm metadata > last spatial map with a gradient.
+
+    `img_size`: the input the model will be run on; None reads the model's own (`model_input_size`)."""
+    size = height_width(img_size) if img_size is not None else model_input_size(model)
     matching = [family for family in families if _matches(family, model, model_name)]
+    hint = next((family.reshape for family in matching), None)
     if override:
-        reshape = next((family.reshape for family in matching), None)
-        return _targets(model, "override", list(override), reshape, img_size)
-    for family in matching:
-        path = next((path for path in family.paths if _exists(model, path)), None)
-        if path is not None:
-            return _targets(model, family.name, [path], family.reshape, img_size)
-    path = _feature_info_path(model)
-    if path is not None and _exists(model, path):
-        return _targets(model, "feature_info", [path], "vit" if hasattr(model, "num_prefix_tokens") else None, img_size)
-    outputs = _trace(model, img_size)
-    spatial = _spatial(outputs)
-    if spatial:
-        return _targets(model, "fallback", [spatial[-1][0]], None, img_size)
-    seen = ", ".join(f"{name} {shape}" for name, shape in outputs[-4:]) or "no module outputs"
-    raise TargetLayerError(
-        f"cannot find target layer for {model_name or type(model).__name__}: no module outputs a 4-D "
-        f"feature map (last outputs: {seen}); pass --target-layer with a dotted module path, e.g. layer4.-1"
-    )
+        return _override(model, list(override), hint, size)
+    options = [_Option(path, family.name, f"family row {family.name!r}", family.reshape)
+               for family in matching if (path := next((p for p in family.paths if _exists(model, p)), None))]
+    label = model_name or type(model).__name__
+    try:
+        traced = trace_outputs(model, size)
+    except TargetLayerError as error:
+        if options and not isinstance(error, NotLogitsError):  # the table still answers; the check could not run
+            return _targets(model, options[0], None, size, warning=f"not checked: {error}")
+        raise TargetLayerError(f"cannot find target layer for {label}: {error}") from error
+    options += [_Option(c.path, c.rule, c.reason) for c in metadata_candidates(model, list(traced))]
+    options += [_Option(name, "fallback", "the last layer whose output is a spatial map (dry forward)")
+                for name in reversed(traced)]
+    return _choose(model, label, options, traced, size)
 
 
 def find_target_layers(model: nn.Module, model_name: str | None = None,
-                       img_size: int | tuple[int, int] = 224) -> list[nn.Module]:
+                       img_size: int | tuple[int, int] | None = None) -> list[nn.Module]:
     """The target modules, ready for `pytorch_grad_cam.GradCAM(model, target_layers=...)` with no reshape:
-    token (ViT) and NHWC (Swin) layers come wrapped so their hooks already see (B, C, H, W) maps."""
+    token, channels-last and tuple-output layers come wrapped so their hooks already see (B, C, H, W) maps, a token
+    grid following the input each call is run on. `img_size` None: the model's own size."""
     targets = resolve_targets(model, model_name, img_size=img_size)
     if targets.reshape is None:  # NCHW maps already (the pooled-output guard is for camviz's own runs)
-        return targets.modules
-    transform = targets.reshape_transform
-    inverse = transform.inverse if isinstance(transform, TokenReshape) else nchw_to_nhwc
-    return [ReshapedTarget(module, transform, inverse) for module in targets.modules]
+        return targets.layers
+    wrapped = []
+    for layer, reshape in zip(targets.layers, targets.layer_reshapes, strict=True):
+        reading = reshape or LayerReshape("nchw")
+        wrapped.append(ReshapedTarget(layer, reading, reading.inverse, root=model))
+    return wrapped
+
+
+def _choose(model: nn.Module, model_name: str, options: list[_Option], traced: dict[str, Traced],
+            size: ImageSize) -> TargetLayers:
+    """The first option that is called, reads as a spatial map and has a gradient; the named ones skipped before
+    it, and a fallback decision, go in the warning."""
+    readable: list[tuple[int, _Option, nn.Module, LayerReshape]] = []
+    unreadable: list[tuple[int, str, str]] = []
+    for position, option in enumerate(dict.fromkeys(options)):
+        if not _exists(model, option.path):
+            unreadable.append((position, option.rule, f"{option.path} ({option.reason}): the model has no such module"))
+            continue
+        name, module = _resolve(model, option.path)
+        if any(name == chosen.path for _, chosen, _, _ in readable):
+            continue
+        shared = option.rule == "fallback" and traced[name].calls > 1  # called twice: its hooks would fire twice
+        reshape = None if shared else _reading(model, traced.get(name), option.hint, size)
+        if reshape is not None:
+            readable.append((position, _Option(name, option.rule, option.reason, option.hint), module, reshape))
+        elif option.rule != "fallback":
+            unreadable.append((position, option.rule, f"{name} ({option.reason}): {_why_not(traced.get(name))}"))
+        if sum(item[1].rule == "fallback" for item in readable) >= FALLBACK_CANDIDATES:
+            break
+    if not readable:
+        seen = ", ".join(f"{n} {t.shape or '(tuple)'}" for n, t in list(traced.items())[-4:]) or "no module outputs"
+        raise TargetLayerError(f"cannot find target layer for {model_name}: no module outputs a spatial map "
+                               f"(last outputs: {seen}); pass --target-layer with a dotted module path, e.g. layer4.-1")
+    reaches = gradient_reaches(model, size, {o.path: (m, r) for _, o, m, r in readable})
+    chosen = next((item for item in readable if reaches[item[1].path]), None)
+    notes = []
+    if chosen is None:
+        chosen = readable[0]
+        notes.append(f"the logits' gradient is zero at every candidate (a zero-initialised head?): kept {chosen[1].path}")
+    position, option, _, reshape = chosen
+    skipped = unreadable + [(p, o.rule, f"{o.path} ({o.reason}): the logits' gradient there is zero (the head does "
+                               "not read it)") for p, o, _, _ in readable if not reaches[o.path] and o.rule != "fallback"]
+    first_per_rule = {rule: note for p, rule, note in sorted(skipped, reverse=True) if p < position and rule != option.rule}
+    notes = [f"skipped {note}" for note in reversed(first_per_rule.values())] + notes
+    if option.rule == "fallback":
+        notes.append(f"no family row or timm metadata named a usable layer: took {option.path}, {option.reason}; "
+                     "check it or pass --target-layer")
+    return _targets(model, option, reshape, size, warning="; ".join(notes) or None)
+
+
+def _reading(model: nn.Module, traced: Traced | None, hint: str | None, size: ImageSize) -> LayerReshape | None:
+    """How this layer's traced output reads as a map, or None (never called, or no spatial reading)."""
+    if traced is None:
+        return None
+    shape = traced.shape
+    if hint == "vit" and shape is not None and len(shape) == 3:
+        tokens = token_reshape(model, size)
+        if tokens.prefix_tokens + tokens.grid[0] * tokens.grid[1] == shape[1] and tokens.grid[0] * tokens.grid[1] > 1:
+            tokens.input_size = size
+            return LayerReshape("tokens", tokens, grid=tokens.grid)
+    if hint == "nhwc" and shape is not None and len(shape) == 4:
+        return LayerReshape("nhwc", grid=(shape[1], shape[2]))
+    return decide_reshape(traced.output, size, prefix_hint=prefix_tokens(model), nhwc_hint=channels_last(model))
+
+
+def _why_not(traced: Traced | None) -> str:
+    if traced is None:
+        return "never called by the model's forward"
+    return f"its output {traced.shape or 'tuple'} is not a spatial map on the image grid"
+
+
+def _override(model: nn.Module, paths: list[str], hint: str | None, size: ImageSize) -> TargetLayers:
+    """The user's layers, each with the reshape a dry forward decides (the family row's when it has one)."""
+    resolved = [_resolve(model, path) for path in paths]
+    try:
+        traced = trace_outputs(model, size)
+    except TargetLayerError as error:
+        reshape = {"vit": LayerReshape("tokens", token_reshape(model, size)), "nhwc": LayerReshape("nhwc")}.get(hint)
+        return _build("override", "--target-layer", resolved, [reshape] * len(resolved), f"not checked: {error}")
+    reshapes = [_reading(model, traced.get(name), hint, size) for name, _ in resolved]
+    bad = [f"{name}: {_why_not(traced.get(name))}" for (name, _), reshape in zip(resolved, reshapes, strict=True)
+           if reshape is None]
+    return _build("override", "--target-layer", resolved, reshapes, "; ".join(bad) or None)
+
+
+def _targets(model: nn.Module, option: _Option, reshape: LayerReshape | None, size: ImageSize,
+             warning: str | None = None) -> TargetLayers:
+    if reshape is None and option.hint is not None:  # unchecked: the family row's own reshape
+        reshape = LayerReshape("tokens", token_reshape(model, size)) if option.hint == "vit" else LayerReshape("nhwc")
+    decided = option.reason if option.rule != option.reason else option.rule
+    return _build(option.rule, decided, [_resolve(model, option.path)], [reshape], warning)
+
+
+def _build(family: str, decided_by: str, resolved: list[tuple[str, nn.Module]],
+           reshapes: list[LayerReshape | None], warning: str | None) -> TargetLayers:
+    """One transform for all layers when they agree and hold tensors; otherwise each layer wrapped with its own."""
+    names, layers = [n for n, _ in resolved], [m for _, m in resolved]
+    kinds = {reshape.name if reshape else None for reshape in reshapes}
+    first = reshapes[0]
+    shared = len(kinds) == 1 and all(reshape is None or reshape.item is None for reshape in reshapes)
+    if shared:
+        modules, transform = list(layers), (first or LayerReshape("nchw")).transform
+    else:
+        modules = [ReshapedTarget(layer, r or LayerReshape("nchw"), (r or LayerReshape("nchw")).inverse)
+                   for layer, r in zip(layers, reshapes, strict=True)]
+        transform = None
+    detail = "; ".join(r.describe() for r in reshapes if r is not None) or "none"
+    return TargetLayers(family, names, modules, first.name if first and shared else _mixed(kinds), transform,
+                        decided_by, detail, warning, list(reshapes), list(layers))
+
+
+def _mixed(kinds: set[str | None]) -> str | None:
+    named = sorted(kind for kind in kinds if kind)
+    return "+".join(named) if named else None
 
 
 def get_submodule(model: nn.Module, path: str) -> nn.Module:
@@ -89,22 +212,15 @@ def get_submodule(model: nn.Module, path: str) -> nn.Module:
 
 def candidate_layers(model: nn.Module, img_size: int | tuple[int, int] = 224, last: int = 8) -> list[tuple[str, tuple[int, ...]]]:
     """The last `last` modules whose output is a 4-D tensor with spatial size > 1, in execution order."""
-    return _spatial(_trace(model, img_size))[-last:]
+    spatial = [(name, traced.shape) for name, traced in trace_outputs(model, height_width(img_size)).items()
+               if traced.shape is not None and len(traced.shape) == 4 and traced.shape[-1] * traced.shape[-2] > 1]
+    return spatial[-last:]
 
 
 def _matches(family: Family, model: nn.Module, model_name: str | None) -> bool:
     classes = {cls.__name__ for cls in type(model).__mro__}
     name = (model_name or "").lower()
     return bool(classes.intersection(family.classes)) or any(re.search(p, name) for p in family.patterns)
-
-
-def _targets(model: nn.Module, family: str, paths: list[str], reshape: str | None,
-             img_size: int | tuple[int, int]) -> TargetLayers:
-    resolved = [_resolve(model, path) for path in paths]
-    transform = (
-        token_reshape(model, img_size) if reshape == "vit" else {None: pooled_as_map, "nhwc": nhwc_to_nchw}.get(reshape)
-    )
-    return TargetLayers(family, [n for n, _ in resolved], [m for _, m in resolved], reshape, transform)
 
 
 def _split(path: str) -> list[str]:
@@ -136,48 +252,3 @@ def _exists(model: nn.Module, path: str) -> bool:
     except UsageError:
         return False
     return True
-
-
-def _feature_info_path(model: nn.Module) -> str | None:
-    """timm's `feature_info[-1]['module']` (a list of dicts, or a FeatureInfo), if the model has one."""
-    info = getattr(model, "feature_info", None)
-    if hasattr(info, "module_name"):
-        return info.module_name()[-1]
-    if isinstance(info, (list, tuple)) and info and isinstance(info[-1], dict):
-        return info[-1].get("module")
-    return None
-
-
-def _spatial(outputs: list[tuple[str, tuple[int, ...]]]) -> list[tuple[str, tuple[int, ...]]]:
-    return [(name, shape) for name, shape in outputs if len(shape) == 4 and shape[-1] * shape[-2] > 1]
-
-
-def _trace(model: nn.Module, img_size: int | tuple[int, int]) -> list[tuple[str, tuple[int, ...]]]:
-    """Each module's output shape from one dry forward pass, in order of last call; restores the mode."""
-    last_call: dict[str, tuple[int, tuple[int, ...]]] = {}
-    calls = itertools.count()
-
-    def record(name: str) -> Callable:
-        def hook(module: nn.Module, args: object, output: object) -> None:
-            if torch.is_tensor(output):
-                last_call[name] = (next(calls), tuple(output.shape))
-
-        return hook
-
-    handles = [module.register_forward_hook(record(name)) for name, module in model.named_modules() if name]
-    was_training = model.training
-    first = next(model.parameters(), None)
-    try:
-        model.eval()
-        height, width = height_width(img_size)
-        x = torch.zeros(1, input_channels(model) or 3, height, width, device=first.device if first is not None else "cpu")
-        with torch.no_grad():
-            model(x)
-    except Exception as error:
-        size = img_size if isinstance(img_size, int) else "x".join(map(str, img_size))
-        raise TargetLayerError(f"dry forward pass at {size}px failed ({error}); pass --target-layer") from error
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
-    return [(name, shape) for name, (_, shape) in sorted(last_call.items(), key=lambda item: item[1][0])]

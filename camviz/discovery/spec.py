@@ -48,6 +48,7 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
 
 
 def input_channels(model: nn.Module) -> int | None:
-    """The input channel count of the model's first convolution (None when it has none)."""
+    """The input channel count of the model's first convolution: 1 or 3 (None when it has none, or when it takes
+    other planes: TResNet's space-to-depth stem gives it 48, CSATv2's DCT stem 64)."""
     found = first_conv(model)
-    return found[1].in_channels if found is not None else None
+    return found[1].in_channels if found is not None and found[1].in_channels in (1, 3) else None

@@ -48,6 +48,7 @@ def test_layers_json_has_exactly_the_documented_keys(tmp_path: Path, camviz_main
     assert json.loads(result.stdout) == {
         "model_name": "resnet18", "family": "resnet", "target_layers": ["layer4.1"], "reshape": None,
         "num_classes": 3, "class_names": ["cat", "dog", "eel"], "img_size": 64, "channels": 3, "output": "softmax",
+        "decided_by": "family row 'resnet'", "reshape_detail": "NCHW 2x2 as is", "warning": None,
     }
 
 
@@ -95,3 +96,34 @@ def test_layers_refuses_a_pickled_payload_without_trust(tmp_path: Path, camviz_m
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "--trust-checkpoint" in result.stderr
     assert not target.exists()
+
+
+def test_layers_prints_the_rule_the_reshape_and_a_warning(tmp_path: Path, camviz_main) -> None:
+    """A ViT at 64 px: its row decides, tokens reshaped on its 4x4 grid; a `--target-layer` whose output is no map
+    (the head) is kept, as asked, with a warning on stderr and in `--json`."""
+    path = tmp_path / "vit.pth"
+    torch.save({"model_name": "test_vit", "img_size": 64, "num_classes": 3,
+                "state_dict": timm.create_model("test_vit", num_classes=3, img_size=64).state_dict()}, path)
+
+    result = camviz_main("layers", "--model-path", path)
+    override = camviz_main("layers", "--model-path", path, "--target-layer", "head", "--json")
+
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "decided by     family row 'vit'" in result.stdout
+    assert "reshape        vit (tokens: 1 prefix + 4x4 grid)" in result.stdout
+    info = json.loads(override.stdout)
+    assert (info["family"], info["target_layers"], info["decided_by"]) == ("override", ["head"], "--target-layer")
+    assert "head: its output (1, 3) is not a spatial map" in info["warning"]
+    assert override.returncode == 0 and override.stderr == ""  # --json: the warning is in the record
+
+
+def test_layers_on_a_feature_encoder_is_one_line_naming_it(tmp_path: Path, camviz_main) -> None:
+    """A model without its classification head returns tokens, not logits: one line naming the model, exit 1."""
+    path = tmp_path / "encoder.pth"
+    torch.save({"model_name": "test_vit", "img_size": 64, "model_args": {"global_pool": "", "num_classes": 0},
+                "state_dict": timm.create_model("test_vit", num_classes=0, img_size=64).state_dict()}, path)
+
+    result = camviz_main("layers", "--model-path", path)
+
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "cannot find target layer for test_vit: the model returns (1, 17, " in result.stderr

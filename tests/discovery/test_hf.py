@@ -46,6 +46,7 @@ def test_layers_reads_the_folder_with_no_flags(folders: dict[str, Folder], name:
         "model_name": type(folder.model).__name__, "family": folder.family, "target_layers": [folder.layer],
         "reshape": "vit" if name in ("vit", "swin") else None, "num_classes": 3, "class_names": LABELS,
         "img_size": height if height == width else [height, width], "channels": 3, "output": folder.output,
+        "decided_by": f"family row {folder.family!r}", "reshape_detail": info["reshape_detail"], "warning": None,
     }
 
 
@@ -127,3 +128,26 @@ def test_without_transformers_a_folder_is_one_line_saying_what_to_install(folder
     assert result.returncode == 1 and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
     assert 'pip install "camviz[transformers]"' in result.stderr and "transformers model" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["vit", "swin"])
+def test_find_target_layers_alone_follows_the_input_size(folders: dict[str, Folder], name: str, tmp_path: Path) -> None:
+    """Issue 17 case 13: the README's call with no size (`find_target_layers(loaded.model)`) on a transformers ViT
+    trained at 32 px and a Swin at 40 px, both loaded and run at 48x64: the token grid follows the input."""
+    from pytorch_grad_cam import GradCAM
+
+    from camviz import find_target_layers, load_model
+
+    torch.manual_seed(0)
+    vit = transformers.ViTForImageClassification(transformers.ViTConfig(**VIT, image_size=32, patch_size=8,
+                                                                        **label_config()))
+    path = save_folder(tmp_path, "vit32", vit) if name == "vit" else folders["swin"].path
+    loaded = load_model(path, img_size=(48, 64))
+    assert loaded.input.size == (48, 64)
+    x = torch.randn(2, 3, 48, 64)
+    x[..., :32] += 2.0
+    with GradCAM(loaded.model, target_layers=find_target_layers(loaded.model)) as cam:
+        maps = cam(input_tensor=x, targets=None)
+        grid = tuple(cam.activations_and_grads.activations[0].shape[-2:])
+    assert grid == (6, 8)  # ViT: 8 px patches; Swin: 4 px patches, halved once (two stages)
+    assert maps.shape == (2, 48, 64) and np.isfinite(maps).all() and np.ptp(maps[0]) > 0

@@ -5,6 +5,8 @@ the spatial fallback."""
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +15,11 @@ import timm
 import torch
 import torchvision
 from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from safetensors.torch import save_file
 from torch import nn
 
-from camviz import find_target_layers, load_model, resolve_targets
+from camviz import CamEngine, find_target_layers, load_model, resolve_targets
 from camviz.discovery.layers import candidate_layers, get_submodule
 from camviz.errors import TargetLayerError, UsageError
 from tests.support.cams import assert_gradcam_map
@@ -274,3 +277,104 @@ def test_find_target_layers_alone_works_with_gradcam_on_vit_and_swin() -> None:
             np.testing.assert_allclose(maps, cam(input_tensor=x, targets=None), atol=1e-5)
         with torch.no_grad():  # the hooks are gone and the model's outputs are its own
             assert torch.allclose(model(torch.ones(1, 3, size, size)), model(torch.ones(1, 3, size, size)))
+
+
+def _no_zero_init(model: nn.Module) -> nn.Module:
+    """timm zero-initialises some heads (MLP-Mixer), residual-branch norm scales and attention-position bias tables
+    (LeViT: uniform attention, so its downsampling averages every token into the same one): at init no gradient, or
+    no spatial signal, reaches the last layers. Trained weights are not zero: such a weight matrix gets small random
+    values, such a bias table random ones, such a norm unit scales."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.ndim >= 2 and not parameter.any():
+                parameter.normal_(std=0.02 if name.endswith("weight") else 1.0)
+        for module in model.modules():
+            norm = isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm))
+            if norm and module.weight is not None and not module.weight.any():
+                module.weight.fill_(1.0)
+    return model
+
+
+def _timm(name: str, **kwargs: object) -> Callable[[], nn.Module]:
+    return lambda: timm.create_model(name, pretrained=False, num_classes=3, **kwargs)
+
+
+def _timm_class(module: str, cls: str, *args: object, **kwargs: object) -> Callable[[], nn.Module]:
+    return lambda: getattr(importlib.import_module(f"timm.models.{module}"), cls)(*args, num_classes=3, **kwargs)
+
+
+# issue 21, each cause on a small real timm model of that family:
+# (id, build, input size, rule that decides, target layer, reshape, the map's grid at that size)
+CAUSES = [
+    # token outputs: split into prefix tokens and a grid from the input size and the token count
+    ("mixer", _timm_class("mlp_mixer", "MlpMixer", img_size=64, num_blocks=2, embed_dim=32), 64,
+     "feature_info", "blocks.1", "vit", (4, 4)),
+    ("levit", _timm("levit_128s", img_size=128), 128, "feature_info", "stages.2", "vit", (2, 2)),
+    ("efficientformer", _timm("efficientformer_l1", depths=(1, 1, 1, 1), embed_dims=(16, 16, 16, 32), num_vit=1), 224,
+     "feature_info", "stages.3", "vit", (7, 7)),
+    ("hiera", _timm("hiera_tiny_224", img_size=(64, 64), embed_dim=16, stages=(1, 1, 1, 1)), 64,
+     "feature_info", "blocks.3", "vit", (2, 2)),
+    # tuple and list outputs: the element holding the map, the highest-resolution branch
+    ("pit", _timm("pit_ti_224", img_size=64), 64, "timm_token_pool", "transformers.2.blocks.3.norm1", "vit", (2, 2)),
+    ("efficientvim", _timm("efficientvim_m1"), 128, "feature_info", "stages.2", "item0", (2, 2)),
+    ("crossvit", _timm("crossvit_tiny_240", depth=[[1, 1, 0]], embed_dim=[16, 32], num_heads=[1, 1]), 240,
+     "timm_token_pool", "blocks.0.fusion.1.norm1", "vit", (20, 20)),
+    ("hrnet", _timm("hrnet_w18_small"), 64, "feature_info", "stage4", "item0", (16, 16)),
+    ("tnt", _timm("tnt_s_legacy_patch16_224", img_size=64, depth=2), 64, "timm_token_pool", "blocks.1.norm_out", "vit",
+     (4, 4)),
+    # prefix tokens: none in XCiT's and CaiT's blocks, the class token joins later (the last pre-norm reads it)
+    ("xcit", _timm("xcit_nano_12_p8_224", img_size=32, depth=2), 32, "timm_token_pool", "cls_attn_blocks.1.norm1",
+     "vit", (4, 4)),
+    ("cait", _timm("cait_xxs24_224", img_size=32, depth=2, embed_dim=48, num_heads=2), 32, "timm_token_pool",
+     "blocks_token_only.1.norm1", "vit", (2, 2)),
+    # channels-last outputs, permuted
+    ("volo", _timm_class("volo", "VOLO", img_size=64, layers=(1, 1, 1, 1), embed_dims=(16, 32, 32, 32),
+                         num_heads=(1, 1, 1, 1)), 64, "timm_token_pool", "post_network.1.norm1", "vit", (4, 4)),
+    ("samvit", _timm("samvit_base_patch16_224", img_size=64, depth=2, embed_dim=32, num_heads=2,
+                     global_attn_indexes=(1,), window_size=2, neck_chans=16), 64, "feature_info", "blocks.1", "nhwc",
+     (4, 4)),
+    ("mambaout", _timm("mambaout_femto", depths=(1, 1, 1, 1), dims=(8, 16, 24, 32)), 64, "feature_info", "stages.3",
+     "nhwc", (2, 2)),
+    ("sequencer", _timm("sequencer2d_s", layers=(1, 1, 1, 1), embed_dims=(16, 32, 32, 32), hidden_sizes=(8, 16, 16, 16)),
+     64, "feature_info", "stages.3", "nhwc", (4, 4)),
+    ("hieradet", _timm("sam2_hiera_tiny", embed_dim=16, stages=(1, 1, 1, 1), global_att_blocks=(), global_pos_size=(2, 2)),
+     64, "feature_info", "blocks.3", "nhwc", (2, 2)),
+    # feature_info names: nested under `encoder.` (found), stale (MViTv2's `block.3`: the dry forward decides)
+    ("gemma4", _timm("gemma4_vit_167m", depth=2, embed_dim=32, num_heads=2), 64, "feature_info", "encoder.blocks.1",
+     "vit", (4, 4)),
+    ("mvitv2", _timm_class("mvitv2", "MultiScaleVit", importlib.import_module("timm.models.mvitv2").MultiScaleVitCfg(
+        depths=(1, 1, 1, 1), embed_dim=16, num_heads=1), img_size=(64, 64)), 64, "fallback", "norm", "vit", (2, 2)),
+    # targets the output does not depend on (the class token decides) or never called (CoaT's parallel_blocks)
+    ("convit", _timm("convit_tiny", img_size=32, depth=2, local_up_to_layer=1, embed_dim=48), 32, "timm_token_pool",
+     "blocks.1.norm1", "vit", (2, 2)),
+    ("coat", _timm("coat_tiny", embed_dims=[32] * 4, serial_depths=[1] * 4, parallel_depth=1, num_heads=8, img_size=64),
+     64, "timm_token_pool", "parallel_blocks.0.norm14", "vit", (2, 2)),
+]
+
+
+@pytest.mark.parametrize(("build", "size", "rule", "layer", "reshape", "grid"), [c[1:] for c in CAUSES],
+                         ids=[c[0] for c in CAUSES])
+def test_each_timm_cause_resolves_to_a_working_map(*, build: Callable[[], nn.Module], size: int, rule: str, layer: str,
+                                                   reshape: str, grid: tuple[int, int]) -> None:
+    """The rule, the layer and its reshape; the README's plain GradCAM call on `find_target_layers` and camviz's own
+    (modules + reshape_transform) give the same non-constant map from a (B, C, H, W) feature map on that grid."""
+    torch.manual_seed(0)
+    model = _no_zero_init(build().eval())
+
+    targets = resolve_targets(model, img_size=size)
+
+    assert (targets.family, targets.names, targets.reshape) == (rule, [layer], reshape)
+    assert targets.layer_reshapes[0].grid == grid
+    image = torch.randn(1, 3, size, size) * 0.5
+    image[..., : size // 2] += 2.0
+    with GradCAM(model, target_layers=find_target_layers(model, img_size=size)) as cam:
+        for k in range(3):  # random weights: a class whose evidence is negative everywhere maps to zeros
+            maps = cam(input_tensor=image, targets=[ClassifierOutputTarget(k)])
+            if np.ptp(maps) > 0:
+                break
+        seen = tuple(cam.activations_and_grads.activations[0].shape)
+    assert seen[-2:] == grid and maps.shape == (1, size, size) and np.isfinite(maps).all() and np.ptp(maps) > 0
+    with GradCAM(model, target_layers=targets.modules, reshape_transform=targets.reshape_transform) as cam:
+        np.testing.assert_allclose(cam(input_tensor=image, targets=[ClassifierOutputTarget(k)]), maps, atol=1e-5)
+    with CamEngine(model, targets.modules, targets.reshape_transform) as engine:  # `explain`: backward stops there
+        np.testing.assert_allclose(engine.compute(image, k).cams, maps, atol=1e-4)

@@ -21,8 +21,12 @@ from camviz.discovery.spec import ImageSize, first_conv
 from camviz.errors import CheckpointError, UsageError
 
 
-def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None) -> torch.nn.Module:
-    """Build `name` to fit the checkpoint's weights (class count, input channels, size, wrapper prefix) and load them."""
+def build_model(name: str, ckpt: Checkpoint,
+                img_size: ImageSize | None = None) -> tuple[torch.nn.Module, Callable[[], torch.nn.Module]]:
+    """Build `name` to fit the checkpoint's weights (class count, input channels, size, wrapper prefix) and load them.
+
+    Returns the model and a factory that builds the same architecture again, freshly initialised (no weights).
+    """
     import_builtin_plugin(name)
     builders = _builders(name, ckpt, img_size)
     if not builders:
@@ -39,14 +43,15 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None) 
             kwargs = {"num_classes": num_classes} if num_classes else {}
             if source == "timm" and channels and channels != 3:
                 kwargs["in_chans"] = channels
-            model = _adapt_first_conv(build(**kwargs), channels)
+            rebuild = partial(_fresh_build, build, kwargs, channels)
+            model = rebuild()
         except Exception as error:  # a plugin's constructor, or kwargs this architecture lacks
             problems.append(f"{name} ({source}) failed to build: {type(error).__name__}: {error}")
             continue
         problem = _mismatch(model, weights)
         if problem is None:
             model.load_state_dict(weights, strict=True)
-            return model
+            return model, rebuild
         hint = " (trained at another input size? pass --img-size)" if "pos_embed" in problem else ""
         problems.append(f"{name} ({source}) does not fit its weights: {problem}{hint}")
     raise CheckpointError(f"cannot load {ckpt.path}: {'; '.join(problems)}")
@@ -71,6 +76,11 @@ def _builders(name: str, ckpt: Checkpoint, img_size: ImageSize | None) -> list[t
             extra = {"aux_logits": aux, "init_weights": False}
         found.append(("torchvision", partial(torchvision.models.get_model, name, weights=None, **extra)))
     return found
+
+
+def _fresh_build(build: Callable[..., torch.nn.Module], kwargs: dict, channels: int | None) -> torch.nn.Module:
+    """The architecture as `build` initialises it, with the checkpoint's class count and input channels."""
+    return _adapt_first_conv(build(**kwargs), channels)
 
 
 def _probe(build: Callable[..., torch.nn.Module]) -> torch.nn.Module:

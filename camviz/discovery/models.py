@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ class LoadedModel:
     class_names: list[str] | None  # from the checkpoint only
     input: InputSpec  # explicit > checkpoint > model's own config > 224 / ImageNet
     output_kind: OutputKind = field(default_factory=OutputKind)  # softmax, binary or multilabel (with its threshold)
+    rebuild: Callable[[], torch.nn.Module] | None = None  # the architecture freshly initialised; None: a pickled module
 
 
 def load_model(
@@ -50,18 +51,20 @@ def load_model(
     ckpt = read_checkpoint(model_path, trust=trust_checkpoint, use_ema=use_ema)
     size = as_size(img_size) or ckpt.img_size
     name = model_name or ckpt.model_name
+    rebuild = None
     if ckpt.module is not None:
         model = ckpt.module
         name = name or type(model).__name__
     elif not name:
         raise UsageError(f"{ckpt.path} does not record its architecture; pass --model-name (e.g. resnet50)")
     else:
-        model = build_model(name, ckpt, size)
+        model, rebuild = build_model(name, ckpt, size)
     model = model.cpu().eval()
     spec = _input_spec(model, ckpt, size)
     logits = _num_classes(model, spec, ckpt.num_classes)
     kind = OutputKind.for_head(logits, multi_label or bool(ckpt.multi_label), threshold)
-    return LoadedModel(model, name, kind.class_count(logits), kind.class_names(ckpt.class_names), spec, kind)
+    return LoadedModel(model, name, kind.class_count(logits), kind.class_names(ckpt.class_names), spec, kind,
+                       rebuild)
 
 
 def _input_spec(model: torch.nn.Module, ckpt: Checkpoint, size: ImageSize | None) -> InputSpec:

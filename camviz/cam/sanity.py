@@ -26,7 +26,6 @@ from camviz.cam.similarity import rank_correlation, ssim
 from camviz.discovery.output_kind import OutputKind
 
 HIGH_RANK_CORRELATION = 0.5  # a median at or above it after the blocks above the target are random: the warning
-FEW_CLASSES = 5  # fewer explained classes than this: the verdict rests on few random rows of the head
 
 
 @dataclass
@@ -120,28 +119,27 @@ class Verdict:
     text: str
 
 
-def verdict(cascade: Sequence[StepScores], blocks: Blocks, explained_classes: int) -> Verdict:
-    """Judge by the step after which every block above the target layer is random: a median rank correlation
-    still at or above `HIGH_RANK_CORRELATION` there is a warning. With few explained classes the head's random
-    rows are few random draws, which the text says."""
+def verdict(cascade: Sequence[StepScores], blocks: Blocks, judged: Sequence[float]) -> Verdict:
+    """Judge by the step after which every block above the target layer is random, over independent random
+    initialisations of those blocks (`judged`: that step's median rank correlation in each; the first is the
+    cascade's own). It stays at or above `HIGH_RANK_CORRELATION` in every one: the warning. One draw alone can
+    keep a map by chance (a random head row whose sum is positive where the target layer fires)."""
     if not blocks.above:
         return Verdict(None, "no block with weights comes after the target layer: randomising the model above it "
                              "cannot be tested; pick an earlier --target-layer")
-    judged = cascade[blocks.above_target - 1]
     above = ", ".join(blocks.above)
-    value = judged.median_spearman
-    draws = (f" (one random initialisation, {explained_classes} explained class"
-             f"{'es' if explained_classes > 1 else ''}: try other --seed values before concluding)"
-             if explained_classes < FEW_CLASSES else "")
-    if np.isfinite(value) and value >= HIGH_RANK_CORRELATION:
+    values = ", ".join(_shown(value) for value in judged)
+    draws = f"{len(judged)} random initialisation{'s' if len(judged) > 1 else ''}"
+    if all(np.isfinite(value) and value >= HIGH_RANK_CORRELATION for value in judged):
         return Verdict(False, f"WARNING: the maps barely change when every block above the target layer ({above}) is "
-                              f"randomised (median rank correlation {value:.2f} >= {HIGH_RANK_CORRELATION}): they would "
-                              "look the same with those blocks untrained, so they show the target layer's activations "
-                              f"rather than what this model learned to tell the classes apart{draws}")
+                              f"randomised (median rank correlation {values} over {draws}, each >= "
+                              f"{HIGH_RANK_CORRELATION}): they would look the same with those blocks untrained, so "
+                              "they show the target layer's activations rather than what this model learned to tell "
+                              "the classes apart")
     falls = next(s for s in cascade if not np.isfinite(s.median_spearman) or s.median_spearman < HIGH_RANK_CORRELATION)
-    return Verdict(True, f"the maps depend on the learned weights: the median rank correlation falls to "
-                         f"{_shown(falls.median_spearman)} once {falls.block} is randomised (step {falls.step}), and "
-                         f"is {_shown(value)} with every block above the target layer ({above}) random{draws}")
+    return Verdict(True, f"the maps depend on the learned weights: with every block above the target layer ({above}) "
+                         f"random, the median rank correlation is {values} over {draws}; in the cascade it falls to "
+                         f"{_shown(falls.median_spearman)} once {falls.block} is randomised (step {falls.step})")
 
 
 def _shown(value: float) -> str:

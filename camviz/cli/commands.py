@@ -217,7 +217,8 @@ def sanity(
     data_dir: Annotated[Optional[Path], typer.Option(help="Test on a seeded subset of an ImageFolder split (one sub-folder per class).")] = None,
     num_samples: Annotated[int, typer.Option(help="--data-dir: how many images (a seeded subset covering the classes).")] = 16,
     classes: Annotated[Optional[str], typer.Option(help="--data-dir: only these classes, comma-separated: A,B.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for the subset, the fresh initialisation and the random other classes.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for the subset, the fresh initialisations and the random other classes.")] = 0,
+    draws: Annotated[int, typer.Option(help="Random initialisations of the blocks above the target layer that the verdict looks at (the warning needs the maps to survive every one).")] = 3,
     model_name: ModelName = None,
     target_category: TargetCategory = None,
     img_size: ImgSize = None,
@@ -242,7 +243,7 @@ def sanity(
 
     options = SanityOptions(
         model_path=model_path, image_paths=tuple(image_path or ()), data_dir=data_dir, num_samples=num_samples,
-        classes=split_classes(classes), seed=seed, model_name=model_name, target_category=target_category,
+        classes=split_classes(classes), seed=seed, draws=draws, model_name=model_name, target_category=target_category,
         img_size=parse_img_size(img_size), output_dir=output_dir, batch_size=batch_size, cpu=cpu, method=method,
         target_layers=tuple(target_layer or ()), plugins=tuple(plugin or ()), trust_checkpoint=trust_checkpoint,
         ema=ema, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, multi_label=multi_label, threshold=threshold,

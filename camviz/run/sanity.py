@@ -52,7 +52,8 @@ class SanityOptions:
     data_dir: Path | None = None
     num_samples: int = 16
     classes: Sequence[str] = ()
-    seed: int = 0  # the --data-dir subset, the fresh initialisation and the random other classes
+    seed: int = 0  # the --data-dir subset, the fresh initialisations (seed, seed + 1, ...) and the other classes
+    draws: int = 3  # random initialisations of the blocks above the target layer that the verdict looks at
     model_name: str | None = None
     target_category: int | None = None
     img_size: int | ImageSize | None = None
@@ -85,6 +86,7 @@ class SanityResult:
     blocks: Blocks
     cascade: list[StepScores]  # step k: the first k blocks random
     random_logit: StepScores
+    judged: list[float]  # per random initialisation of the blocks above the target: the median rank correlation
     verdict: Verdict
     lines: list[str]  # the summary, as in sanity.txt
     skipped: list[str] = field(default_factory=list)  # images that could not be decoded, with why
@@ -100,6 +102,8 @@ def check_sanity_options(options: SanityOptions) -> None:
         raise UsageError(f"--image-path {', '.join(missing)}: no such file")
     if options.num_samples < 1:
         raise UsageError(f"--num-samples must be at least 1 (got {options.num_samples})")
+    if options.draws < 1:
+        raise UsageError(f"--draws must be at least 1 (got {options.draws})")
     if options.batch_size is not None and options.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1 (got {options.batch_size})")
     if not 0.0 < options.threshold < 1.0:
@@ -120,14 +124,14 @@ def sanity(options: SanityOptions, progress: Progress | None = None) -> SanityRe
         names, pixels, skipped = _decode(samples, resolved, progress)
         blocks = cascade_blocks(resolved.model, resolved.targets.names, resolved.loaded.input.size)
         found = _run_tests(options, resolved, blocks, pixels, progress)
-        judged = verdict(found.cascade, blocks, len(set(found.original.explained)))
+        conclusion = verdict(found.cascade, blocks, found.judged)
         lines = summary_lines(_heading(options, resolved, blocks, len(names)), found.cascade, found.random_logit,
-                              judged, _never_randomised(resolved.model, blocks))
+                              conclusion, _never_randomised(resolved.model, blocks))
         rows = [SanityImage(name, one, resolved.class_names[c], cam)
                 for name, one, c, cam in zip(names, pixels, found.original.explained, found.original.cams, strict=True)]
         outputs = write_sanity_outputs(output_dir, rows, found.steps(), lines)
-    return SanityResult(output_dir, outputs, blocks, found.cascade, found.random_logit, judged, lines, skipped,
-                        3 if skipped else 0)
+    return SanityResult(output_dir, outputs, blocks, found.cascade, found.random_logit, found.judged, conclusion, lines,
+                        skipped, 3 if skipped else 0)
 
 
 @dataclass
@@ -139,42 +143,67 @@ class _Findings:
     cascade: list[StepScores]
     random_maps: np.ndarray
     random_logit: StepScores
+    judged: list[float]  # per random initialisation: the median rank correlation with every block above random
 
     def steps(self) -> list[tuple[StepScores, np.ndarray]]:
         """Every compared step with its maps: the cascade's, then the random logit."""
         return [*zip(self.cascade, self.cascade_maps, strict=True), (self.random_logit, self.random_maps)]
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every map of a run needs: the options, the resolved model, the inputs on its device, the progress."""
+
+    options: SanityOptions
+    resolved: ResolvedModel
+    inputs: torch.Tensor
+    progress: Progress
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size or default_batch_size(self.resolved.device)
+
+    def engine(self, model: nn.Module) -> CamEngine:
+        """A CAM engine on `model` (the user's or a fresh copy) at the resolved target layers, by name."""
+        targets = self.resolved.targets
+        return CamEngine(model, [get_submodule(model, name) for name in targets.names], targets.reshape_transform,
+                         self.options.method, output_kind=self.resolved.loaded.output_kind,
+                         on_warning=self.progress.warn,
+                         smoothing=Smoothing(self.options.aug_smooth, self.options.eigen_smooth))
+
+    def randomised_maps(self, blocks: Sequence[str], classes: Sequence[int], seed: int) -> list[np.ndarray]:
+        """The maps of `classes` after each step of a cascade over `blocks`, on a fresh copy initialised by `seed`."""
+        model, rebuild = self.resolved.model, self.resolved.loaded.rebuild
+        cascade = Cascade(model, fresh_copy(model, rebuild, seed), blocks)
+        return cascade_cams(cascade, self.engine, self.inputs, classes, self.batch_size,
+                            on_step=lambda: self.progress.advance(len(self.inputs)))
+
+
 def _run_tests(options: SanityOptions, resolved: ResolvedModel, blocks: Blocks, pixels: np.ndarray,
                progress: Progress) -> _Findings:
-    """The original maps and the random logit's on the user's model, then the cascade on a fresh copy."""
-    inputs = resolved.preprocessing.normalize(torch.from_numpy(pixels).to(resolved.device))
-    batch_size = options.batch_size or default_batch_size(resolved.device)
-    count = len(inputs)
-    progress.start(count * (len(blocks.names) + 2))  # every map of every step
-    with _engine(resolved.model, resolved, options, progress) as engine:
-        original = original_maps(engine, inputs, options.target_category, resolved.loaded.output_kind, batch_size)
+    """The original maps and the random logit's on the user's model, then the cascade on a fresh copy, then the
+    other random initialisations of the blocks above the target layer."""
+    job = _Job(options, resolved, resolved.preprocessing.normalize(torch.from_numpy(pixels).to(resolved.device)),
+               progress)
+    count, draws = len(pixels), options.draws if blocks.above else 1
+    progress.start(count * (len(blocks.names) + 2 + (draws - 1) * blocks.above_target))  # every map
+    with job.engine(resolved.model) as engine:
+        original = original_maps(engine, job.inputs, options.target_category, resolved.loaded.output_kind,
+                                 job.batch_size)
         progress.advance(count)
         others = random_other_classes(original.explained, resolved.loaded.num_classes, options.seed)
-        random_maps = class_cams(engine, inputs, others, batch_size)
+        random_maps = class_cams(engine, job.inputs, others, job.batch_size)
         progress.advance(count)
-    cascade = Cascade(resolved.model, fresh_copy(resolved.model, resolved.loaded.rebuild, options.seed), blocks.names)
-    maps = cascade_cams(cascade, lambda model: _engine(model, resolved, options, progress), inputs,
-                        original.explained, batch_size, on_step=lambda: progress.advance(count))
-    del cascade  # the one extra copy goes before the scoring
+    maps = job.randomised_maps(blocks.names, original.explained, options.seed)
     scores = [similarity_to(original.cams, cams, str(k), block)
               for k, (block, cams) in enumerate(zip(blocks.names, maps, strict=True), start=1)]
     random_logit = similarity_to(original.cams, random_maps, "random_logit", "another class",
                                  [resolved.class_names[c] for c in others])
-    return _Findings(original, maps, scores, random_maps, random_logit)
-
-
-def _engine(model: nn.Module, resolved: ResolvedModel, options: SanityOptions, progress: Progress) -> CamEngine:
-    """A CAM engine on `model` (the user's or the fresh copy) at the resolved target layers, by name."""
-    targets = [get_submodule(model, name) for name in resolved.targets.names]
-    return CamEngine(model, targets, resolved.targets.reshape_transform, options.method,
-                     output_kind=resolved.loaded.output_kind, on_warning=progress.warn,
-                     smoothing=Smoothing(options.aug_smooth, options.eigen_smooth))
+    judged = [scores[blocks.above_target - 1].median_spearman] if blocks.above else []
+    for seed in range(options.seed + 1, options.seed + draws):  # the verdict's other draws
+        above = job.randomised_maps(blocks.above, original.explained, seed)[-1]
+        judged.append(similarity_to(original.cams, above, "", "").median_spearman)
+    return _Findings(original, maps, scores, random_maps, random_logit, judged)
 
 
 def _samples(options: SanityOptions) -> tuple[list[Sample], list[str]]:
@@ -205,7 +234,8 @@ def _heading(options: SanityOptions, resolved: ResolvedModel, blocks: Blocks, co
     """The summary's first line: what was tested on what."""
     method = canonical_method_name(options.method)
     return (f"camviz sanity: {method} at {', '.join(resolved.targets.names)} of {resolved.loaded.model_name}, "
-            f"{count} images, {len(blocks.names)} blocks randomised one at a time from the output side")
+            f"{count} images, {len(blocks.names)} blocks randomised one at a time from the output side "
+            f"(seed {options.seed})")
 
 
 def _never_randomised(model: nn.Module, blocks: Blocks) -> list[str]:

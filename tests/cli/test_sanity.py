@@ -36,6 +36,7 @@ def test_sanity_command_in_a_real_process(camviz, trained_checkpoint: Path, shap
     (["--cpu"], ["exactly one of --image-path"]),
     (["--image-path", "nope.png"], ["nope.png", "no such file"]),
     (["--data-dir", "{data}", "--num-samples", "0"], ["--num-samples must be at least 1"]),
+    (["--data-dir", "{data}", "--draws", "0"], ["--draws must be at least 1"]),
     (["--data-dir", "{data}", "--method", "nosuchcam"], ["unknown --method 'nosuchcam'"]),
     (["--data-dir", "{data}", "--target-category", "7"], ["--target-category 7 is out of range"]),
     (["--data-dir", "{data}", "--classes", "hexagon"], ["no such class folder hexagon"]),

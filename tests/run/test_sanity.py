@@ -40,6 +40,8 @@ def test_gradcam_maps_fall_apart_once_head_and_last_stage_are_random(runs) -> No
     after_head_and_last_stage = result.cascade[last_stage]  # step 4: head, stages.2.3, stages.2.2, stages.2.0
     assert after_head_and_last_stage.median_spearman < 0.3
     assert result.random_logit.median_spearman < 0.3  # another class's map is another map
+    assert len(result.judged) == 3 and result.judged[0] == result.cascade[0].median_spearman
+    assert min(result.judged) < 0.5 and result.verdict.depends_on_weights is True  # some random head moves the maps
     assert checkpoint_kept and result.exit_code == 0
 
 
@@ -48,7 +50,7 @@ def test_eigencam_does_not_see_the_head_so_the_warning_appears(runs) -> None:
     head = result.cascade[0]
     assert head.block == "head" and head.median_spearman > 0.999  # the head cannot change EigenCAM's maps
     assert result.random_logit.median_spearman > 0.999  # nor can the class
-    assert result.verdict.depends_on_weights is False
+    assert result.verdict.depends_on_weights is False and min(result.judged) > 0.999  # in every draw
     assert result.lines[-1].startswith("verdict: WARNING") and "(head)" in result.lines[-1]
     assert checkpoint_kept
 

@@ -136,10 +136,12 @@ def verdict(cascade: Sequence[StepScores], blocks: Blocks, judged: Sequence[floa
                               f"{HIGH_RANK_CORRELATION}): they would look the same with those blocks untrained, so "
                               "they show the target layer's activations rather than what this model learned to tell "
                               "the classes apart")
-    falls = next(s for s in cascade if not np.isfinite(s.median_spearman) or s.median_spearman < HIGH_RANK_CORRELATION)
+    falls = next((s for s in cascade if not s.median_spearman >= HIGH_RANK_CORRELATION), None)  # NaN falls too
+    cascade_text = ("in the cascade it stays at or above that down to the input" if falls is None else
+                    f"in the cascade it falls to {_shown(falls.median_spearman)} once {falls.block} is randomised "
+                    f"(step {falls.step})")
     return Verdict(True, f"the maps depend on the learned weights: with every block above the target layer ({above}) "
-                         f"random, the median rank correlation is {values} over {draws}; in the cascade it falls to "
-                         f"{_shown(falls.median_spearman)} once {falls.block} is randomised (step {falls.step})")
+                         f"random, the median rank correlation is {values} over {draws}; {cascade_text}")
 
 
 def _shown(value: float) -> str:

@@ -59,6 +59,12 @@ def test_one_draw_that_changes_the_maps_is_enough_to_pass() -> None:
     assert "falls to 0.15 once layer4.1 is randomised (step 2)" in found.text  # the constant map left out
 
 
+def test_a_draw_below_the_threshold_passes_even_when_the_cascade_stays_high() -> None:
+    blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
+    found = verdict([_step(1, "head", [0.9, 0.8]), _step(2, "layer4.1", [0.7, 0.6])], blocks, [0.85, 0.2, 0.9])
+    assert found.depends_on_weights is True and "stays at or above that down to the input" in found.text
+
+
 def test_without_a_block_above_the_target_there_is_nothing_to_judge() -> None:
     found = verdict([_step(1, "features", [0.9])], Blocks(["features"], 0, ["features"]), [])
     assert found.depends_on_weights is None and "--target-layer" in found.text

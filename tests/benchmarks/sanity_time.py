@@ -55,13 +55,14 @@ def main() -> None:
         root = Path(folder)
         checkpoint, data = write_case(root, args.model, args.images, args.size)
         times: dict[str, list[float]] = {"sanity": [], "explain": []}
-        steps = 0
+        steps, maps = 0, 0
         for round_ in range(args.rounds):
             start = time.perf_counter()
             result = sanity(SanityOptions(checkpoint, data_dir=data, num_samples=args.images, cpu=args.cpu,
                                           output_dir=root / f"sanity{round_}"))
             times["sanity"].append(time.perf_counter() - start)
             steps = len(result.blocks.names)
+            maps = steps + 2 + (len(result.judged) - 1) * result.blocks.above_target
             start = time.perf_counter()
             explain(ExplainOptions(checkpoint, data_dir=data, cpu=args.cpu, num_workers=0,
                                    output_dir=root / f"explain{round_}"))
@@ -69,7 +70,7 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
     median = {name: statistics.median(values) for name, values in times.items()}
     print(f"{args.model}, {args.images} images at {args.size} px, {device}, torch threads {torch.get_num_threads()}, "
-          f"{steps} blocks ({steps + 2} maps per image), median of {args.rounds} rounds")
+          f"{steps} blocks ({maps} maps per image with the verdict's extra draws), median of {args.rounds} rounds")
     for name, values in times.items():
         print(f"  {name:<8} {median[name]:7.1f} s   (rounds: {', '.join(f'{v:.1f}' for v in values)})")
     print(f"  sanity / explain: {median['sanity'] / median['explain']:.1f}x")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.support.checkpoints import BUILDERS
 from tests.support.cli import one_error_line
 
 
@@ -56,3 +57,19 @@ def test_a_checkpoint_that_is_not_one_is_one_line(camviz_main, circle_image: Pat
     broken.write_bytes(b"not a checkpoint")
     result = camviz_main("sanity", "--model-path", broken, "--image-path", circle_image, "--output-dir", tmp_path)
     one_error_line(result, 1)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_every_checkpoint_source_gets_its_cascade(camviz_main, sources, sources_data: Path, tmp_path: Path,
+                                                   name: str) -> None:
+    """Lightning, a timm hub folder, grey timm/torchvision, 96x160, a ViT at 64 px, binary and multi-label heads:
+    each built fresh with its own class count, channels and size, its blocks named, its maps compared."""
+    source = sources[name]
+    result = camviz_main("sanity", "--model-path", source.path, *source.flags, "--data-dir", sources_data,
+                         "--output-dir", tmp_path, "--draws", "1", "--cpu")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader((tmp_path / "sanity.csv").open(encoding="utf-8")))
+    first = {row["block"] for row in rows if row["step"] == "1"}
+    assert first <= {"fc", "head"} and len(first) == 1  # the classifier first, by its own name
+    assert len(rows) == 3 * len({row["step"] for row in rows})  # one image per shape class, every step
+    assert "verdict: " in result.stdout

@@ -45,6 +45,9 @@ _LAZY = {
     "explain": "camviz.run.job",
     "SilentProgress": "camviz.run.progress",
     "compare_methods": "camviz.run.compare",
+    "SanityOptions": "camviz.run.sanity",
+    "SanityResult": "camviz.run.sanity",
+    "sanity": "camviz.run.sanity",
 }
 
 __all__ = [
@@ -65,6 +68,8 @@ __all__ = [
     "OutputError",
     "OutputKind",
     "ResolvedModel",
+    "SanityOptions",
+    "SanityResult",
     "SilentProgress",
     "Smoothing",
     "TargetLayerError",
@@ -82,6 +87,7 @@ __all__ = [
     "read_checkpoint",
     "resolve_model",
     "resolve_targets",
+    "sanity",
 ]
 
 

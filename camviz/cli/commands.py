@@ -249,3 +249,49 @@ def compare(
                            plugins=tuple(plugin or ()), cpu=cpu)
     written = compare_methods(request, image_path, method or DEFAULT_METHODS, output, target_category=target_category)
     typer.echo(f"wrote {written}")
+
+
+@app.command(cls=SizedCommand)
+def sanity(
+    model_path: ModelPath,
+    image_path: Annotated[Optional[list[Path]], typer.Option(help="An image to test on; repeatable.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Test on a seeded subset of an ImageFolder split (one sub-folder per class).")] = None,
+    num_samples: Annotated[int, typer.Option(help="--data-dir: how many images (a seeded subset covering the classes).")] = 16,
+    classes: Annotated[Optional[str], typer.Option(help="--data-dir: only these classes, comma-separated: A,B.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the subset, the fresh initialisations and the random other classes.")] = 0,
+    draws: Annotated[int, typer.Option(help="Random initialisations of the blocks above the target layer that the verdict looks at (the warning needs the maps to survive every one).")] = 3,
+    model_name: ModelName = None,
+    target_category: TargetCategory = None,
+    img_size: ImgSize = None,
+    output_dir: Annotated[Path, typer.Option(help="Where sanity.png, sanity.csv and sanity.txt go.")] = Path("sanity_results"),
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per CAM batch (default: 64 on CUDA, else 8).")] = None,
+    cpu: Cpu = False,
+    method: Annotated[str, typer.Option(help="pytorch-grad-cam method: gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam, scorecam, ...")] = "gradcam",
+    target_layer: TargetLayer = None,
+    plugin: Plugin = None,
+    trust_checkpoint: TrustCheckpoint = False,
+    ema: Ema = False,
+    aug_smooth: Annotated[bool, typer.Option("--aug-smooth", help="Average the CAM over flips and scalings (test-time augmentation).")] = False,
+    eigen_smooth: Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")] = False,
+    multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag).")] = False,
+    threshold: Annotated[float, typer.Option(help="--multi-label: labels with a probability at or above it are predicted.")] = 0.5,
+) -> None:
+    """Can these maps be trusted? Randomise the model block by block from the output side (Adebayo et al. 2018)
+    and compare each step's CAMs with the originals; also a random other class's CAM against the explained one's."""
+    from camviz.cli.console import ConsoleProgress
+    from camviz.run.sanity import SanityOptions
+    from camviz.run.sanity import sanity as run_sanity
+
+    options = SanityOptions(
+        model_path=model_path, image_paths=tuple(image_path or ()), data_dir=data_dir, num_samples=num_samples,
+        classes=split_classes(classes), seed=seed, draws=draws, model_name=model_name, target_category=target_category,
+        img_size=parse_img_size(img_size), output_dir=output_dir, batch_size=batch_size, cpu=cpu, method=method,
+        target_layers=tuple(target_layer or ()), plugins=tuple(plugin or ()), trust_checkpoint=trust_checkpoint,
+        ema=ema, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, multi_label=multi_label, threshold=threshold,
+    )
+    with ConsoleProgress() as progress:
+        result = run_sanity(options, progress)
+    for line in result.lines:
+        typer.echo(line)
+    typer.echo(f"wrote {', '.join(str(path) for path in result.outputs)}")
+    raise typer.Exit(result.exit_code)

@@ -23,9 +23,11 @@ from camviz.errors import CheckpointError, UsageError
 
 
 def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, *, state_prefix: str | None = None,
-                on_note: Callable[[str], None] = lambda note: None) -> torch.nn.Module:
+                on_note: Callable[[str], None] = lambda note: None,
+                ) -> tuple[torch.nn.Module, Callable[[], torch.nn.Module]]:
     """Build `name` to fit the checkpoint's weights (class count, input channels, size, wrapper prefix) and load them.
 
+    Returns the model and a factory that builds the same architecture again, freshly initialised (no weights).
     `state_prefix` picks the wrapped network in a checkpoint that holds several (see `fit_prefix`); `on_note`
     hears which prefix was used when more than one fits.
     """
@@ -44,7 +46,9 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, 
             continue
         fitted = fit_prefix(probe, ckpt.state_dict, state_prefix=state_prefix, ema=ckpt.ema_by_prefix)
         try:
-            model = _built_for(build, source, probe, ckpt, fitted.weights)
+            kwargs, channels = _build_arguments(source, probe, ckpt, fitted.weights)
+            rebuild = partial(_fresh_build, build, kwargs, channels)
+            model = rebuild()
         except Exception as error:  # kwargs this architecture lacks
             problems.append(f"{name} ({source}) failed to build: {type(error).__name__}: {error}")
             continue
@@ -53,20 +57,25 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, 
             model.load_state_dict(fitted.weights, strict=True)
             if fitted.note():
                 on_note(fitted.note())
-            return model
+            return model, rebuild
         hint = " (trained at another input size? pass --img-size)" if "pos_embed" in problem else ""
         problems.append(f"{name} ({source}) does not fit its weights: {problem}{hint}")
     raise CheckpointError(f"cannot load {ckpt.path}: {'; '.join(problems)}")
 
 
-def _built_for(build: Callable[..., torch.nn.Module], source: str, probe: torch.nn.Module, ckpt: Checkpoint,
-               weights: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """The architecture built with the class count and input channels its weights have."""
+def _build_arguments(source: str, probe: torch.nn.Module, ckpt: Checkpoint,
+                     weights: dict[str, torch.Tensor]) -> tuple[dict[str, int], int | None]:
+    """The builder's keyword arguments (class count, timm's `in_chans`) and the input channels the weights have."""
     num_classes = ckpt.num_classes or _infer_num_classes(probe, weights)
     channels = _weight_channels(probe, weights) or ckpt.in_chans
     kwargs = {"num_classes": num_classes} if num_classes else {}
     if source == "timm" and channels and channels != 3:
         kwargs["in_chans"] = channels
+    return kwargs, channels
+
+
+def _fresh_build(build: Callable[..., torch.nn.Module], kwargs: dict, channels: int | None) -> torch.nn.Module:
+    """The architecture as `build` initialises it, with the checkpoint's class count and input channels."""
     return _adapt_first_conv(build(**kwargs), channels)
 
 

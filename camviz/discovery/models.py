@@ -28,6 +28,7 @@ class LoadedModel:
     input: InputSpec  # explicit > checkpoint > model's own config > 224 / ImageNet
     output_kind: OutputKind = field(default_factory=OutputKind)  # softmax, binary or multilabel (with its threshold)
     notes: tuple[str, ...] = ()  # what loading decided that the user should hear (prefix used, names set aside)
+    rebuild: Callable[[], torch.nn.Module] | None = None  # the architecture freshly initialised; None: a pickled module
 
 
 def load_model(
@@ -54,20 +55,21 @@ def load_model(
     size = as_size(img_size) or ckpt.img_size
     name = model_name or ckpt.model_name
     notes: list[str] = []
+    rebuild = None
     if ckpt.module is not None:
         model = ckpt.module
         name = name or type(model).__name__
     elif not name:
         raise UsageError(f"{ckpt.path} does not record its architecture; pass --model-name (e.g. resnet50)")
     else:
-        model = build_model(name, ckpt, size, state_prefix=state_prefix, on_note=notes.append)
+        model, rebuild = build_model(name, ckpt, size, state_prefix=state_prefix, on_note=notes.append)
     model = _in_float32(model.cpu().eval())
     spec = _input_spec(model, ckpt, size)
     logits = _num_classes(model, spec, ckpt.num_classes)
     kind = OutputKind.for_head(logits, multi_label or bool(ckpt.multi_label), threshold)
     count = kind.class_count(logits)
     names = fitting_class_names(kind.class_names(ckpt.class_names), count, notes.append)
-    return LoadedModel(model, name, count, names, spec, kind, tuple(notes))
+    return LoadedModel(model, name, count, names, spec, kind, tuple(notes), rebuild)
 
 
 def _in_float32(model: torch.nn.Module) -> torch.nn.Module:

@@ -1,0 +1,80 @@
+"""How long `camviz sanity` takes: 16 images on resnet50 (random weights, 224 px), beside `camviz explain` on the
+same images, in one process, alternated, median of `--rounds`.
+
+Each side is the Python API (`camviz.run.sanity.sanity`, `camviz.run.job.explain`) from the checkpoint file, so
+both include loading the model; `explain` writes its figures, `sanity` its grid, table and summary. The ratio says
+what a sanity run costs in explain runs: it computes a map of every image once per block plus twice (the
+original and the random logit), on a fresh build of the architecture.
+
+Run (not collected by pytest; minutes on a small CPU box), under the shared CPU lock:
+
+    flock /tmp/camviz-cpu.lock .venv/bin/python tests/benchmarks/sanity_time.py --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+from PIL import Image
+
+from camviz.run.job import explain
+from camviz.run.options import ExplainOptions
+from camviz.run.sanity import SanityOptions, sanity
+
+
+def write_case(root: Path, model_name: str, images: int, size: int) -> tuple[Path, Path]:
+    """A random-weights checkpoint of `model_name` and an ImageFolder of `images` noisy pictures (two classes)."""
+    torch.manual_seed(0)
+    checkpoint = root / f"{model_name}.pth"
+    torch.save({"model_name": model_name, "state_dict": timm.create_model(model_name, pretrained=False).state_dict()},
+               checkpoint)
+    rng = np.random.default_rng(0)
+    for i in range(images):
+        folder = root / "data" / f"class_{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{i:03d}.jpg")
+    return checkpoint, root / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--cpu", action="store_true", help="the CPU even when CUDA is there")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        checkpoint, data = write_case(root, args.model, args.images, args.size)
+        times: dict[str, list[float]] = {"sanity": [], "explain": []}
+        steps, maps = 0, 0
+        for round_ in range(args.rounds):
+            start = time.perf_counter()
+            result = sanity(SanityOptions(checkpoint, data_dir=data, num_samples=args.images, cpu=args.cpu,
+                                          output_dir=root / f"sanity{round_}"))
+            times["sanity"].append(time.perf_counter() - start)
+            steps = len(result.blocks.names)
+            maps = steps + 2 + (len(result.judged) - 1) * result.blocks.above_target
+            start = time.perf_counter()
+            explain(ExplainOptions(checkpoint, data_dir=data, cpu=args.cpu, num_workers=0,
+                                   output_dir=root / f"explain{round_}"))
+            times["explain"].append(time.perf_counter() - start)
+    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    median = {name: statistics.median(values) for name, values in times.items()}
+    print(f"{args.model}, {args.images} images at {args.size} px, {device}, torch threads {torch.get_num_threads()}, "
+          f"{steps} blocks ({maps} maps per image with the verdict's extra draws), median of {args.rounds} rounds")
+    for name, values in times.items():
+        print(f"  {name:<8} {median[name]:7.1f} s   (rounds: {', '.join(f'{v:.1f}' for v in values)})")
+    print(f"  sanity / explain: {median['sanity'] / median['explain']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The cascade's fresh copy: initialised as a new build would be, taking back trained weights one block per step,
+while the trained model stays exactly as it was."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+
+from camviz.cam.blocks import cascade_blocks
+from camviz.cam.randomise import Cascade, fresh_copy
+from camviz.discovery.models import LoadedModel
+from camviz.errors import CamvizError
+
+
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.clone() for key, value in model.state_dict().items()}
+
+
+def test_fresh_copy_is_a_seeded_new_build_and_leaves_the_random_state_alone(loaded: LoadedModel) -> None:
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    fresh = fresh_copy(loaded.model, loaded.rebuild, seed=7)
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's generator did not move
+    torch.manual_seed(7)
+    built = timm.create_model("camviz_shapenet", num_classes=3)
+    for key, value in built.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+
+
+def test_each_step_has_exactly_the_blocks_above_it_random_and_the_trained_model_is_untouched(
+        loaded: LoadedModel) -> None:
+    model = loaded.model
+    trained, flags = _snapshot(model), [p.requires_grad for p in model.parameters()]
+    names = cascade_blocks(model, ["stages.2.3"], 96).names
+    fresh = fresh_copy(model, loaded.rebuild, seed=0)
+    initial = _snapshot(fresh)
+    seen = []
+    for k, stepped in Cascade(model, fresh, names).steps():
+        seen.append(k)
+        state = stepped.state_dict()
+        for index, block in enumerate(names):
+            source = initial if index < k else trained
+            keys = [key for key in state if key.startswith(f"{block}.")]
+            assert keys and all(torch.equal(state[key], source[key]) for key in keys), (k, block)
+    assert seen == list(range(len(names), 0, -1))
+    assert all(torch.equal(value, trained[key]) for key, value in model.state_dict().items())
+    assert [p.requires_grad for p in model.parameters()] == flags
+
+
+def test_without_a_builder_every_module_is_reset_by_its_own_initialisation(loaded: LoadedModel) -> None:
+    fresh = fresh_copy(loaded.model, None, seed=0)  # a pickled module: PyTorch's reset_parameters()
+    trained = loaded.model.state_dict()
+    for name, parameter in fresh.named_parameters():
+        if parameter.numel() > 1:
+            assert not torch.equal(parameter, trained[name]), name
+    bn = fresh.get_submodule("stages.2.3.conv1.1")
+    assert torch.equal(bn.running_var, torch.ones_like(bn.running_var))
+    assert loaded.model.get_submodule("stages.2.3.conv1.1").running_var.ne(1).any()
+
+
+def test_a_fresh_build_that_does_not_fit_the_weights_is_one_line(loaded: LoadedModel) -> None:
+    other = timm.create_model("camviz_shapenet", num_classes=5)
+    with pytest.raises(CamvizError, match="does not match the checkpoint's weights"):
+        Cascade(loaded.model, other, ["head"])

@@ -1,0 +1,75 @@
+"""`camviz sanity`: a real process on a real checkpoint file, and bad input as one line with a non-zero exit."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.support.checkpoints import BUILDERS
+from tests.support.cli import one_error_line
+
+
+@pytest.mark.process
+def test_sanity_command_in_a_real_process(camviz, trained_checkpoint: Path, shapes_split, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "shapes.pth"
+    torch.save(torch.load(trained_checkpoint, weights_only=True), checkpoint)
+    before = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    data_dir, _ = shapes_split
+    images = [data_dir / "circle" / "circle_003.png", data_dir / "triangle" / "triangle_007.png"]
+    out = tmp_path / "sanity"
+    result = camviz("sanity", "--model-path", checkpoint, "--image-path", images[0], "--image-path", images[1],
+                    "--output-dir", out, "--cpu")
+    assert result.returncode == 0, result.stderr
+    summary = (out / "sanity.txt").read_text(encoding="utf-8").splitlines()
+    assert summary[-1].startswith("verdict: ") and all(line in result.stdout for line in summary)
+    rows = list(csv.DictReader((out / "sanity.csv").open(encoding="utf-8")))
+    assert len(rows) == 2 * (8 + 1)  # 8 blocks and the random logit, for each image
+    assert {row["image"] for row in rows} == {"circle_003.png", "triangle_007.png"}
+    assert (out / "sanity.png").stat().st_size > 10_000
+    assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize("case", [
+    (["--cpu"], ["exactly one of --image-path"]),
+    (["--image-path", "nope.png"], ["nope.png", "no such file"]),
+    (["--data-dir", "{data}", "--num-samples", "0"], ["--num-samples must be at least 1"]),
+    (["--data-dir", "{data}", "--draws", "0"], ["--draws must be at least 1"]),
+    (["--data-dir", "{data}", "--method", "nosuchcam"], ["unknown --method 'nosuchcam'"]),
+    (["--data-dir", "{data}", "--target-category", "7"], ["--target-category 7 is out of range"]),
+    (["--data-dir", "{data}", "--classes", "hexagon"], ["no such class folder hexagon"]),
+])
+def test_bad_input_is_one_line_and_exit_2(camviz_main, trained_checkpoint: Path, small_split: Path, tmp_path: Path,
+                                          case: tuple[list[str], list[str]]) -> None:
+    args, words = case
+    out = tmp_path / "out"
+    result = camviz_main("sanity", "--model-path", trained_checkpoint, "--output-dir", out,
+                         *(arg.format(data=small_split) for arg in args))
+    one_error_line(result, 2, *words)
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_checkpoint_that_is_not_one_is_one_line(camviz_main, circle_image: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(b"not a checkpoint")
+    result = camviz_main("sanity", "--model-path", broken, "--image-path", circle_image, "--output-dir", tmp_path)
+    one_error_line(result, 1)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_every_checkpoint_source_gets_its_cascade(camviz_main, sources, sources_data: Path, tmp_path: Path,
+                                                   name: str) -> None:
+    """Lightning, a timm hub folder, grey timm/torchvision, 96x160, a ViT at 64 px, binary and multi-label heads:
+    each built fresh with its own class count, channels and size, its blocks named, its maps compared."""
+    source = sources[name]
+    result = camviz_main("sanity", "--model-path", source.path, *source.flags, "--data-dir", sources_data,
+                         "--output-dir", tmp_path, "--draws", "1", "--cpu")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader((tmp_path / "sanity.csv").open(encoding="utf-8")))
+    first = {row["block"] for row in rows if row["step"] == "1"}
+    assert first <= {"fc", "head"} and len(first) == 1  # the classifier first, by its own name
+    assert len(rows) == 3 * len({row["step"] for row in rows})  # one image per shape class, every step
+    assert "verdict: " in result.stdout

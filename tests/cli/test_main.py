@@ -4,6 +4,9 @@ installed `camviz` script runs each command in a real process (one smoke test ea
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -149,3 +152,11 @@ def test_script_runs_the_demo(camviz, tmp_path) -> None:
     assert [row["true"] for row in rows] == ["circle", "square", "triangle"]
     assert all(row["status"] == "ok" and (tmp_path / "gradcam" / row["output"]).is_file() for row in rows)
     assert "processed: 3" in result.stdout and f"open {(tmp_path / 'gradcam').resolve()}/" in result.stdout
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_command_lets_idle_openmp_threads_sleep_unless_told_otherwise(given: str | None, expected: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | ({"OMP_WAIT_POLICY": given} if given else {})
+    code = "import camviz.cli, os, sys; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.split() == [expected, "False"]  # set before torch (and its OpenMP) is loaded

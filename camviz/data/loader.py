@@ -1,5 +1,8 @@
 """The collating loader: DataLoader workers decode and stack each batch into one uint8 tensor.
 
+For the CPU device the workers also normalise it into the model's float input (`normalize=True`), so the main
+thread only runs the model; for a GPU the uint8 batch is uploaded (a quarter of the bytes) and normalised there.
+
 A sample whose file cannot be decoded is not fatal: the batch carries it with its reason, so the run
 records it and goes on. Workers ignore Ctrl-C (the main process stops them) and die with their parent.
 """
@@ -26,16 +29,21 @@ from camviz.errors import ImageDecodeError
 
 @dataclass
 class DecodedBatch:
-    """One batch as the loader workers collate it: one uint8 tensor for the decoded samples, and the failures."""
+    """One batch as the loader workers collate it: one uint8 tensor for the decoded samples, and the failures.
+
+    Tensors cross from the workers in shared memory: nothing is copied on the way to the main process.
+    """
 
     samples: list[Sample]  # decoded, in the order of `pixels`
     pixels: torch.Tensor  # uint8 [B, H, W, C]
     failures: list[tuple[Sample, str]]  # samples that could not be decoded, with the reason
     truths: list[ObjectTruth | None] = field(default_factory=list)  # with ground truth: one per sample
+    inputs: torch.Tensor | None = None  # the model's float32 [B, C, H, W] input, when the workers normalised
 
     def pin_memory(self) -> DecodedBatch:
-        """Page-locked pixels, for a non-blocking upload to the GPU (DataLoader's pin_memory thread calls this)."""
-        return DecodedBatch(self.samples, self.pixels.pin_memory(), self.failures, self.truths)
+        """Page-locked tensors, for a non-blocking upload to the GPU (DataLoader's pin_memory thread calls this)."""
+        inputs = None if self.inputs is None else self.inputs.pin_memory()
+        return DecodedBatch(self.samples, self.pixels.pin_memory(), self.failures, self.truths, inputs)
 
 
 class SampleDataset(Dataset):
@@ -71,18 +79,35 @@ def collate_decoded(items: list[tuple[Sample, np.ndarray | None, str | None, Obj
     return DecodedBatch([sample for sample, _, _ in good], stacked, failures, [truth for _, _, truth in good])
 
 
+@dataclass(frozen=True)
+class NormalizingCollate:
+    """DataLoader collate function that also normalises the stacked pixels into the model's input (CPU device)."""
+
+    preprocessing: Preprocessing
+
+    def __call__(self, items: list[tuple[Sample, np.ndarray | None, str | None, ObjectTruth | None]]) -> DecodedBatch:
+        batch = collate_decoded(items)
+        if batch.samples:
+            batch.inputs = self.preprocessing.normalize(batch.pixels)
+        return batch
+
+
 def batch_loader(
     samples: Sequence[Sample], preprocessing: Preprocessing, batch_size: int, num_workers: int,
-    pin_memory: bool = False, *, ground_truth: GroundTruth | None = None,
+    *, pin_memory: bool = False, normalize: bool = False, ground_truth: GroundTruth | None = None,
 ) -> DataLoader:
-    """A DataLoader that decodes and collates in `num_workers` processes and yields `DecodedBatch`es (with each
-    sample's object mask when `ground_truth` is given)."""
+    """A DataLoader that decodes and collates in `num_workers` processes and yields `DecodedBatch`es.
+
+    `pin_memory`: page-locked batches for a GPU upload; `normalize`: the workers also compute the model's input
+    (for the CPU device, where normalising would otherwise cost the main thread); `ground_truth`: each sample's
+    object mask rides along.
+    """
     return DataLoader(
         SampleDataset(samples, preprocessing, ground_truth),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
-        collate_fn=collate_decoded,
+        collate_fn=NormalizingCollate(preprocessing) if normalize else collate_decoded,
         pin_memory=pin_memory,
         persistent_workers=False,
         prefetch_factor=(4 if batch_size <= 16 else 2) if num_workers > 0 else None,  # bounded images in flight

@@ -83,12 +83,13 @@ def _say_notes(job: Job, truths: list[ObjectTruth | None]) -> None:
 def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,
              device: torch.device) -> Iterator[tuple[DecodedBatch, torch.Tensor]]:
     """Each batch with its normalised input on `device`, one batch ahead: the next upload is queued
-    (non-blocking from pinned memory on CUDA) before the current batch is explained."""
+    (non-blocking from pinned memory on CUDA) before the current batch is explained. A batch the workers
+    already normalised (CPU device) is used as it came."""
     pending = None
     iterator = iter(loader)
     try:
         for batch in iterator:
-            inputs = preprocessing.normalize(batch.pixels.to(device, non_blocking=True)) if batch.samples else None
+            inputs = _model_input(batch, preprocessing, device) if batch.samples else None
             if pending is not None:
                 yield pending
             pending = (batch, inputs)
@@ -96,6 +97,13 @@ def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,
             yield pending
     finally:
         stop_workers(iterator)
+
+
+def _model_input(batch: DecodedBatch, preprocessing: Preprocessing, device: torch.device) -> torch.Tensor:
+    """The batch's float input on `device`: the workers' when they normalised, else normalised on the device."""
+    if batch.inputs is not None:
+        return batch.inputs.to(device, non_blocking=True)
+    return preprocessing.normalize(batch.pixels.to(device, non_blocking=True))
 
 
 def _scores(job: Job, inputs: torch.Tensor, result: CamBatch) -> list[dict[str, float]]:

@@ -17,6 +17,8 @@ MAX_DEFAULT_WORKERS = 8  # decoding outpaces one GPU long before this many proce
 GPU_BATCH_SIZE = 64
 CPU_BATCH_SIZE = 8
 
+MIN_WRITER_THREADS = 2  # one thread waiting on the GIL or the disk leaves its core idle
+
 
 def usable_cpus() -> int:
     """CPUs this process may run on: its affinity mask (taskset, cgroups, SLURM), else all the machine's."""
@@ -45,11 +47,14 @@ class CpuShare:
 
 def share_cpus(num_workers: int | None = None, cpus: int | None = None, ranks: int | None = None) -> CpuShare:
     """Split this rank's CPUs (affinity / ranks on the node): one for the main thread, a quarter (1..8) for
-    decoding unless `num_workers` is given, the rest (at least one) for writing figures."""
+    decoding unless `num_workers` is given, the rest (at least two) for writing figures.
+
+    At least two writer threads: one alone leaves the writers' core idle while it waits for the GIL or the disk.
+    """
     total = usable_cpus() if cpus is None else cpus
     mine = max(1, total // (ranks_on_node() if ranks is None else max(1, ranks)))
     workers = min(MAX_DEFAULT_WORKERS, max(1, mine // 4)) if num_workers is None else num_workers
-    return CpuShare(mine, workers, max(1, mine - 1 - workers))
+    return CpuShare(mine, workers, max(MIN_WRITER_THREADS, mine - 1 - workers))
 
 
 def default_batch_size(device: torch.device) -> int:

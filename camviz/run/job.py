@@ -199,8 +199,10 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
             writer = BatchWriter(_writer_settings(job), manifest, pool, job.progress.warn, class_means)
             outputs = writer.outputs
             workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))
+            device = job.resolved.device.type  # on the CPU device the workers normalise
             loader = batch_loader(todo, job.resolved.preprocessing, job.batch_size, workers,
-                                  pin_memory=job.resolved.device.type == "cuda", ground_truth=job.ground_truth)
+                                  pin_memory=device == "cuda", normalize=device == "cpu",
+                                  ground_truth=job.ground_truth)
             drive(job, loader, writer)
     except CamvizError as error:  # other ranks still wait for this rank's exit code
         failure = error

@@ -4,6 +4,9 @@ installed `camviz` script runs each command in a real process (one smoke test ea
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -177,3 +180,11 @@ def test_demo_in_a_read_only_folder_is_one_line_naming_output_dir(camviz_main, t
         monkeypatch.chdir(tmp_path)
     lines = [line for line in result.stderr.splitlines() if line.startswith("camviz:")]
     assert result.returncode != 0 and len(lines) == 1 and "--output-dir" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_command_lets_idle_openmp_threads_sleep_unless_told_otherwise(given: str | None, expected: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | ({"OMP_WAIT_POLICY": given} if given else {})
+    code = "import camviz.cli, os, sys; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.split() == [expected, "False"]  # set before torch (and its OpenMP) is loaded

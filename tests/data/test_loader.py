@@ -40,6 +40,19 @@ def test_workers_collate_one_uint8_tensor_per_batch_and_keep_failures(tmp_path: 
     assert [(s.path.name, "b.png" in error) for s, error in batch.failures] == [("b.png", True)]
 
 
+def test_workers_normalise_for_the_cpu_device_exactly_as_the_main_process_would(tmp_path: Path) -> None:
+    for name in ("a.png", "b.png", "c.png"):
+        write_png(tmp_path / "cls" / name)
+    samples = list_image_folder(tmp_path).samples
+    preprocessing = Preprocessing((12, 20), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    (batch,) = list(batch_loader(samples, preprocessing, batch_size=4, num_workers=1, normalize=True))
+    expected = preprocessing.normalize(batch.pixels)  # what the main process computed before (same strides too)
+    assert batch.inputs.dtype == torch.float32 and batch.inputs.stride() == expected.stride()
+    assert torch.equal(batch.inputs, expected)
+    (plain,) = list(batch_loader(samples, preprocessing, batch_size=4, num_workers=1))
+    assert plain.inputs is None and torch.equal(plain.pixels, batch.pixels)
+
+
 def _bad_files(folder: Path) -> list[str]:
     jpeg = io.BytesIO()
     Image.new("RGB", (64, 64), (9, 9, 9)).save(jpeg, format="JPEG")

@@ -29,11 +29,11 @@ def _share_in_child(cpus: set[int], env: dict[str, str]) -> tuple[int, int, int]
     [
         (16, 1, None, CpuShare(16, 4, 11)),  # a 16-core GPU box: a quarter decodes, the rest writes figures
         (16, 2, None, CpuShare(8, 2, 5)),  # two ranks on the node share it
-        (16, 8, None, CpuShare(2, 1, 1)),
+        (16, 8, None, CpuShare(2, 1, 2)),  # at least two writers: one alone idles its core on the GIL
         (64, 1, None, CpuShare(64, 8, 55)),  # decoding workers are capped; writers take the rest
         (16, 1, 12, CpuShare(16, 12, 3)),  # --num-workers is honoured, writers get what is left
-        (2, 1, None, CpuShare(2, 1, 1)),
-        (1, 1, 0, CpuShare(1, 0, 1)),  # never fewer than one writer
+        (2, 1, None, CpuShare(2, 1, 2)),
+        (1, 1, 0, CpuShare(1, 0, 2)),  # never fewer than two writers
     ],
 )
 def test_share_splits_a_ranks_cpus(cpus: int, ranks: int, workers: int | None, expected: CpuShare) -> None:
@@ -45,9 +45,9 @@ def test_share_splits_a_ranks_cpus(cpus: int, ranks: int, workers: int | None, e
                     reason="needs Linux affinity masks and at least 2 CPUs")
 def test_share_follows_the_real_affinity_mask_and_local_world_size() -> None:
     both = set(sorted(os.sched_getaffinity(0))[:2])
-    assert _share_in_child(both, {}) == (2, 1, 1)
-    assert _share_in_child({min(both)}, {}) == (1, 1, 1)
-    assert _share_in_child(both, {"LOCAL_WORLD_SIZE": "2"}) == (1, 1, 1)
+    assert _share_in_child(both, {}) == (2, 1, 2)
+    assert _share_in_child({min(both)}, {}) == (1, 1, 2)
+    assert _share_in_child(both, {"LOCAL_WORLD_SIZE": "2"}) == (1, 1, 2)
     every = os.sched_getaffinity(0)
     count = len(every)
     assert _share_in_child(every, {})[0] == count

@@ -43,6 +43,35 @@ class ShapesClassifier(lightning.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=3e-3)
 
 
+class ImageListLogger(lightning.pytorch.loggers.Logger):
+    """A Lightning logger with `WandbLogger.log_image`'s signature and checks, keeping the images it is given.
+
+    (wandb itself is not a test dependency: installed, timm imports it in every camviz process.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, list, int | None, dict]] = []
+
+    @property
+    def name(self) -> str:
+        return "images"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        pass
+
+    def log_hyperparams(self, params: object, *args: object, **kwargs: object) -> None:
+        pass
+
+    def log_image(self, key: str, images: list, step: int | None = None, **kwargs: list) -> None:
+        if not isinstance(images, list) or any(len(values) != len(images) for values in kwargs.values()):
+            raise ValueError("log_image takes a list of images and, per keyword, a list of as many values")
+        self.calls.append((key, images, step, kwargs))
+
+
 @dataclass
 class ShapesData:
     """Training and validation loaders, and the validation images' object boxes."""

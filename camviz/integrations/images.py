@@ -45,8 +45,14 @@ def prepare_images(images: ImageLike | Sequence[ImageLike], preprocessing: Prepr
     if not items:
         raise UsageError("no images to explain")
     parts = [_one(item, preprocessing) for item in items]
+    return Prepared(torch.cat([inputs for inputs, _ in parts]), np.stack([pixels for _, pixels in parts]),
+                    image_names(items))
+
+
+def image_names(items: Sequence[ImageLike]) -> list[str]:
+    """A file's stem, else `image_NN`; when stems repeat (`cat/001.png`, `dog/001.png`), each is led by its position."""
     names = [Path(item).stem if isinstance(item, (str, Path)) else f"image_{i:02d}" for i, item in enumerate(items)]
-    return Prepared(torch.cat([inputs for inputs, _ in parts]), np.stack([pixels for _, pixels in parts]), names)
+    return names if len(set(names)) == len(names) else [f"{i:02d}_{name}" for i, name in enumerate(names)]
 
 
 def _one(image: ImageLike, preprocessing: Preprocessing) -> tuple[torch.Tensor, np.ndarray]:

@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from camviz.lightning import CamCallback
 from tests.support.figures import cam_from_figure, peak_inside
-from tests.support.training import ImageListLogger, shapes_data, train
+from tests.support.training import ImageListLogger, RankFolderCamCallback, ShapesClassifier, shapes_data, train
 
 FIGURE_SHAPE = (336, 944, 3)  # three 96 px panels enlarged to 288, their titles, the colour bar
 
@@ -94,3 +94,18 @@ def test_a_wandb_style_logger_gets_the_figures_through_log_image(tmp_path: Path)
     for _, images, _, extra in logger.calls:
         assert extra == {"caption": ["image_00", "image_01", "image_02"]}
         assert all(image.dtype == np.uint8 and image.shape == FIGURE_SHAPE for image in images)
+
+
+@pytest.mark.distributed
+def test_under_ddp_only_rank_zero_explains_and_logs(tmp_path: Path) -> None:
+    """Two real DDP ranks (CPU, gloo, spawned): figures appear in rank 0's folder only."""
+    callback = RankFolderCamCallback(tmp_path / "cams", images=2, model="model")
+    lightning.seed_everything(0, verbose=False)
+    data = shapes_data(train_count=64, val_count=4)
+    trainer = lightning.Trainer(max_epochs=1, accelerator="cpu", devices=2, strategy="ddp_spawn", logger=False,
+                                callbacks=[callback], enable_checkpointing=False, enable_progress_bar=False,
+                                enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path)
+    trainer.fit(ShapesClassifier(), data.train, data.val)
+    logged = sorted(p.relative_to(tmp_path / "cams").as_posix() for p in (tmp_path / "cams").rglob("*.png"))
+    steps = len(data.train) // 2  # each rank trains on half the batches
+    assert logged == [f"rank0/step_{steps:08d}/image_00.png", f"rank0/step_{steps:08d}/image_01.png"]

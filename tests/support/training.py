@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from camviz.demo import CHECKPOINT_PATH
 from camviz.demo.shapes import make_arrays
 from camviz.demo.train import to_tensor
+from camviz.lightning import CamCallback
 
 
 class ShapesClassifier(lightning.LightningModule):
@@ -102,3 +103,14 @@ def train(root: Path, callbacks: Sequence[lightning.Callback] = (), epochs: int 
                                 enable_model_summary=False, num_sanity_val_steps=1, default_root_dir=root)
     trainer.fit(module, data.train, data.val)
     return module, trainer
+
+
+class RankFolderCamCallback(CamCallback):
+    """CamCallback whose PNG folder names the rank it runs on (`{root}/rank{N}`): which ranks logged shows on disk."""
+
+    def __init__(self, root: Path, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.root = root
+
+    def setup(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule, stage: str) -> None:
+        self.folder = self.root / f"rank{trainer.global_rank}"

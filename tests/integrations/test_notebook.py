@@ -3,7 +3,9 @@ every kind of image, the caller's no_grad/inference_mode, and 100 calls that lea
 
 from __future__ import annotations
 
+import copy
 import gc
+import pickle
 import subprocess
 import sys
 import tracemalloc
@@ -188,3 +190,6 @@ def test_a_hundred_calls_reuse_one_engine_and_grow_no_hooks_and_no_memory(traine
     assert _live_tensors() == tensors
     assert growth < 64 * 1024, f"Python allocations grew by {growth} bytes over 100 calls"
     assert psutil.Process().memory_info().rss - rss < 8 * 2**20
+    copied, pickled = copy.deepcopy(model), pickle.loads(pickle.dumps(model))  # the engines stay with the original
+    assert copied._camviz_explainers.by_key == {} and pickled._camviz_explainers.by_key == {}
+    assert np.array_equal(explain_image(copied, image).cam, explain_image(model, image).cam)

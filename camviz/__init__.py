@@ -1,7 +1,8 @@
 """camviz: Grad-CAM figures for image classifiers, straight from a checkpoint.
 
 The public API is the names in `__all__`, re-exported here lazily so `import camviz` stays cheap until torch is
-needed. The packages behind them (`discovery`, `data`, `cam`, `output`, `run`, `cli`) are internal and may change.
+needed. The packages behind them (`discovery`, `data`, `cam`, `output`, `run`, `integrations`, `cli`) are internal and
+may change; `camviz.lightning` (the training callback) is public and imports Lightning only when imported.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ _LAZY = {
     "SanityOptions": "camviz.run.sanity",
     "SanityResult": "camviz.run.sanity",
     "sanity": "camviz.run.sanity",
+    # integrations: a notebook call and a training-loop logger (the Lightning callback is camviz.lightning)
+    "ImageExplanation": "camviz.integrations.explanation",
+    "explain_image": "camviz.integrations.notebook",
+    "log_cams": "camviz.integrations.loops",
 }
 
 __all__ = [
@@ -62,6 +67,7 @@ __all__ = [
     "ExplainResult",
     "Family",
     "ImageDecodeError",
+    "ImageExplanation",
     "InputSpec",
     "LoadedModel",
     "ModelRequest",
@@ -78,11 +84,13 @@ __all__ = [
     "candidate_layers",
     "compare_methods",
     "explain",
+    "explain_image",
     "faithfulness_scores",
     "find_target_layers",
     "get_submodule",
     "import_plugins",
     "load_model",
+    "log_cams",
     "logits_only",
     "read_checkpoint",
     "resolve_model",

@@ -16,10 +16,10 @@ from camviz.demo.shapes import make_sample
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _python_api_examples() -> list[str]:
-    """The ```python blocks of README's `## Python API` section, in order."""
+def _python_api_examples(title: str = "Python API") -> list[str]:
+    """The ```python blocks of README's `## {title}` section, in order."""
     text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
@@ -51,6 +51,20 @@ def test_each_python_api_example_runs_as_written(user_folder: Path, position: in
         assert namespace["result"].exit_code == 0 and (user_folder / "gradcam_results" / "manifest.csv").is_file()
     if position == 2:
         assert (user_folder / "compare.png").stat().st_size > 0 and namespace["batch"].cams.shape[0] == 4
+
+
+def test_the_notebook_and_training_examples_run_as_written(user_folder: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    examples = [*_python_api_examples("In a notebook"), *_python_api_examples("During training")]
+    assert len(examples) == 3
+    for position, example in enumerate(examples):
+        exec(compile(example, f"README.md integration example {position + 1}", "exec"), {})
+    assert (user_folder / "cat_gradcam.png").stat().st_size > 0
+    events = EventAccumulator(str(user_folder / "runs" / "cams"), size_guidance={"images": 0})
+    events.Reload()
+    assert sorted(events.Tags()["images"]) == ["camviz/00_001", "camviz/01_001"]  # cat/001.png, dog/001.png
+    assert [event.step for event in events.Images("camviz/01_001")] == [0, 1]
 
 
 def test_every_public_name_resolves() -> None:

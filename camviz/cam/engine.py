@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from camviz.cam.memory import out_of_memory
@@ -100,9 +101,14 @@ class CamEngine:
             self.cam.batch_size = self.PASSES_BATCH_SIZE  # the library batches its many masked forward passes
         if self.method == "scorecam":
             self.max_batch = 1  # ScoreCAM builds every masked copy of its whole input at once
+        self.full_backward = full_backward
         self._frozen = None
-        if not full_backward and _backward_stops_at_targets(self.cam):
-            self._frozen = gradients_from_targets_only(model, target_layers)
+        self._freeze()
+
+    def _freeze(self) -> None:
+        """Stop the backward pass at the target layers, when the method allows it (see the module docstring)."""
+        if not self.full_backward and _backward_stops_at_targets(self.cam):
+            self._frozen = gradients_from_targets_only(self.cam.model, self.cam.target_layers)
             self._frozen.__enter__()
 
     def compute(self, inputs: torch.Tensor, target_category: int | None = None) -> CamBatch:
@@ -171,11 +177,22 @@ class CamEngine:
         return [np.stack(stack) for stack in stacks]
 
     def close(self) -> None:
-        """Release pytorch-grad-cam's hooks and restore the model's parameter flags."""
+        """Release pytorch-grad-cam's hooks and the last pass's outputs; restore the model's parameter flags."""
         self.cam.activations_and_grads.release()
+        self.cam.outputs = None  # the logits hold the last pass's graph
         if self._frozen is not None:
             self._frozen.__exit__(None, None, None)
             self._frozen = None
+
+    def reopen(self) -> None:
+        """After `close()`: the same CAM object's hooks back on the target layers and the flags frozen again, so
+        one engine serves many calls that each leave the model as they found it (`camviz.integrations`)."""
+        cam = self.cam
+        if cam.activations_and_grads.handles:
+            return
+        cam.activations_and_grads = ActivationsAndGradients(cam.model, cam.target_layers, cam.reshape_transform,
+                                                            cam.detach)
+        self._freeze()
 
     def __enter__(self) -> CamEngine:
         return self

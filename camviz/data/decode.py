@@ -24,6 +24,11 @@ def decode_image(path: Path) -> Image.Image:
         raise ImageDecodeError(display_name(f"cannot decode {path.name}: {reason}")) from error
 
 
+def as_rgb(image: Image.Image) -> Image.Image:
+    """An image already in memory (any mode) as 8-bit RGB, converted as `decode_image` converts files."""
+    return _to_rgb(image)
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Convert a decoded frame of any mode to RGB, compositing transparency on white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):

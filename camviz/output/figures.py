@@ -150,17 +150,26 @@ def write_figure(figure_path: Path, pixels: np.ndarray, cam: np.ndarray,
     each overlay panel.
     """
     figure_format = figure_path.suffix[1:]
+    figure, overlays = figure_and_overlays(pixels, cam, titles, outline)
+    if raw_path is not None:
+        write_atomic(raw_path, encode_npy(cam.astype(np.float32)))
+    if overlay_path is not None:
+        write_atomic(overlay_path, encode_image(overlays, figure_format))
+    write_atomic(figure_path, encode_image(figure, figure_format))
+
+
+def figure_and_overlays(pixels: np.ndarray, cam: np.ndarray,
+                        titles: tuple[str, str, str] | Sequence[tuple[str, str, str]],
+                        outline: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The figure `write_figure` writes and the overlay beside it (one per label, side by side), as RGB uint8;
+    `outline` (an object's bool mask) is drawn on the figure's overlay panels."""
     display = display_image(pixels)
     cams = cam if cam.ndim == 3 else cam[None]
     rows = [titles] if isinstance(titles[0], str) else list(titles)
     overlays = [overlay(display, one) for one in cams]
-    if raw_path is not None:
-        write_atomic(raw_path, encode_npy(cam.astype(np.float32)))
-    if overlay_path is not None:
-        write_atomic(overlay_path, encode_image(join(overlays, axis=1), figure_format))
     figures = [compose_figure(display, one, blend, row, outline)
                for one, blend, row in zip(cams, overlays, rows, strict=True)]
-    write_atomic(figure_path, encode_image(join(figures, axis=0), figure_format))
+    return join(figures, axis=0), join(overlays, axis=1)
 
 
 def comparison_row(display: np.ndarray, cams: Sequence[np.ndarray], titles: Sequence[str]) -> np.ndarray:

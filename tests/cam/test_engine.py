@@ -65,6 +65,22 @@ def test_engine_restores_parameters_and_releases_hooks() -> None:
     assert all(not m._forward_hooks for m in model.modules())
 
 
+def test_a_closed_engine_reopens_its_same_cam_object_and_gives_the_same_maps() -> None:
+    model = torchvision.models.resnet18(num_classes=3).eval()
+    inputs = torch.randn(2, 3, 32, 32)
+    engine = CamEngine(model, [model.layer4[-1]])
+    first, cam = engine.compute(inputs), engine.cam
+    engine.close()
+    assert all(p.requires_grad for p in model.parameters()) and not model.layer4[-1]._forward_hooks
+    assert engine.cam.outputs is None  # the last pass's graph is let go
+    engine.reopen()
+    assert engine.cam is cam and len(model.layer4[-1]._forward_hooks) == 3  # the library's two, the graph start
+    assert not any(p.requires_grad for p in model.parameters())
+    again = engine.compute(inputs)
+    engine.close()
+    assert np.array_equal(first.cams, again.cams) and not model.layer4[-1]._forward_hooks
+
+
 def test_explain_returns_probabilities_of_the_same_pass_and_explains_a_given_class() -> None:
     torch.manual_seed(1)
     model = torchvision.models.resnet18(num_classes=3).eval()

@@ -39,6 +39,7 @@ from camviz.run.progress import Progress, SilentProgress
 from camviz.run.provenance import finish_record, start_record
 from camviz.run.ranks import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
 from camviz.run.resume import ResumeCheck, resumable_rows, run_settings, settings_key, sources
+from camviz.run.signals import Interrupted
 
 
 @dataclass
@@ -96,22 +97,36 @@ class _Outcome:
 
 @contextmanager
 def _recorded(job: Job, is_main: bool) -> Iterator[_Outcome]:
-    """`run.json` written as the run starts and rewritten as it ends, however it ends (rank 0 only)."""
+    """`run.json` written as the run starts and rewritten as it ends, however it ends (rank 0 only); a record that
+    cannot be rewritten after a failure never hides the failure itself."""
     if is_main:
         write_run_record(job.output_dir, job.record)
-    outcome, status = _Outcome(), "interrupted"
+    outcome = _Outcome()
     try:
         yield outcome
-        status = f"exit {outcome.result.exit_code}" if outcome.result else status
     except CamvizError as error:
-        status = f"error: {error}"
+        _record_end(job, is_main, f"error: {error}", None, quiet=True)
         raise
-    finally:
-        if is_main:
-            result = outcome.result
-            summary = result.summary if result is not None and result.manifest is not None else None
-            outputs = len(result.outputs) if result is not None and result.manifest is None else None
-            write_run_record(job.output_dir, finish_record(job.record, status, summary, outputs))
+    except (KeyboardInterrupt, Interrupted):
+        _record_end(job, is_main, "interrupted", None, quiet=True)
+        raise
+    except BaseException as error:
+        _record_end(job, is_main, f"failed: {type(error).__name__}", None, quiet=True)
+        raise
+    _record_end(job, is_main, f"exit {outcome.result.exit_code}", outcome.result)
+
+
+def _record_end(job: Job, is_main: bool, status: str, result: ExplainResult | None, *, quiet: bool = False) -> None:
+    """Rewrite run.json with the end time, status and counts (`quiet`: a failure to write it is dropped)."""
+    if not is_main:
+        return
+    summary = result.summary if result is not None and result.manifest is not None else None
+    outputs = len(result.outputs) if result is not None and result.manifest is None else None
+    try:
+        write_run_record(job.output_dir, finish_record(job.record, status, summary, outputs))
+    except CamvizError:
+        if not quiet:
+            raise
 
 
 def _samples(options: ExplainOptions) -> tuple[list[Sample], list[str]]:

@@ -8,6 +8,8 @@ Times whole `camviz explain --cpu` processes (wall clock, start-up included) on 
 Run (not collected by pytest; minutes on a small CPU box):
 
     .venv/bin/python tests/benchmarks/trust_cost.py --n 16 --rounds 1 --json trust.json
+    .venv/bin/python tests/benchmarks/trust_cost.py --n 64 --rounds 2 --variants plain,masks,boxes,masks+boxes \
+        --no-metric-seconds
 """
 
 from __future__ import annotations
@@ -78,14 +80,15 @@ def time_variant(args: list[str]) -> float:
     return elapsed
 
 
-def cli_throughput(work: Path, n: int, rounds: int) -> dict[str, float]:
+def cli_throughput(work: Path, n: int, rounds: int, variants: list[str]) -> dict[str, float]:
     """img/s of each variant (median wall time over the rounds, interleaved)."""
     data, masks, boxes = write_data(work, n)
     checkpoint = write_checkpoint(work / "resnet18.pth")
     camviz = str(Path(sys.executable).parent / "camviz")
-    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for round_number in range(rounds):
-        for name, extra in VARIANTS.items():
+        for name in variants:
+            extra = VARIANTS[name]
             out = work / f"out_{name}_{round_number}"
             args = [camviz, "explain", "--model-path", str(checkpoint), "--data-dir", str(data), "--output-dir",
                     str(out), "--cpu", "--batch-size", "8",
@@ -123,10 +126,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16, help="images per run")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {', '.join(VARIANTS)}")
+    parser.add_argument("--no-metric-seconds", action="store_true", help="skip the in-process seconds per metric")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        throughput = cli_throughput(Path(folder), args.n, args.rounds)
-    per_metric = metric_seconds()
+        throughput = cli_throughput(Path(folder), args.n, args.rounds, args.variants.split(","))
+    per_metric = {} if args.no_metric_seconds else metric_seconds()
     plain = throughput["plain"]
     report = {"images": args.n, "rounds": args.rounds, "img_per_s": throughput,
               "ratio_to_plain": {name: value / plain for name, value in throughput.items()},

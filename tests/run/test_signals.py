@@ -3,6 +3,7 @@ partial file left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -60,10 +61,14 @@ def test_sigterm_stops_like_ctrl_c_and_resume_finishes(camviz_main, many, tmp_pa
     assert second.returncode == 1 and "another camviz run is writing to --output-dir" in second.stderr
     process.send_signal(signal.SIGTERM)
     _stopped_cleanly(process, workers, out, signal.SIGTERM)
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "interrupted" and record["ended"], record  # run.json says how the run ended
     result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", many, "--output-dir", out,
                          "--num-workers", 0, "--batch-size", 8, "--resume")
     assert result.returncode == 0, result.stderr
     assert [int(row["index"]) for row in manifest_rows(out)] == list(range(48))
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "exit 0" and 0 < record["counts"]["resumed"] < 48
 
 
 def test_repeated_ctrl_c_prints_no_worker_traceback(many, tmp_path) -> None:

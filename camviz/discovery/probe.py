@@ -120,6 +120,10 @@ def _run(model: nn.Module, pixels: torch.Tensor, size: ImageSize) -> object:
 
 
 def _first_tensor(output: object) -> torch.Tensor:
+    """The logits a forward returned: the tensor, a transformers `ModelOutput`'s `logits`, or a tuple's first."""
+    logits = getattr(output, "logits", None)
+    if torch.is_tensor(logits):
+        output = logits
     tensors = [output] if torch.is_tensor(output) else map_tensors(output) or []
     if not tensors or not torch.is_tensor(tensors[0]) or tensors[0].ndim != 2:
         what = tuple(tensors[0].shape) if tensors and torch.is_tensor(tensors[0]) else type(output).__name__

@@ -21,6 +21,7 @@ from camviz.data.ground_truth import GroundTruth, read_ground_truth
 from camviz.data.listing import Sample, display_name
 from camviz.data.loader import batch_loader
 from camviz.data.sampling import select_samples, shard
+from camviz.discovery.spec import as_size
 from camviz.errors import CamvizError, UsageError
 from camviz.output.class_means import ClassMeans
 from camviz.output.figures import figure_bytes
@@ -33,7 +34,7 @@ from camviz.output.summary import Summary, summarize
 from camviz.output.writers import BatchWriter, SingleWriter, WriterSettings
 from camviz.run.batches import Job, drive
 from camviz.run.cpus import default_batch_size, share_cpus
-from camviz.run.model import ResolvedModel, resolve_model
+from camviz.run.model import ResolvedModel, resolve_model, select_device
 from camviz.run.options import ExplainOptions, check_options, check_target_category
 from camviz.run.progress import Progress, SilentProgress
 from camviz.run.provenance import finish_record, start_record
@@ -63,6 +64,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     progress = progress or SilentProgress()
     samples, folder_classes = _samples(options)
     ranks = ranks_from_environment()
+    _check_explicit_size_fits(options, len(samples))
     resolved = resolve_model(options.model_request(), folder_classes, ranks.local_rank)
     loaded = resolved.loaded
     for note in loaded.notes:
@@ -127,6 +129,15 @@ def _record_end(job: Job, is_main: bool, status: str, result: ExplainResult | No
     except CamvizError:
         if not quiet:
             raise
+
+
+def _check_explicit_size_fits(options: ExplainOptions, count: int) -> None:
+    """An explicit --img-size whose batch could not fit, refused before the model is read and run at that size
+    (one channel: a lower bound; the exact check follows once the model says its channels)."""
+    size = as_size(options.img_size)
+    if size is not None:
+        batch_size = options.batch_size or default_batch_size(select_device(options.cpu))
+        check_input_fits(*size, batch=min(batch_size, count), channels=1)
 
 
 def _samples(options: ExplainOptions) -> tuple[list[Sample], list[str]]:

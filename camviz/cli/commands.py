@@ -33,6 +33,8 @@ Plugin = Annotated[Optional[list[str]], typer.Option(help="Python file or module
 TrustCheckpoint = Annotated[bool, typer.Option("--trust-checkpoint", help="Allow unpickling arbitrary objects (runs code from the file!).")]
 Ema = Annotated[bool, typer.Option("--ema", help="Use the checkpoint's EMA weights (state_dict_ema / model_ema, or a Lightning prefix naming ema).")]
 StatePrefix = Annotated[Optional[str], typer.Option(help="The network's key prefix in a checkpoint that holds several (a Lightning module's student./teacher.).")]
+AugSmooth = Annotated[bool, typer.Option("--aug-smooth", help="Average the CAM over flips and scalings (test-time augmentation).")]
+EigenSmooth = Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")]
 Cpu = Annotated[bool, typer.Option("--cpu", help="Force the CPU (default: CUDA, then MPS, when present).")]
 
 
@@ -95,8 +97,8 @@ def explain(
     ema: Ema = False,
     state_prefix: StatePrefix = None,
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished figures and manifest rows; do the rest.")] = False,
-    aug_smooth: Annotated[bool, typer.Option("--aug-smooth", help="Average the CAM over flips and scalings (test-time augmentation).")] = False,
-    eigen_smooth: Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")] = False,
+    aug_smooth: AugSmooth = False,
+    eigen_smooth: EigenSmooth = False,
     only_misclassified: Annotated[bool, typer.Option("--only-misclassified", help="Batch mode: write figures only for mistakes (the manifest keeps every row).")] = False,
     metrics: Annotated[bool, typer.Option("--metrics", help="Batch mode: faithfulness scores (ROAD combined, CAM-multiplied confidence change, RISE deletion and insertion AUC) as manifest columns.")] = False,
     figure_format: Annotated[FigureFormat, typer.Option(help="Image format of the figures: png, jpg or webp (smaller files for large splits).")] = FigureFormat.png,
@@ -271,8 +273,8 @@ def sanity(
     plugin: Plugin = None,
     trust_checkpoint: TrustCheckpoint = False,
     ema: Ema = False,
-    aug_smooth: Annotated[bool, typer.Option("--aug-smooth", help="Average the CAM over flips and scalings (test-time augmentation).")] = False,
-    eigen_smooth: Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")] = False,
+    aug_smooth: AugSmooth = False,
+    eigen_smooth: EigenSmooth = False,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag).")] = False,
     threshold: Annotated[float, typer.Option(help="--multi-label: labels with a probability at or above it are predicted.")] = 0.5,
 ) -> None:

@@ -36,7 +36,9 @@ import numpy as np
 import timm
 import torch
 from PIL import Image
-from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repo root, for tests.support
+from tests.support.zero_init import without_zero_init
 
 MULTI_ARCH_CLASSES = ("ByobNet", "MetaFormer", "MlpMixer")
 LOOKUP_SECONDS: list[float] = []  # find_target_layers alone (the model already loaded), per API call
@@ -143,20 +145,6 @@ def _cli(checkpoint: Path, folder: Path) -> str | None:
     return f"constant raw CAM {raw.shape}"
 
 
-def _no_zero_init(model: nn.Module) -> nn.Module:
-    """timm zero-initialises some heads (MLP-Mixer), residual-branch norm scales and attention-position bias tables
-    (LeViT: uniform attention, so its downsampling averages every token into the same one): at init no gradient, or
-    no spatial signal, reaches the last layers. Trained weights are not zero: such a weight matrix gets small random
-    values, such a bias table random ones, such a norm unit scales."""
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if parameter.ndim >= 2 and not parameter.any():
-                parameter.normal_(std=0.02 if name.endswith("weight") else 1.0)
-        for module in model.modules():
-            norm = isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm))
-            if norm and module.weight is not None and not module.weight.any():
-                module.weight.fill_(1.0)
-    return model
 
 
 def check(key: str, name: str) -> dict:
@@ -167,7 +155,7 @@ def check(key: str, name: str) -> dict:
         torch.manual_seed(0)
         try:
             model = timm.create_model(name, pretrained=False, num_classes=len(CLASSES))
-            _no_zero_init(model)
+            without_zero_init(model)
         except Exception as error:
             row["build"] = f"{type(error).__name__}: {error}"
             return row

@@ -24,6 +24,7 @@ from camviz.discovery.layers import candidate_layers, get_submodule
 from camviz.errors import TargetLayerError, UsageError
 from tests.support.cams import assert_gradcam_map
 from tests.support.checkpoints import tiny_timm
+from tests.support.zero_init import without_zero_init
 
 PLUGIN = '''
 from torch import nn
@@ -279,20 +280,6 @@ def test_find_target_layers_alone_works_with_gradcam_on_vit_and_swin() -> None:
             assert torch.allclose(model(torch.ones(1, 3, size, size)), model(torch.ones(1, 3, size, size)))
 
 
-def _no_zero_init(model: nn.Module) -> nn.Module:
-    """timm zero-initialises some heads (MLP-Mixer), residual-branch norm scales and attention-position bias tables
-    (LeViT: uniform attention, so its downsampling averages every token into the same one): at init no gradient, or
-    no spatial signal, reaches the last layers. Trained weights are not zero: such a weight matrix gets small random
-    values, such a bias table random ones, such a norm unit scales."""
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if parameter.ndim >= 2 and not parameter.any():
-                parameter.normal_(std=0.02 if name.endswith("weight") else 1.0)
-        for module in model.modules():
-            norm = isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm))
-            if norm and module.weight is not None and not module.weight.any():
-                module.weight.fill_(1.0)
-    return model
 
 
 def _timm(name: str, **kwargs: object) -> Callable[[], nn.Module]:
@@ -359,7 +346,7 @@ def test_each_timm_cause_resolves_to_a_working_map(*, build: Callable[[], nn.Mod
     """The rule, the layer and its reshape; the README's plain GradCAM call on `find_target_layers` and camviz's own
     (modules + reshape_transform) give the same non-constant map from a (B, C, H, W) feature map on that grid."""
     torch.manual_seed(0)
-    model = _no_zero_init(build().eval())
+    model = without_zero_init(build().eval())
 
     targets = resolve_targets(model, img_size=size)
 

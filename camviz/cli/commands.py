@@ -35,6 +35,10 @@ Ema = Annotated[bool, typer.Option("--ema", help="Use the checkpoint's EMA weigh
 StatePrefix = Annotated[Optional[str], typer.Option(help="The network's key prefix in a checkpoint that holds several (a Lightning module's student./teacher.).")]
 AugSmooth = Annotated[bool, typer.Option("--aug-smooth", help="Average the CAM over flips and scalings (test-time augmentation).")]
 EigenSmooth = Annotated[bool, typer.Option("--eigen-smooth", help="Keep the first principal component of the weighted activations.")]
+BatchSize = Annotated[Optional[int], typer.Option(help="Images per CAM batch (default: 64 on CUDA, else 8).")]
+Method = Annotated[str, typer.Option(help="pytorch-grad-cam method: gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam, scorecam, ...")]
+Threshold = Annotated[float, typer.Option(help="--multi-label: labels with a probability at or above it are predicted.")]
+MultiLabel = Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag).")]
 Cpu = Annotated[bool, typer.Option("--cpu", help="Force the CPU (default: CUDA, then MPS, when present).")]
 
 
@@ -84,10 +88,10 @@ def explain(
     img_size: ImgSize = None,
     output_dir: Annotated[Path, typer.Option(help="Where figures (and manifest.csv) go.")] = Path("gradcam_results"),
     num_samples: Annotated[Optional[int], typer.Option(help="Explain a seeded random subset covering all classes (default: all).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per CAM batch (default: 64 on CUDA, else 8).")] = None,
+    batch_size: BatchSize = None,
     num_workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes for decoding (default: a quarter of the CPUs this run may use, 1..8).")] = None,
     cpu: Cpu = False,
-    method: Annotated[str, typer.Option(help="pytorch-grad-cam method: gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam, scorecam, ...")] = "gradcam",
+    method: Method = "gradcam",
     target_layer: TargetLayer = None,
     classes: Annotated[Optional[str], typer.Option(help="Only these classes (batch mode), comma-separated: A,B.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for --num-samples.")] = 0,
@@ -103,7 +107,7 @@ def explain(
     metrics: Annotated[bool, typer.Option("--metrics", help="Batch mode: faithfulness scores (ROAD combined, CAM-multiplied confidence change, RISE deletion and insertion AUC) as manifest columns.")] = False,
     figure_format: Annotated[FigureFormat, typer.Option(help="Image format of the figures: png, jpg or webp (smaller files for large splits).")] = FigureFormat.png,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag): one CAM per predicted label.")] = False,
-    threshold: Annotated[float, typer.Option(help="--multi-label: labels with a probability at or above it are predicted.")] = 0.5,
+    threshold: Threshold = 0.5,
     config: Annotated[Optional[Path], typer.Option(help="TOML preset; flags given here win.", is_eager=True, callback=read_config)] = None,
     masks: Annotated[Optional[Path], typer.Option(help="Batch mode: a folder of object masks, one per image at the same relative path and stem (any image format; nonzero = object): adds pointing_hit, energy_in_object and iou columns.")] = None,
     boxes: Annotated[Optional[Path], typer.Option(help="Batch mode: a CSV of path,x_min,y_min,x_max,y_max rows (the image's pixels; several per image) as the objects: adds the localization columns.")] = None,
@@ -150,7 +154,7 @@ def layers(
     model_path: ModelPath,
     model_name: ModelName = None,
     img_size: ImgSize = None,
-    multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag).")] = False,
+    multi_label: MultiLabel = False,
     target_layer: Annotated[Optional[list[str]], typer.Option(help="Check a target layer path (layer4.-1 or layer4[-1]); repeatable.")] = None,
     plugin: Plugin = None,
     trust_checkpoint: TrustCheckpoint = False,
@@ -266,17 +270,17 @@ def sanity(
     target_category: TargetCategory = None,
     img_size: ImgSize = None,
     output_dir: Annotated[Path, typer.Option(help="Where sanity.png, sanity.csv and sanity.txt go.")] = Path("sanity_results"),
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per CAM batch (default: 64 on CUDA, else 8).")] = None,
+    batch_size: BatchSize = None,
     cpu: Cpu = False,
-    method: Annotated[str, typer.Option(help="pytorch-grad-cam method: gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam, scorecam, ...")] = "gradcam",
+    method: Method = "gradcam",
     target_layer: TargetLayer = None,
     plugin: Plugin = None,
     trust_checkpoint: TrustCheckpoint = False,
     ema: Ema = False,
     aug_smooth: AugSmooth = False,
     eigen_smooth: EigenSmooth = False,
-    multi_label: Annotated[bool, typer.Option("--multi-label", help="A sigmoid per label (default: the checkpoint's flag).")] = False,
-    threshold: Annotated[float, typer.Option(help="--multi-label: labels with a probability at or above it are predicted.")] = 0.5,
+    multi_label: MultiLabel = False,
+    threshold: Threshold = 0.5,
 ) -> None:
     """Can these maps be trusted? Randomise the model block by block from the output side (Adebayo et al. 2018)
     and compare each step's CAMs with the originals; also a random other class's CAM against the explained one's."""

@@ -64,7 +64,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     progress = progress or SilentProgress()
     samples, folder_classes = _samples(options)
     ranks = ranks_from_environment()
-    _check_explicit_size_fits(options, len(samples))
+    _check_explicit_size_fits(options, len(samples), ranks.local_rank)
     resolved = resolve_model(options.model_request(), folder_classes, ranks.local_rank)
     loaded = resolved.loaded
     for note in loaded.notes:
@@ -131,12 +131,12 @@ def _record_end(job: Job, is_main: bool, status: str, result: ExplainResult | No
             raise
 
 
-def _check_explicit_size_fits(options: ExplainOptions, count: int) -> None:
+def _check_explicit_size_fits(options: ExplainOptions, count: int, local_rank: int) -> None:
     """An explicit --img-size whose batch could not fit, refused before the model is read and run at that size
     (one channel: a lower bound; the exact check follows once the model says its channels)."""
     size = as_size(options.img_size)
     if size is not None:
-        batch_size = options.batch_size or default_batch_size(select_device(options.cpu))
+        batch_size = options.batch_size or default_batch_size(select_device(options.cpu, local_rank))
         check_input_fits(*size, batch=min(batch_size, count), channels=1)
 
 
@@ -207,10 +207,12 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
         class_means.sums = sum_over_ranks(class_means.sums, job.resolved.device)
         class_means.counts = sum_over_ranks(class_means.counts, job.resolved.device)
     rows = list(manifest.rows.values())
-    if ranks.is_main:
-        rows = _finish_output_dir(job, rows, class_means, ranks)
+    if ranks.is_main and ranks.is_distributed:
+        rows = merge_rank_manifests(job.output_dir, ranks.world_size)
     summary = summarize(rows, len(check.rows), job.resolved.class_names,
                         multilabel=job.resolved.loaded.output_kind.is_multilabel)
+    if ranks.is_main:
+        _finish_output_dir(job, rows, summary, class_means)
     return ExplainResult(job.output_dir, outputs, job.output_dir / MANIFEST_NAME, summary, exit_code)
 
 
@@ -241,13 +243,9 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
     return exit_code, outputs
 
 
-def _finish_output_dir(job: Job, rows: list[ManifestRow], class_means: ClassMeans, ranks: Ranks) -> list[ManifestRow]:
-    """Rank 0, once all ranks are done: merge manifests, write class means and the gallery."""
-    if ranks.is_distributed:
-        rows = merge_rank_manifests(job.output_dir, ranks.world_size)
+def _finish_output_dir(job: Job, rows: list[ManifestRow], summary: Summary, class_means: ClassMeans) -> None:
+    """Rank 0, once all ranks are done and their manifests merged: write class means and the gallery."""
     class_means.write(job.output_dir, job.engine.method, job.options.figure_format)
-    record = finish_record(job.record, "finishing", summarize(
-        rows, classes=job.resolved.class_names, multilabel=job.resolved.loaded.output_kind.is_multilabel))
+    record = finish_record(job.record, "finishing", summary)
     write_gallery(job.output_dir, rows, job.resolved.class_names, job.engine.method, run=record,
                   multilabel=job.resolved.loaded.output_kind.is_multilabel)
-    return rows

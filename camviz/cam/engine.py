@@ -18,6 +18,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from camviz.cam.memory import out_of_memory
 from camviz.cam.methods import canonical_method_name, method_class
+from camviz.cam.options import CamOptions
 from camviz.discovery.output_kind import OutputKind
 from camviz.errors import CamvizError, first_line
 
@@ -60,14 +61,6 @@ def _start_graph_here(module: torch.nn.Module, inputs: tuple, output: object) ->
     return None
 
 
-@dataclass(frozen=True)
-class Smoothing:
-    """pytorch-grad-cam's smoothing: test-time augmentation (`aug_smooth`) and the principal component (`eigen_smooth`)."""
-
-    aug: bool = False
-    eigen: bool = False
-
-
 class CamEngine:
     """One pytorch-grad-cam object for a whole run; call `compute` per batch, `close` (or `with`) at the end.
 
@@ -82,18 +75,17 @@ class CamEngine:
         model: torch.nn.Module,
         target_layers: Sequence[torch.nn.Module],
         reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        method: str = "gradcam",
         *,
+        options: CamOptions = CamOptions(),
         output_kind: OutputKind = OutputKind(),
-        smoothing: Smoothing = Smoothing(),
         on_warning: Callable[[str], None] = lambda message: None,
         full_backward: bool = False,
     ) -> None:
         self.output_kind = output_kind
-        self.smoothing = smoothing
+        self.options = options
         self.on_warning = on_warning
-        self.method = canonical_method_name(method)
-        self.cam = method_class(method)(
+        self.method = canonical_method_name(options.method)
+        self.cam = method_class(options.method)(
             model=model, target_layers=list(target_layers), reshape_transform=reshape_transform
         )
         self.max_batch = 1 << 30
@@ -146,7 +138,7 @@ class CamEngine:
         inputs = inputs.to(device)
         cams = self._cams(inputs, self.output_kind.targets(inputs, target_category, self.cam.model))
         logits = self.cam.outputs
-        if self.smoothing.aug:  # the last pass saw an augmented image: predict on the image itself
+        if self.options.aug_smooth:  # the last pass saw an augmented image: predict on the image itself
             with torch.no_grad():
                 logits = self.cam.model(inputs)
         probabilities = self.output_kind.probabilities(logits.detach().float()).cpu().numpy()
@@ -158,8 +150,8 @@ class CamEngine:
     def _cams(self, inputs: torch.Tensor, targets: list | None) -> np.ndarray:
         """One pytorch-grad-cam call, its hooks' buffers cleared after."""
         try:
-            cams = self.cam(input_tensor=inputs, targets=targets, aug_smooth=self.smoothing.aug,
-                            eigen_smooth=self.smoothing.eigen)
+            cams = self.cam(input_tensor=inputs, targets=targets, aug_smooth=self.options.aug_smooth,
+                            eigen_smooth=self.options.eigen_smooth)
         finally:
             self.cam.activations_and_grads.clear()
         return np.asarray(cams, dtype=np.float32)

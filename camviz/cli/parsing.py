@@ -1,23 +1,14 @@
-"""How the command line reads what Typer's types do not: `--config` presets, `--img-size H W`, figure formats."""
+"""How the command line reads what Typer's types do not: `--config` presets, `--img-size H W`, number lists."""
 
 from __future__ import annotations
 
 import re
 import tomllib
-from enum import StrEnum
 from pathlib import Path
 from typing import Optional
 
 import typer
 from typer.core import TyperCommand
-
-
-class FigureFormat(StrEnum):
-    """`--figure-format` choices (camviz.output.figures.FIGURE_FORMATS)."""
-
-    png = "png"
-    jpg = "jpg"
-    webp = "webp"
 
 
 def read_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional[Path]) -> Optional[Path]:
@@ -84,3 +75,13 @@ def parse_img_size(value: Optional[str]) -> Optional[int | tuple[int, int]]:
 def split_classes(classes: Optional[str]) -> tuple[str, ...]:
     """`--classes A,B` -> ("A", "B")."""
     return tuple(name.strip() for name in (classes or "").split(",") if name.strip())
+
+
+def parse_floats(value: Optional[str], option: str) -> Optional[tuple[float, ...]]:
+    """`0.5,0.5,0.5` -> (0.5, 0.5, 0.5); None stays None."""
+    if value is None:
+        return None
+    try:
+        return tuple(float(part) for part in value.split(","))
+    except ValueError as error:
+        raise typer.BadParameter(f"{value!r}: give numbers separated by commas (0.5,0.5,0.5)", param_hint=option) from error

@@ -6,7 +6,8 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from camviz.data.listing import Sample, list_image_folder
+from camviz.data.listing import Sample, display_name, list_image_folder
+from camviz.data.options import InputOptions
 from camviz.errors import UsageError
 
 
@@ -46,6 +47,14 @@ def select_samples(
         samples = filter_classes(samples, classes, listing.classes)
     with_images = {s.true_class for s in listing.samples}  # empty folders are no classes (as in torchvision)
     return sample_subset(samples, num_samples, seed), [c for c in listing.classes if c in with_images]
+
+
+def input_samples(inputs: InputOptions) -> tuple[list[Sample], list[str]]:
+    """The given images (indexed in the order given; no class folders), or the data dir's selected samples and
+    its class folders."""
+    if inputs.data_dir is None:
+        return [Sample(index, Path(path), display_name(Path(path).name)) for index, path in enumerate(inputs.images)], []
+    return select_samples(inputs.data_dir, inputs.classes, inputs.num_samples, inputs.seed)
 
 
 def shard(samples: Sequence[Sample], rank: int, world_size: int) -> list[Sample]:

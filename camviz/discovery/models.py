@@ -11,13 +11,14 @@ from timm.data import resolve_model_data_config
 
 from camviz.discovery.build import build_model
 from camviz.discovery.checkpoint import Checkpoint, read_checkpoint
+from camviz.discovery.options import ModelOptions
 from camviz.discovery.output_kind import OutputKind
 from camviz.discovery.plugins import import_plugins
 from camviz.discovery.spec import ImageSize, InputSpec, as_size, input_channels
 from camviz.errors import CheckpointError, UsageError
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class LoadedModel:
     """A model ready for Grad-CAM, with what camviz knows about its input, output kind and classes."""
 
@@ -31,29 +32,21 @@ class LoadedModel:
     rebuild: Callable[[], torch.nn.Module] | None = None  # the architecture freshly initialised; None: a pickled module
 
 
-def load_model(
-    model_path: str | Path,
-    model_name: str | None = None,
-    *,
-    img_size: int | ImageSize | None = None,
-    multi_label: bool = False,
-    threshold: float = 0.5,
-    plugins: Sequence[str] = (),
-    trust_checkpoint: bool = False,
-    use_ema: bool = False,
-    state_prefix: str | None = None,
-) -> LoadedModel:
-    """Read `model_path` (a file or a timm/Hugging Face folder), build the architecture, load the weights.
+def load_model(source: str | Path | ModelOptions) -> LoadedModel:
+    """Read a checkpoint (a file or a timm/Hugging Face folder), build the architecture, load the weights.
 
-    Explicit arguments win over what the checkpoint records, which wins over the model's own config:
-    `model_name`, `img_size` (a number or (height, width); ViT/Swin are built at it) and `multi_label` (with its
-    `threshold`). `state_prefix` picks the network in a checkpoint that wraps several (Lightning's
+    `source`: a path, or `ModelOptions` naming the path and what overrides the checkpoint's own metadata, which
+    wins over the model's own config (`name`, `img_size`: ViT/Swin are built at it, `output` with its `threshold`,
+    `mean`/`std`, `class_names`). `state_prefix` picks the network in a checkpoint that wraps several (Lightning's
     `student.`/`teacher.`); see `camviz.discovery.build.fit_prefix` for the rule without it.
     """
-    import_plugins(plugins)
-    ckpt = read_checkpoint(model_path, trust=trust_checkpoint, use_ema=use_ema)
-    size = as_size(img_size) or ckpt.img_size
-    name = model_name or ckpt.model_name
+    options = source if isinstance(source, ModelOptions) else ModelOptions(path=Path(source))
+    if options.path is None:
+        raise UsageError("ModelOptions.path is None: load_model reads a checkpoint file or folder")
+    import_plugins(options.plugins)
+    ckpt = read_checkpoint(options.path, trust=options.trust_checkpoint, use_ema=options.ema)
+    size = as_size(options.img_size) or ckpt.img_size
+    name = options.name or ckpt.model_name
     notes: list[str] = []
     rebuild = None
     if ckpt.module is not None:
@@ -62,14 +55,26 @@ def load_model(
     elif not name:
         raise UsageError(f"{ckpt.path} does not record its architecture; pass --model-name (e.g. resnet50)")
     else:
-        model, rebuild = build_model(name, ckpt, size, state_prefix=state_prefix, on_note=notes.append)
+        model, rebuild = build_model(name, ckpt, size, state_prefix=options.state_prefix, on_note=notes.append)
     model = _in_float32(model.cpu().eval())
-    spec = _input_spec(model, ckpt, size)
+    spec = _input_spec(model, ckpt, size, options)
     logits = _num_classes(model, spec, ckpt.num_classes)
-    kind = OutputKind.for_head(logits, multi_label or bool(ckpt.multi_label), threshold)
+    kind = OutputKind.for_head(logits, options.output, recorded_multilabel=bool(ckpt.multi_label),
+                               threshold=options.threshold)
     count = kind.class_count(logits)
-    names = fitting_class_names(kind.class_names(ckpt.class_names), count, notes.append)
-    return LoadedModel(model, name, count, names, spec, kind, tuple(notes), rebuild)
+    if options.class_names is not None:
+        names: list[str] | None = checked_class_names(options.class_names, count)
+    else:
+        names = fitting_class_names(kind.class_names(ckpt.class_names), count, notes.append)
+    return LoadedModel(model=model, model_name=name, num_classes=count, class_names=names, input=spec,
+                       output_kind=kind, notes=tuple(notes), rebuild=rebuild)
+
+
+def checked_class_names(names: Sequence[str], count: int) -> list[str]:
+    """Class names the user gave: exactly one per class the head predicts."""
+    if len(names) != count:
+        raise UsageError(f"{len(names)} class names for a model with {count} classes")
+    return list(names)
 
 
 def _in_float32(model: torch.nn.Module) -> torch.nn.Module:
@@ -105,12 +110,12 @@ def fitting_class_names(names: list[str] | None, count: int, warn: Callable[[str
     return distinct
 
 
-def _input_spec(model: torch.nn.Module, ckpt: Checkpoint, size: ImageSize | None) -> InputSpec:
-    """Channels from the first layer, size and normalisation: explicit/checkpoint > model's config > defaults."""
+def _input_spec(model: torch.nn.Module, ckpt: Checkpoint, size: ImageSize | None, options: ModelOptions) -> InputSpec:
+    """Channels from the first layer, size and normalisation: explicit > checkpoint > model's config > defaults."""
     config = resolve_model_data_config(model)
     channels = input_channels(model) or ckpt.in_chans or 3
-    mean = ckpt.mean or tuple(float(v) for v in config["mean"])
-    std = ckpt.std or tuple(float(v) for v in config["std"])
+    mean = options.mean or ckpt.mean or tuple(float(v) for v in config["mean"])
+    std = options.std or ckpt.std or tuple(float(v) for v in config["std"])
     return InputSpec(channels, size or tuple(int(v) for v in config["input_size"][-2:]), mean, std)
 
 

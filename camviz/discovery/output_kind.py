@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget, ClassifierOutputTarget
 
-KIND_NAMES = ("softmax", "binary", "multilabel")
+from camviz.discovery.options import OutputName
+
 NO_LABEL = ""  # a multi-label prediction where no label passed the threshold: empty, which no label can be
 
 
@@ -32,19 +33,22 @@ class Prediction:
 class OutputKind:
     """`softmax`, `binary` or `multilabel`, with the multilabel `threshold`."""
 
-    name: str = "softmax"
+    name: OutputName = OutputName.softmax
     threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.name not in KIND_NAMES:
-            raise ValueError(f"output kind must be one of {', '.join(KIND_NAMES)} (got {self.name!r})")
+        object.__setattr__(self, "name", OutputName(self.name))  # a plain string names a kind too
 
     @classmethod
-    def for_head(cls, logits: int, multi_label: bool, threshold: float = 0.5) -> OutputKind:
-        """The kind of a head with `logits` outputs: multilabel when asked or recorded, binary for one logit."""
-        if multi_label:
-            return cls("multilabel", threshold)
-        return cls("binary" if logits == 1 else "softmax", threshold)
+    def for_head(cls, logits: int, asked: OutputName | None = None, *, recorded_multilabel: bool = False,
+                 threshold: float = 0.5) -> OutputKind:
+        """The kind of a head with `logits` outputs: as asked, else multilabel when recorded, else binary for one
+        logit, else softmax."""
+        if asked is not None:
+            return cls(OutputName(asked), threshold)
+        if recorded_multilabel:
+            return cls(OutputName.multilabel, threshold)
+        return cls(OutputName.binary if logits == 1 else OutputName.softmax, threshold)
 
     @property
     def is_softmax(self) -> bool:

@@ -7,16 +7,17 @@ one engine, `reopen`s it for a call and `close`s it after, all inside `model_sta
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from camviz.cam.engine import CamBatch, CamEngine, Smoothing
+from camviz.cam.engine import CamBatch, CamEngine
+from camviz.cam.methods import canonical_method_name
+from camviz.cam.options import CamOptions
 from camviz.discovery.layers import get_submodule
+from camviz.discovery.options import ModelOptions
 from camviz.errors import UsageError
 from camviz.integrations.images import ImageLike, Prepared, prepare_images
-from camviz.integrations.setup import CamSettings, ModelSetup, setup_for_checkpoint, setup_for_module
+from camviz.integrations.setup import ModelSetup, setup_for_checkpoint, setup_for_module
 from camviz.integrations.state import model_state_kept
 from camviz.run.options import check_target_category
 
@@ -24,37 +25,36 @@ from camviz.run.options import check_target_category
 class Explainer:
     """Explains batches with one model's one engine; every call leaves the model as it found it."""
 
-    def __init__(self, setup: ModelSetup, settings: CamSettings) -> None:
+    def __init__(self, setup: ModelSetup, cam: CamOptions) -> None:
         self.setup = setup
-        self.settings = settings
+        self.cam = cam
         self._engine: CamEngine | None = None
 
     @property
     def method(self) -> str:
         """The method's canonical name (as in file names and titles)."""
-        return self._engine.method if self._engine is not None else self.settings.method
+        return self._engine.method if self._engine is not None else canonical_method_name(self.cam.method)
 
     def prepare(self, images: ImageLike | list[ImageLike]) -> Prepared:
         """The images as this model's input batch and the pixels its figures show."""
         return prepare_images(images, self.setup.preprocessing)
 
-    def compute(self, prepared: Prepared, target_category: int | None = None) -> CamBatch:
+    def compute(self, prepared: Prepared) -> CamBatch:
         """CAMs and probabilities for the batch in one pass of the engine; hooks on only meanwhile."""
-        check_target_category(target_category, len(self.setup.class_names))
+        check_target_category(self.cam.target_category, len(self.setup.class_names))
         with model_state_kept(self.setup.owner):
             engine = self._open_engine()
             try:
-                return engine.compute(prepared.inputs, target_category)
+                return engine.compute(prepared.inputs, self.cam.target_category)
             finally:
                 engine.close()
 
     def _open_engine(self) -> CamEngine:
         """The engine with its hooks attached: made on first use, reopened after."""
         if self._engine is None:
-            targets, settings = self.setup.targets, self.settings
-            self._engine = CamEngine(self.setup.forward, targets.modules, targets.reshape_transform, settings.method,
-                                     output_kind=self.setup.output_kind,
-                                     smoothing=Smoothing(settings.aug_smooth, settings.eigen_smooth))
+            targets = self.setup.targets
+            self._engine = CamEngine(self.setup.forward, targets.modules, targets.reshape_transform, options=self.cam,
+                                     output_kind=self.setup.output_kind)
         else:
             self._engine.reopen()
         return self._engine
@@ -68,17 +68,18 @@ class Explainer:
             return False
 
 
-def module_explainer(model: nn.Module, settings: CamSettings, owner: nn.Module | None = None) -> Explainer:
+def module_explainer(model: nn.Module, options: ModelOptions, cam: CamOptions,
+                     owner: nn.Module | None = None) -> Explainer:
     """A new explainer for a model in memory (resolved with its state kept)."""
     with model_state_kept(owner or model):
-        return Explainer(setup_for_module(model, settings, owner), settings)
+        return Explainer(setup_for_module(model, options, owner), cam)
 
 
-def checkpoint_explainer(path: Path, settings: CamSettings) -> Explainer:
-    """A new explainer for a checkpoint, read as `camviz explain` reads it (its weights ordinary tensors, also
-    when loaded under the caller's `inference_mode`)."""
+def checkpoint_explainer(options: ModelOptions, cam: CamOptions) -> Explainer:
+    """A new explainer for the checkpoint at `options.path`, read as `camviz explain` reads it (its weights
+    ordinary tensors, also when loaded under the caller's `inference_mode`)."""
     with torch.inference_mode(False):
-        return Explainer(setup_for_checkpoint(path, settings), settings)
+        return Explainer(setup_for_checkpoint(options), cam)
 
 
 class _Explainers:
@@ -94,8 +95,8 @@ class _Explainers:
 _SLOT = "_camviz_explainers"
 
 
-def cached_explainer(model: nn.Module, settings: CamSettings) -> Explainer:
-    """The model's explainer for these settings on its current device: one engine for every call on it."""
+def cached_explainer(model: nn.Module, options: ModelOptions, cam: CamOptions) -> Explainer:
+    """The model's explainer for these options on its current device: one engine for every call on it."""
     slot = model.__dict__.get(_SLOT)
     if slot is None:
         slot = _Explainers()
@@ -103,9 +104,9 @@ def cached_explainer(model: nn.Module, settings: CamSettings) -> Explainer:
     parameter = next(model.parameters(), None)
     if parameter is None:
         raise UsageError(f"{type(model).__name__} has no parameters: there is nothing to explain")
-    key = (settings, parameter.device)
+    key = (options, cam, parameter.device)
     explainer = slot.by_key.get(key)
     if explainer is None or not explainer.still_fits(model):
-        explainer = slot.by_key[key] = module_explainer(model, settings)
+        explainer = slot.by_key[key] = module_explainer(model, options, cam)
     return explainer
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from camviz.errors import UsageError
-from camviz.output.figures import FIGURE_FORMATS, display_image, encode_image, figure_and_overlays, overlay
+from camviz.output.figures import FigureFormat, display_image, encode_image, figure_and_overlays, overlay
 from camviz.output.files import write_atomic
 from camviz.output.writers import Titles
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImageExplanation:
     """What `explain_image` returns; in Jupyter it shows itself as the three-panel figure."""
 
@@ -40,8 +40,8 @@ class ImageExplanation:
         """Write the figure (`.png`, `.jpg` or `.webp`, by the suffix) atomically; returns the path."""
         path = Path(path)
         figure_format = path.suffix[1:].lower()
-        if figure_format not in FIGURE_FORMATS:
-            raise UsageError(f"save the figure as one of {', '.join('.' + f for f in FIGURE_FORMATS)} (got {path.name})")
+        if figure_format not in FigureFormat.__members__:
+            raise UsageError(f"save the figure as one of {', '.join('.' + f for f in FigureFormat)} (got {path.name})")
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, encode_image(self.figure(), figure_format))
         return path

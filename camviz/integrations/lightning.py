@@ -16,12 +16,13 @@ try:
 except ImportError as error:  # an optional extra
     raise ImportError('camviz.lightning needs Lightning: pip install "camviz[lightning]"') from error
 
+from camviz.cam.options import CamOptions
 from camviz.discovery.layers import get_submodule
+from camviz.discovery.options import ModelOptions
 from camviz.errors import UsageError
 from camviz.integrations.explainer import Explainer, module_explainer
 from camviz.integrations.images import ImageLike, Prepared
 from camviz.integrations.loops import log_figures
-from camviz.integrations.setup import CamSettings
 from camviz.integrations.sinks import FigureSink, FolderSink, TensorBoardSink, WandbSink
 
 FOLDER_NAME = "camviz"
@@ -40,11 +41,8 @@ class CamCallback(pl.Callback):
     as they were before it, and the optimizer is never touched.
     """
 
-    def __init__(self, images: int | torch.Tensor | Sequence[ImageLike], every_n_epochs: int = 1,
-                 method: str = "gradcam", *, model: str | None = None, target_category: int | None = None,
-                 target_layers: Sequence[str] = (), output: str | None = None,
-                 img_size: int | tuple[int, int] | None = None, mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None, class_names: Sequence[str] | None = None,
+    def __init__(self, images: int | torch.Tensor | Sequence[ImageLike], every_n_epochs: int = 1, *,
+                 model: str | None = None, cam: CamOptions = CamOptions(), options: ModelOptions = ModelOptions(),
                  folder: str | Path | None = None) -> None:
         if every_n_epochs < 1:
             raise UsageError(f"every_n_epochs must be at least 1 (got {every_n_epochs})")
@@ -53,12 +51,9 @@ class CamCallback(pl.Callback):
         self.images = images
         self.every_n_epochs = every_n_epochs
         self.model_path = model
-        self.target_category = target_category
+        self.cam = cam
+        self.options = options
         self.folder = Path(folder) if folder is not None else None
-        self.settings = CamSettings(method, tuple(target_layers), output, img_size=img_size,
-                                    mean=tuple(mean) if mean is not None else None,
-                                    std=tuple(std) if std is not None else None,
-                                    class_names=tuple(class_names) if class_names is not None else None)
         self._collected: list[torch.Tensor] = []  # images=N: the validation inputs seen so far
         self._explainer: Explainer | None = None
         self._prepared: Prepared | None = None
@@ -82,13 +77,13 @@ class CamCallback(pl.Callback):
         explainer = self._explainer_for(pl_module)
         prepared = self._prepared_for(explainer)
         if prepared is not None:
-            log_figures(explainer, prepared, self._sinks(trainer), trainer.global_step, self.target_category)
+            log_figures(explainer, prepared, self._sinks(trainer), trainer.global_step)
 
     def _explainer_for(self, pl_module: pl.LightningModule) -> Explainer:
         """The explainer made at the first call, kept while the classifier's layers stay the same."""
         model = get_submodule(pl_module, self.model_path) if self.model_path else pl_module
         if self._explainer is None or not self._explainer.still_fits(model):
-            self._explainer = module_explainer(model, self.settings, owner=pl_module)
+            self._explainer = module_explainer(model, self.options, self.cam, owner=pl_module)
             self._prepared = None
         return self._explainer
 

@@ -7,36 +7,30 @@ from typing import Any
 
 from torch import nn
 
+from camviz.cam.options import CamOptions
+from camviz.discovery.options import ModelOptions
 from camviz.integrations.explainer import Explainer, cached_explainer
 from camviz.integrations.images import ImageLike, Prepared
 from camviz.integrations.notebook import explain_prepared
-from camviz.integrations.setup import CamSettings
 from camviz.integrations.sinks import FigureSink, NamedFigure, sink_for
 
 
 def log_cams(model: nn.Module, images: ImageLike | Sequence[ImageLike], writer: Any, step: int, *,
-             method: str = "gradcam", target_category: int | None = None, target_layers: Sequence[str] = (),
-             output: str | None = None, img_size: int | tuple[int, int] | None = None,
-             mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-             class_names: Sequence[str] | None = None) -> list[NamedFigure]:
+             cam: CamOptions = CamOptions(), options: ModelOptions = ModelOptions()) -> list[NamedFigure]:
     """Explain `images` with `model` as it is now, in one engine pass, and log each three-panel figure at `step`.
 
     `writer`: a `torch.utils.tensorboard.SummaryWriter` (`add_image`, tag `camviz/{name}`), a W&B-like logger
     (`log_image`), or a folder (`{folder}/step_{step:08d}/{name}.png`). Images as `explain_image` takes them,
-    or a BCHW batch. The model is left as found: modes, `requires_grad`, gradients, hooks, random state;
-    repeated calls reuse one CAM engine. Returns what was logged.
+    or a BCHW batch; `cam` and `options` as `explain_image` takes them. The model is left as found: modes,
+    `requires_grad`, gradients, hooks, random state; repeated calls reuse one CAM engine. Returns what was logged.
     """
-    settings = CamSettings(method, tuple(target_layers), output, img_size=img_size,
-                           mean=tuple(mean) if mean is not None else None, std=tuple(std) if std is not None else None,
-                           class_names=tuple(class_names) if class_names is not None else None)
-    explainer = cached_explainer(model, settings)
-    return log_figures(explainer, explainer.prepare(images), [sink_for(writer)], step, target_category)
+    explainer = cached_explainer(model, options, cam)
+    return log_figures(explainer, explainer.prepare(images), [sink_for(writer)], step)
 
 
-def log_figures(explainer: Explainer, prepared: Prepared, sinks: Sequence[FigureSink], step: int,
-                target_category: int | None = None) -> list[NamedFigure]:
+def log_figures(explainer: Explainer, prepared: Prepared, sinks: Sequence[FigureSink], step: int) -> list[NamedFigure]:
     """A prepared batch explained in one engine pass, each figure handed to every sink at `step`."""
-    explained = explain_prepared(explainer, prepared, target_category, prepared.names)
+    explained = explain_prepared(explainer, prepared, prepared.names)
     figures = [NamedFigure(name, item.figure()) for name, item in zip(prepared.names, explained, strict=True)]
     for sink in sinks:
         sink.write(figures, step)

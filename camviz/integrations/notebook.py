@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from torch import nn
 
+from camviz.cam.options import CamOptions
 from camviz.data.listing import display_name
-from camviz.discovery.spec import ImageSize
+from camviz.discovery.options import ModelOptions
 from camviz.errors import UsageError
 from camviz.integrations.explainer import Explainer, cached_explainer, checkpoint_explainer
 from camviz.integrations.explanation import ImageExplanation
 from camviz.integrations.images import ImageLike, Prepared
-from camviz.integrations.setup import CamSettings
 from camviz.output.writers import WriterSettings
 
 
@@ -21,47 +22,36 @@ def explain_image(
     model_or_checkpoint: nn.Module | str | Path,
     image: ImageLike,
     *,
-    method: str = "gradcam",
-    target_category: int | None = None,
-    target_layers: Sequence[str] = (),
-    output: str | None = None,
-    threshold: float = 0.5,
-    img_size: int | ImageSize | None = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    class_names: Sequence[str] | None = None,
-    model_name: str | None = None,
-    cpu: bool = False,
+    cam: CamOptions = CamOptions(),
+    options: ModelOptions = ModelOptions(),
 ) -> ImageExplanation:
     """Explain one image with a checkpoint (read as `camviz explain` reads it) or a model in memory.
 
     `image`: a path, a PIL image, an HWC numpy array, a uint8 CHW tensor (pixels) or a float CHW tensor (the
-    model's normalised input). `method`, `target_category`, `target_layers` (dotted paths), `output` (softmax,
-    binary, multilabel) and `threshold` are `camviz explain`'s options. For a model in memory, `img_size`, `mean`,
-    `std` and `class_names` override what it says of itself; repeated calls on it reuse one CAM engine, whose hooks
-    are on the model only while it runs. Works under the caller's `torch.no_grad()` and `torch.inference_mode()`.
+    model's normalised input). `cam`: the method, smoothing and explained class, as `camviz explain`'s options;
+    `options`: how the model is read (`target_layers`, `output`, `threshold`, `img_size`, `mean`, `std`,
+    `class_names`, ...), overriding what the checkpoint or the model says of itself. Repeated calls on a model in
+    memory reuse one CAM engine, whose hooks are on the model only while it runs. Works under the caller's
+    `torch.no_grad()` and `torch.inference_mode()`.
     """
-    settings = CamSettings(method, tuple(target_layers), output, threshold, img_size,
-                           tuple(mean) if mean is not None else None, tuple(std) if std is not None else None,
-                           tuple(class_names) if class_names is not None else None, model_name, cpu=cpu)
-    explainer = _explainer(model_or_checkpoint, settings)
-    return explain_prepared(explainer, explainer.prepare(image), target_category, [_subject(image)])[0]
+    explainer = _explainer(model_or_checkpoint, options, cam)
+    return explain_prepared(explainer, explainer.prepare(image), [_subject(image)])[0]
 
 
-def _explainer(model_or_checkpoint: nn.Module | str | Path, settings: CamSettings) -> Explainer:
+def _explainer(model_or_checkpoint: nn.Module | str | Path, options: ModelOptions, cam: CamOptions) -> Explainer:
     if isinstance(model_or_checkpoint, nn.Module):
-        return cached_explainer(model_or_checkpoint, settings)
+        return cached_explainer(model_or_checkpoint, options, cam)
     if isinstance(model_or_checkpoint, (str, Path)):
-        return checkpoint_explainer(Path(model_or_checkpoint), settings)
+        return checkpoint_explainer(replace(options, path=Path(model_or_checkpoint)), cam)
     raise UsageError(f"explain a checkpoint path or an nn.Module (got a {type(model_or_checkpoint).__name__})")
 
 
-def explain_prepared(explainer: Explainer, prepared: Prepared, target_category: int | None,
-                     subjects: Sequence[str]) -> list[ImageExplanation]:
+def explain_prepared(explainer: Explainer, prepared: Prepared, subjects: Sequence[str]) -> list[ImageExplanation]:
     """Each image of the batch explained in one engine pass, titled as the CLI titles single-mode figures."""
-    batch = explainer.compute(prepared, target_category)
+    batch = explainer.compute(prepared)
     setup = explainer.setup
-    words = WriterSettings(Path(), explainer.method, tuple(setup.class_names), setup.output_kind, target_category)
+    words = WriterSettings(method=explainer.method, class_names=tuple(setup.class_names),
+                           output_kind=setup.output_kind, target_category=explainer.cam.target_category)
     explained = []
     for position, subject in enumerate(subjects):
         probabilities = batch.probabilities[position]
@@ -69,9 +59,9 @@ def explain_prepared(explainer: Explainer, prepared: Prepared, target_category: 
         top = setup.output_kind.predicted(probabilities) or [int(probabilities.argmax())]
         label_cams = None if batch.label_cams is None else batch.label_cams[position]
         explained.append(ImageExplanation(
-            batch.cams[position], prepared.pixels[position], probabilities, prediction.pred,
-            float(probabilities[top[0]]), "+".join(prediction.explained), explainer.method,
-            words.titles(subject, prediction), label_cams))
+            cam=batch.cams[position], pixels=prepared.pixels[position], probabilities=probabilities,
+            prediction=prediction.pred, probability=float(probabilities[top[0]]), explained="+".join(prediction.explained),
+            method=explainer.method, titles=words.titles(subject, prediction), label_cams=label_cams))
     return explained
 
 

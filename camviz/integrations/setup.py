@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,32 +12,16 @@ from timm.data import resolve_model_data_config
 from torch import nn
 
 from camviz.data.preprocessing import Preprocessing
+from camviz.discovery.families import FAMILIES
 from camviz.discovery.layers import TargetLayers, resolve_targets
+from camviz.discovery.options import ModelOptions
 from camviz.discovery.output_kind import OutputKind
-from camviz.discovery.spec import ImageSize, InputSpec, as_size, height_width, input_channels
+from camviz.discovery.spec import InputSpec, as_size, height_width, input_channels
 from camviz.errors import UsageError
-from camviz.run.model import ModelRequest, resolve_model
+from camviz.run.model import resolve_model
 
 
-@dataclass(frozen=True)
-class CamSettings:
-    """The options of `camviz explain` that apply to a model in memory; None: what the model says, as the CLI."""
-
-    method: str = "gradcam"
-    target_layers: tuple[str, ...] = ()  # dotted paths; (): the family lookup
-    output: str | None = None  # softmax | binary | multilabel; None: from the head (checkpoints: multilabel only)
-    threshold: float = 0.5  # multilabel: labels at or above it are predicted
-    img_size: int | ImageSize | None = None
-    mean: tuple[float, ...] | None = None  # nn.Module only: a checkpoint's come from the checkpoint
-    std: tuple[float, ...] | None = None
-    class_names: tuple[str, ...] | None = None
-    model_name: str | None = None  # for the family lookup's name patterns (and to build a bare state dict)
-    aug_smooth: bool = False
-    eigen_smooth: bool = False
-    cpu: bool = False  # checkpoints: stay on the CPU even when a GPU is there
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelSetup:
     """A model resolved for explaining: what runs, its layers, how it sees images and reads its output."""
 
@@ -64,18 +47,15 @@ class LogitsOf(nn.Module):
         return output.logits if hasattr(output, "logits") else output
 
 
-def setup_for_checkpoint(path: Path, settings: CamSettings) -> ModelSetup:
+def setup_for_checkpoint(options: ModelOptions) -> ModelSetup:
     """A checkpoint file or folder resolved by `resolve_model`, the one step every CLI command takes."""
-    request = ModelRequest(path, settings.model_name, settings.img_size, settings.output == "multilabel",
-                           settings.threshold, settings.target_layers, cpu=settings.cpu)
-    resolved = resolve_model(request)
-    names = list(settings.class_names) if settings.class_names else resolved.class_names
-    _check_class_count(names, resolved.loaded.num_classes)
-    return ModelSetup(resolved.model, resolved.model, resolved.targets, resolved.preprocessing,
-                      resolved.loaded.output_kind, names)
+    resolved = resolve_model(options)
+    return ModelSetup(owner=resolved.model, forward=resolved.model, targets=resolved.targets,
+                      preprocessing=resolved.preprocessing, output_kind=resolved.loaded.output_kind,
+                      class_names=resolved.class_names)
 
 
-def setup_for_module(model: nn.Module, settings: CamSettings, owner: nn.Module | None = None) -> ModelSetup:
+def setup_for_module(model: nn.Module, settings: ModelOptions, owner: nn.Module | None = None) -> ModelSetup:
     """An `nn.Module` in memory: spec explicit > its own config (timm, transformers) > 224 px and ImageNet; layers by
     the family lookup; output kind given or from its head. Call under `model_state_kept` (it may run a dry pass)."""
     spec = module_input_spec(model, settings)
@@ -83,17 +63,17 @@ def setup_for_module(model: nn.Module, settings: CamSettings, owner: nn.Module |
     logits = _logit_count(model, forward, spec)
     config = getattr(model, "config", None)
     multi_label = getattr(config, "problem_type", None) == "multi_label_classification"
-    kind = OutputKind(settings.output, settings.threshold) if settings.output else \
-        OutputKind.for_head(logits, multi_label, settings.threshold)
+    kind = OutputKind.for_head(logits, settings.output, recorded_multilabel=multi_label, threshold=settings.threshold)
     recorded = list(settings.class_names) if settings.class_names else _config_labels(config)
     names = kind.class_names(recorded) or [str(i) for i in range(kind.class_count(logits))]
     _check_class_count(names, kind.class_count(logits))
-    targets = resolve_targets(model, settings.model_name or _model_name(model), list(settings.target_layers) or None,
-                              spec.size)
-    return ModelSetup(owner or model, forward, targets, Preprocessing.for_input(spec), kind, names)
+    targets = resolve_targets(model, settings.name or _model_name(model), list(settings.target_layers) or None,
+                              spec.size, families=(*settings.families, *FAMILIES))
+    return ModelSetup(owner=owner or model, forward=forward, targets=targets, preprocessing=Preprocessing.for_input(spec),
+                      output_kind=kind, class_names=names)
 
 
-def module_input_spec(model: nn.Module, settings: CamSettings) -> InputSpec:
+def module_input_spec(model: nn.Module, settings: ModelOptions) -> InputSpec:
     """Channels from the first convolution; size and mean/std given, else the model's config, else timm's defaults."""
     config = getattr(model, "config", None)  # transformers
     timm_config = resolve_model_data_config(model)  # timm's pretrained_cfg, else 224 px and ImageNet

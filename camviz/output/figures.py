@@ -15,6 +15,7 @@ import numpy as np
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
 from camviz.output.files import encode_npy, write_atomic
+from camviz.output.options import FigureFormat
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -116,17 +117,11 @@ def titled(panel: np.ndarray, title: str) -> np.ndarray:
     return np.vstack([band, panel])
 
 
-# --figure-format -> OpenCV's encoder parameters (PNG: OpenCV's default, its fastest RLE strategy)
-FIGURE_FORMATS: dict[str, list[int]] = {
-    "png": [],
-    "jpg": [cv2.IMWRITE_JPEG_QUALITY, 92],
-    "webp": [cv2.IMWRITE_WEBP_QUALITY, 90],
-}
-
-
-def encode_image(rgb: np.ndarray, figure_format: str = "png") -> bytes:
+def encode_image(rgb: np.ndarray, figure_format: FigureFormat | str = FigureFormat.png) -> bytes:
     """`png`, `jpg` or `webp` bytes of an RGB uint8 image."""
-    ok, buffer = cv2.imencode(f".{figure_format}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), FIGURE_FORMATS[figure_format])
+    figure_format = FigureFormat(figure_format)
+    ok, buffer = cv2.imencode(f".{figure_format}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                              figure_format.encoder_parameters)
     if not ok:
         raise OSError(f"OpenCV could not encode the {figure_format} image")
     return buffer.tobytes()

@@ -22,24 +22,27 @@ from camviz.output.class_means import ClassMeans
 from camviz.output.figures import write_figure
 from camviz.output.manifest import ManifestRow, ManifestWriter
 from camviz.output.names import batch_stem, single_stem
+from camviz.output.options import OutputOptions
 from camviz.output.pool import WritePool
 from camviz.output.summary import is_correct
 
 Titles = tuple[str, str, str]  # input, heatmap, overlay
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WriterSettings:
-    """What decides a run's files: where, which method and classes, how predictions read, which outputs."""
+    """What decides a run's files: the output options, and the method, classes and output kind names are read by."""
 
-    output_dir: Path
+    output: OutputOptions = field(default_factory=OutputOptions)
     method: str
     class_names: tuple[str, ...]
     output_kind: OutputKind = field(default_factory=OutputKind)
     target_category: int | None = None  # None: each image's prediction is explained
-    figure_format: str = "png"  # png | jpg | webp
-    save_raw: bool = False  # a float32 `.npy` beside each figure
-    only_misclassified: bool = False  # batch mode: figures only for mistakes (every row is kept)
+
+    @property
+    def output_dir(self) -> Path:
+        """Where the files go."""
+        return self.output.output_dir
 
     def prediction(self, probabilities: np.ndarray) -> Prediction:
         """One image's prediction and explained classes, as names and text."""
@@ -89,7 +92,7 @@ class BatchWriter:
         if self.class_means is not None:
             self.class_means.add(sample.true_class, cam if cam.ndim == 2 else cam[0])
         mask = truth.mask if truth is not None else None
-        if self.settings.only_misclassified and sample.true_class and self.settings.is_correct(sample.true_class, row.pred):
+        if self.settings.output.only_misclassified and sample.true_class and self.settings.is_correct(sample.true_class, row.pred):
             row.output = ""  # explained and counted, but no figure: --only-misclassified
             _localize(row, cam, mask)
             self.manifest.add(row)
@@ -102,13 +105,13 @@ class BatchWriter:
         settings = self.settings
         stem = batch_stem(settings.method, sample.index, sample.true_class or "unknown", prediction.pred or "no_label")
         return ManifestRow(sample.index, sample.relative_path, sample.true_class or "", prediction.pred,
-                           prediction.confidence, "+".join(prediction.explained), f"{stem}.{settings.figure_format}",
+                           prediction.confidence, "+".join(prediction.explained), f"{stem}.{settings.output.figure_format}",
                            scores={name: f"{value:.6f}" for name, value in (scores or {}).items()})
 
     def _write(self, pixels: np.ndarray, cam: np.ndarray, titles: list[Titles], row: ManifestRow,
                mask: np.ndarray | None = None) -> None:
         figure = self.settings.output_dir / row.output  # rewritten even if there: only a matching row proves a file
-        write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.settings.save_raw else None,
+        write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.settings.output.save_raw else None,
                      outline=mask)
         _localize(row, cam, mask)
         self.manifest.add(row)
@@ -144,9 +147,9 @@ class SingleWriter:
         if problem is not None:
             self.warn(f"{sample.relative_path}: {problem}")
         stem = single_stem(sample.path, settings.method)
-        figure = settings.output_dir / f"{stem}.{settings.figure_format}"
-        overlay_path = settings.output_dir / f"{stem}_overlay.{settings.figure_format}"
+        figure = settings.output_dir / f"{stem}.{settings.output.figure_format}"
+        overlay_path = settings.output_dir / f"{stem}_overlay.{settings.output.figure_format}"
         titles = settings.titles(sample.relative_path, settings.prediction(probabilities))
-        raw = settings.output_dir / f"{stem}.npy" if settings.save_raw else None
+        raw = settings.output_dir / f"{stem}.npy" if settings.output.save_raw else None
         write_figure(figure, pixels, np.nan_to_num(cam), titles, overlay_path=overlay_path, raw_path=raw)
         self.outputs += [figure, overlay_path] + ([raw] if raw else [])

@@ -19,23 +19,27 @@ from camviz.data.loader import DecodedBatch, stop_workers
 from camviz.data.preprocessing import Preprocessing
 from camviz.run.model import ResolvedModel
 from camviz.run.options import ExplainOptions
-from camviz.run.progress import Progress
+from camviz.run.progress import NoteLog
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Job:
     """What the loop of one run needs once the model, its engine and the output folder are ready."""
 
     options: ExplainOptions
     resolved: ResolvedModel
     engine: CamEngine
-    output_dir: Path
-    progress: Progress
+    progress: NoteLog  # progress, and every note said, for the terminal and run.json
     batch_size: int  # --batch-size, else the device's default
     settings_key: str = ""  # what shapes the outputs, hashed (`camviz.run.resume.settings_key`)
     record: dict = field(default_factory=dict)  # run.json as the run started (`camviz.run.provenance`)
     ground_truth: GroundTruth | None = None  # --masks / --boxes
     said: set[str] = field(default_factory=set)  # the kinds of ground-truth notes already said
+
+    @property
+    def output_dir(self) -> Path:
+        """The run's output folder (made before the job starts)."""
+        return self.options.output.output_dir
 
 
 class SampleWriter(Protocol):
@@ -61,8 +65,8 @@ def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter) -> Non
 
 def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor, writer: SampleWriter) -> None:
     """CAMs (and --metrics scores) for one decoded batch, each sample handed to the writer."""
-    result = job.engine.compute(inputs, job.options.target_category)
-    scores = _scores(job, inputs, result) if job.options.metrics else [None] * len(batch.samples)
+    result = job.engine.compute(inputs, job.options.cam.target_category)
+    scores = _scores(job, inputs, result) if job.options.output.metrics else [None] * len(batch.samples)
     pixels = batch.pixels.numpy()
     cams = result.cams if result.label_cams is None else result.label_cams  # multilabel: [K, H, W] each
     truths = batch.truths or [None] * len(batch.samples)
@@ -109,6 +113,6 @@ def _model_input(batch: DecodedBatch, preprocessing: Preprocessing, device: torc
 def _scores(job: Job, inputs: torch.Tensor, result: CamBatch) -> list[dict[str, float]]:
     """--metrics: each sample's faithfulness scores for the class its CAM explains."""
     kind = job.resolved.loaded.output_kind
-    explained = [kind.explained(p, job.options.target_category)[0] for p in result.probabilities]
+    explained = [kind.explained(p, job.options.cam.target_category)[0] for p in result.probabilities]
     scores = faithfulness_scores(job.resolved.model, inputs, result.cams, explained)
     return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(inputs))]

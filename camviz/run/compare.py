@@ -7,6 +7,7 @@ its `show_cam_on_image`; the grid is composed like the three-panel figure (`camv
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +15,17 @@ import torch
 
 from camviz.cam.engine import CamEngine
 from camviz.cam.methods import METHODS, canonical_method_name
+from camviz.cam.options import CamOptions
 from camviz.data.decode import decode_image
+from camviz.data.options import InputOptions
+from camviz.discovery.options import ModelOptions
 from camviz.discovery.output_kind import Prediction
-from camviz.discovery.spec import as_size
 from camviz.errors import UsageError
 from camviz.output.figures import comparison_row, display_image, encode_image, join
 from camviz.output.files import write_atomic
 from camviz.output.outdir import make_output_dir
-from camviz.run.model import ModelRequest, resolve_model
-from camviz.run.options import check_target_category
+from camviz.run.model import resolve_model
+from camviz.run.options import check_images_exist, check_model_options, check_target_category
 
 DEFAULT_METHODS: tuple[str, ...] = tuple(
     name for name in ("gradcam", "gradcam++", "hirescam", "layercam", "eigencam", "scorecam") if name in METHODS
@@ -30,27 +33,29 @@ DEFAULT_METHODS: tuple[str, ...] = tuple(
 
 
 def compare_methods(
-    request: ModelRequest,
+    model: ModelOptions,
     images: Sequence[Path],
     methods: Sequence[str] = DEFAULT_METHODS,
-    destination: Path = Path("compare.png"),
     *,
-    target_category: int | None = None,
+    destination: Path = Path("compare.png"),
+    cam: CamOptions = CamOptions(),
 ) -> Path:
     """Write one PNG comparing `methods` on `images` (a row per image, the input first) and return its path.
 
-    Each method explains `target_category`, or each image's predicted class. Titles name the image, the
-    prediction with its probability, and per column the method and the explained class.
+    Each method explains `cam.target_category`, or each image's predicted class, with `cam`'s smoothing (its
+    `method` is not used: `methods` are). Titles name the image, the prediction with its probability, and per
+    column the method and the explained class.
     """
-    names = _check(images, methods, destination, request)
-    resolved = resolve_model(request)
+    names = _check(images, methods, destination, model)
+    target_category = cam.target_category
+    resolved = resolve_model(model)
     check_target_category(target_category, resolved.loaded.num_classes)
     pixels = np.stack([resolved.preprocessing.pixels(decode_image(path)) for path in images])
     inputs = resolved.preprocessing.normalize(torch.from_numpy(pixels).to(resolved.device))
     cams: dict[str, np.ndarray] = {}
     for name in names:  # one engine (hooks, frozen parameters) at a time
-        with CamEngine(resolved.model, resolved.targets.modules, resolved.targets.reshape_transform, name,
-                       output_kind=resolved.loaded.output_kind) as engine:
+        with CamEngine(resolved.model, resolved.targets.modules, resolved.targets.reshape_transform,
+                       options=replace(cam, method=name), output_kind=resolved.loaded.output_kind) as engine:
             batch = engine.compute(inputs, target_category)
         cams[name], probabilities = batch.cams, batch.probabilities  # the same model outputs for every method
     kind = resolved.loaded.output_kind
@@ -68,16 +73,14 @@ def _titles(path: Path, prediction: Prediction, methods: Sequence[str]) -> list[
                                                         for name in methods)]
 
 
-def _check(images: Sequence[Path], methods: Sequence[str], destination: Path, request: ModelRequest) -> list[str]:
+def _check(images: Sequence[Path], methods: Sequence[str], destination: Path, model: ModelOptions) -> list[str]:
     """Canonical method names (duplicates dropped); usage errors before any model is loaded."""
     if not images:
         raise UsageError("give at least one --image-path")
-    missing = [str(path) for path in images if not Path(path).is_file()]
-    if missing:
-        raise UsageError(f"--image-path {', '.join(missing)}: no such file")
+    check_images_exist(InputOptions(images=tuple(Path(path) for path in images)))
     if not methods:
         raise UsageError(f"give at least one --method (available: {', '.join(METHODS)})")
     if destination.suffix.lower() != ".png":
         raise UsageError(f"--output {destination} must end in .png")
-    as_size(request.img_size)
+    check_model_options(model)
     return list(dict.fromkeys(canonical_method_name(method) for method in methods))

@@ -12,21 +12,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from camviz.cam.engine import CamEngine, Smoothing
+from camviz.cam.engine import CamEngine
 from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.cam.memory import check_figure_fits, check_input_fits
 from camviz.cam.metrics import METRIC_NAMES
+from camviz.cam.options import CamOptions
 from camviz.data.classes import match_class_folders
 from camviz.data.ground_truth import GroundTruth, read_ground_truth
-from camviz.data.listing import Sample, display_name
+from camviz.data.listing import Sample
 from camviz.data.loader import batch_loader
-from camviz.data.sampling import select_samples, shard
+from camviz.data.sampling import input_samples, shard
 from camviz.discovery.spec import as_size
 from camviz.errors import CamvizError, UsageError
 from camviz.output.class_means import ClassMeans
 from camviz.output.figures import figure_bytes
 from camviz.output.gallery import write_gallery
 from camviz.output.manifest import MANIFEST_NAME, ManifestRow, ManifestWriter, manifest_name, merge_rank_manifests
+from camviz.output.options import OutputOptions
 from camviz.output.outdir import claim_output_dir, make_output_dir
 from camviz.output.pool import WritePool
 from camviz.output.run_record import write_run_record
@@ -35,15 +37,15 @@ from camviz.output.writers import BatchWriter, SingleWriter, WriterSettings
 from camviz.run.batches import Job, drive
 from camviz.run.cpus import default_batch_size, share_cpus
 from camviz.run.model import ResolvedModel, resolve_model, select_device
-from camviz.run.options import ExplainOptions, check_options, check_target_category
-from camviz.run.progress import Progress, SilentProgress
+from camviz.run.options import ExplainOptions, RunMode, check_options, check_target_category
+from camviz.run.progress import NoteLog, Progress, SilentProgress
 from camviz.run.provenance import finish_record, start_record
 from camviz.run.ranks import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
-from camviz.run.resume import ResumeCheck, resumable_rows, run_settings, settings_key, sources
+from camviz.run.resume import ResumeCheck, resumable_rows, settings_key, sources
 from camviz.run.signals import Interrupted
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExplainResult:
     """What a run produced: files written, the manifest (batch mode) and the counts."""
 
@@ -61,33 +63,35 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     merges the manifests; the result's exit code is the worst over the ranks.
     """
     check_options(options)
-    progress = progress or SilentProgress()
-    samples, folder_classes = _samples(options)
+    progress = NoteLog(progress or SilentProgress())
+    samples, folder_classes = input_samples(options.inputs)
     ranks = ranks_from_environment()
     _check_explicit_size_fits(options, len(samples), ranks.local_rank)
-    resolved = resolve_model(options.model_request(), folder_classes, ranks.local_rank)
+    resolved = resolve_model(options.model, folder_classes, ranks.local_rank)
     loaded = resolved.loaded
-    for note in loaded.notes:
+    for note in resolved.notes:
         progress.warn(note)
-    if options.data_dir is not None:
-        samples, folder_classes = match_class_folders(samples, folder_classes, resolved.class_names, options.data_dir,
-                                                      recorded=loaded.class_names is not None, warn=progress.warn)
-    check_target_category(options.target_category, loaded.num_classes)
-    ground_truth = _ground_truth(options, samples, progress)
-    if options.metrics and not loaded.output_kind.is_softmax:
+    if options.inputs.data_dir is not None:
+        samples, folder_classes = match_class_folders(samples, folder_classes, resolved.class_names,
+                                                      options.inputs.data_dir, recorded=loaded.class_names is not None,
+                                                      warn=progress.warn)
+    check_target_category(options.cam.target_category, loaded.num_classes)
+    ground_truth = _ground_truth(options.output, samples, progress)
+    if options.output.metrics and not loaded.output_kind.is_softmax:
         raise UsageError(f"--metrics scores softmax classifiers only; this model's output is {loaded.output_kind.name}")
-    output_dir = make_output_dir(options.output_dir)
+    output_dir = make_output_dir(options.output.output_dir)
     batch_size = options.batch_size or default_batch_size(resolved.device)
     check_input_fits(*loaded.input.size, batch=min(batch_size, len(samples)), channels=loaded.input.channels)
     check_figure_fits(*loaded.input.size, figure_bytes(*loaded.input.size))
-    exclusive = options.data_dir is not None  # a batch run owns the folder; single-image runs share it
+    exclusive = options.mode is RunMode.batch  # a batch run owns the folder; single-image runs share it
     with claim_output_dir(output_dir, exclusive, lock=ranks.is_main), process_group(ranks, resolved.device), \
-            _engine(resolved, options, progress) as engine:
-        key = settings_key(run_settings(options, engine.method, resolved.preprocessing, resolved.class_names))
-        job = Job(options, resolved, engine, output_dir, progress, batch_size, key,
-                  start_record(resolved, engine.method, key, "single" if options.image_path else "batch"), ground_truth)
+            _engine(resolved, options.cam, progress) as engine:
+        key = settings_key(options, resolved, engine.method)
+        job = Job(options=options, resolved=resolved, engine=engine, progress=progress, batch_size=batch_size,
+                  settings_key=key, record=start_record(resolved, engine.method, key, options.mode),
+                  ground_truth=ground_truth)
         with _recorded(job, ranks.is_main) as outcome:
-            outcome.result = _run_single(job, samples) if options.image_path is not None \
+            outcome.result = _run_single(job, samples) if options.mode is RunMode.single \
                 else _run_batch(job, samples, folder_classes, ranks)
         return outcome.result
 
@@ -125,7 +129,7 @@ def _record_end(job: Job, is_main: bool, status: str, result: ExplainResult | No
     summary = result.summary if result is not None and result.manifest is not None else None
     outputs = len(result.outputs) if result is not None and result.manifest is None else None
     try:
-        write_run_record(job.output_dir, finish_record(job.record, status, summary, outputs))
+        write_run_record(job.output_dir, finish_record(job.record, status, job.progress.notes, summary, outputs))
     except CamvizError:
         if not quiet:
             raise
@@ -134,26 +138,19 @@ def _record_end(job: Job, is_main: bool, status: str, result: ExplainResult | No
 def _check_explicit_size_fits(options: ExplainOptions, count: int, local_rank: int) -> None:
     """An explicit --img-size whose batch could not fit, refused before the model is read and run at that size
     (one channel: a lower bound; the exact check follows once the model says its channels)."""
-    size = as_size(options.img_size)
+    size = as_size(options.model.img_size)
     if size is not None:
-        batch_size = options.batch_size or default_batch_size(select_device(options.cpu, local_rank))
+        batch_size = options.batch_size or default_batch_size(select_device(options.model.cpu, local_rank))
         check_input_fits(*size, batch=min(batch_size, count), channels=1)
 
 
-def _samples(options: ExplainOptions) -> tuple[list[Sample], list[str]]:
-    """The one image (single mode), or the data dir's selected samples and its class folders (batch mode)."""
-    if options.image_path is not None:
-        return [Sample(0, options.image_path, display_name(options.image_path.name))], []
-    return select_samples(options.data_dir, options.classes, options.num_samples, options.seed)
-
-
-def _ground_truth(options: ExplainOptions, samples: list[Sample], progress: Progress) -> GroundTruth | None:
+def _ground_truth(output: OutputOptions, samples: list[Sample], progress: Progress) -> GroundTruth | None:
     """--masks / --boxes read and matched to the selected images: none matching is an error, some is said."""
-    if options.masks is None and options.boxes is None:
+    if output.masks is None and output.boxes is None:
         return None
-    ground_truth = read_ground_truth(options.masks, options.boxes)
+    ground_truth = read_ground_truth(output.masks, output.boxes)
     matched = sum(ground_truth.covers(sample) for sample in samples)
-    given = " and ".join(f"{flag} {path}" for flag, path in (("--masks", options.masks), ("--boxes", options.boxes))
+    given = " and ".join(f"{flag} {path}" for flag, path in (("--masks", output.masks), ("--boxes", output.boxes))
                          if path is not None)
     if not matched:
         raise UsageError(f"{given}: ground truth matches 0 of the {len(samples)} selected images (a mask is "
@@ -165,38 +162,36 @@ def _ground_truth(options: ExplainOptions, samples: list[Sample], progress: Prog
     return ground_truth
 
 
-def _engine(resolved: ResolvedModel, options: ExplainOptions, progress: Progress) -> CamEngine:
+def _engine(resolved: ResolvedModel, cam: CamOptions, progress: Progress) -> CamEngine:
     """The run's one CAM engine, on the resolved target layers."""
     targets = resolved.targets
-    return CamEngine(resolved.model, targets.modules, targets.reshape_transform, options.method,
-                     output_kind=resolved.loaded.output_kind, on_warning=progress.warn,
-                     smoothing=Smoothing(options.aug_smooth, options.eigen_smooth))
+    return CamEngine(resolved.model, targets.modules, targets.reshape_transform, options=cam,
+                     output_kind=resolved.loaded.output_kind, on_warning=progress.warn)
 
 
 def _writer_settings(job: Job) -> WriterSettings:
-    """The files' settings: this run's method, classes and output kind, and the output options."""
-    options = job.options
-    return WriterSettings(job.output_dir, job.engine.method, tuple(job.resolved.class_names),
-                          job.resolved.loaded.output_kind, options.target_category, options.figure_format,
-                          options.save_raw, options.only_misclassified)
+    """The files' settings: the output options, and this run's method, classes, output kind and target."""
+    return WriterSettings(output=job.options.output, method=job.engine.method,
+                          class_names=tuple(job.resolved.class_names), output_kind=job.resolved.loaded.output_kind,
+                          target_category=job.options.cam.target_category)
 
 
 def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
     writer = SingleWriter(_writer_settings(job), job.progress.warn)
     drive(job, batch_loader(samples, job.resolved.preprocessing, 1, 0), writer)
-    return ExplainResult(job.output_dir, outputs=writer.outputs)
+    return ExplainResult(output_dir=job.output_dir, outputs=writer.outputs)
 
 
 def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks: Ranks) -> ExplainResult:
     """Explain this rank's shard into its manifest; then agree on the exit code; rank 0 merges and tidies."""
     mine = shard(samples, ranks.rank, ranks.world_size)
     row_sources = sources(mine, job.settings_key)
-    check = resumable_rows(job.output_dir, mine, row_sources, job.options.save_raw) if job.options.resume \
+    check = resumable_rows(job.output_dir, mine, row_sources, job.options.output.save_raw) if job.options.resume \
         else ResumeCheck()
     for note in check.notes():
         job.progress.warn(note)
     done = {row.index for row in check.rows}
-    score_names = (*(METRIC_NAMES if job.options.metrics else ()), *(LOCALIZATION_NAMES if job.ground_truth else ()))
+    score_names = (*(METRIC_NAMES if job.options.output.metrics else ()), *(LOCALIZATION_NAMES if job.ground_truth else ()))
     manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), check.rows,
                               score_names, row_sources)
     class_means = ClassMeans(folder_classes, job.resolved.preprocessing.size)
@@ -213,7 +208,8 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
                         multilabel=job.resolved.loaded.output_kind.is_multilabel)
     if ranks.is_main:
         _finish_output_dir(job, rows, summary, class_means)
-    return ExplainResult(job.output_dir, outputs, job.output_dir / MANIFEST_NAME, summary, exit_code)
+    return ExplainResult(output_dir=job.output_dir, outputs=outputs, manifest=job.output_dir / MANIFEST_NAME,
+                         summary=summary, exit_code=exit_code)
 
 
 def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
@@ -245,7 +241,7 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
 
 def _finish_output_dir(job: Job, rows: list[ManifestRow], summary: Summary, class_means: ClassMeans) -> None:
     """Rank 0, once all ranks are done and their manifests merged: write class means and the gallery."""
-    class_means.write(job.output_dir, job.engine.method, job.options.figure_format)
-    record = finish_record(job.record, "finishing", summary)
+    class_means.write(job.output_dir, job.engine.method, job.options.output.figure_format)
+    record = finish_record(job.record, "finishing", job.progress.notes, summary)
     write_gallery(job.output_dir, rows, job.resolved.class_names, job.engine.method, run=record,
                   multilabel=job.resolved.loaded.output_kind.is_multilabel)

@@ -1,6 +1,6 @@
 """The one model-resolution step every job takes: checkpoint → model on its device, ready to explain.
 
-`explain`, `compare` and `layers` all call `resolve_model`; its `ResolvedModel` holds the model, its input
+`explain`, `sanity`, `compare`, `layers` and `families` all call `resolve_model` with one `ModelOptions`; its `ResolvedModel` holds the model, its input
 spec and output kind, the target layers with their reshape, the preprocessing and the class names.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,31 +15,13 @@ import torch
 from camviz.cam.memory import check_input_fits
 from camviz.data.classes import class_names_for
 from camviz.data.preprocessing import Preprocessing
-from camviz.discovery.families import FAMILIES, Family
+from camviz.discovery.families import FAMILIES
 from camviz.discovery.layers import TargetLayers, resolve_targets
 from camviz.discovery.models import LoadedModel, load_model
-from camviz.discovery.spec import ImageSize
+from camviz.discovery.options import ModelOptions
 
 
-@dataclass(frozen=True)
-class ModelRequest:
-    """Which model to explain and how: the checkpoint, and what overrides its own metadata."""
-
-    model_path: Path
-    model_name: str | None = None  # None: the checkpoint's
-    img_size: int | ImageSize | None = None  # one number (square) or (height, width); None: the checkpoint's
-    multi_label: bool = False  # a sigmoid per label (also when the checkpoint records it)
-    threshold: float = 0.5  # multilabel: labels at or above it are the prediction
-    target_layers: Sequence[str] = ()  # dotted paths; () is the family lookup
-    families: Sequence[Family] = ()  # extra family-table rows (e.g. from a --config preset), tried first
-    plugins: Sequence[str] = ()
-    trust_checkpoint: bool = False
-    ema: bool = False
-    cpu: bool = False  # the CPU even when CUDA or MPS is there
-    state_prefix: str | None = None  # the wrapped network's prefix in a checkpoint that holds several
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResolvedModel:
     """A model on its device, with everything a job needs to explain it and name its outputs."""
 
@@ -49,6 +30,11 @@ class ResolvedModel:
     targets: TargetLayers
     preprocessing: Preprocessing
     class_names: list[str]  # the checkpoint's, else the data dir's folders, else the indices
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What resolving decided that the user should hear: loading's notes, then the target lookup's warning."""
+        return (*self.loaded.notes, *((self.targets.warning,) if self.targets.warning else ()))
 
     @property
     def model(self) -> torch.nn.Module:
@@ -75,21 +61,18 @@ def select_device(force_cpu: bool, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_model(request: ModelRequest, folder_classes: Sequence[str] = (), local_rank: int = 0) -> ResolvedModel:
+def resolve_model(options: ModelOptions, folder_classes: Sequence[str] = (), local_rank: int = 0) -> ResolvedModel:
     """Load the checkpoint, move the model to its device, resolve its target layers and preprocessing.
 
     `folder_classes` (a data dir's class folders) name the classes when the checkpoint records none. An input
     size whose pixels alone would fill half the RAM is refused before the model ever runs.
     """
-    loaded = load_model(
-        request.model_path, request.model_name, img_size=request.img_size, multi_label=request.multi_label,
-        threshold=request.threshold, plugins=request.plugins, trust_checkpoint=request.trust_checkpoint,
-        use_ema=request.ema, state_prefix=request.state_prefix,
-    )
-    device = select_device(request.cpu, local_rank)
+    loaded = load_model(options)
+    device = select_device(options.cpu, local_rank)
     loaded.model.to(device).eval()
     spec = loaded.input
     check_input_fits(*spec.size, channels=spec.channels)
-    targets = resolve_targets(loaded.model, loaded.model_name, list(request.target_layers) or None, spec.size,
-                              families=(*request.families, *FAMILIES))
-    return ResolvedModel(loaded, device, targets, Preprocessing.for_input(spec), class_names_for(loaded, folder_classes))
+    targets = resolve_targets(loaded.model, loaded.model_name, list(options.target_layers) or None, spec.size,
+                              families=(*options.families, *FAMILIES))
+    return ResolvedModel(loaded=loaded, device=device, targets=targets, preprocessing=Preprocessing.for_input(spec),
+                         class_names=class_names_for(loaded, folder_classes))

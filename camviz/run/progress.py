@@ -29,3 +29,24 @@ class SilentProgress:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
+
+
+class NoteLog:
+    """A run's one channel for what camviz tells the user: every note reaches the `Progress` (the terminal) once,
+    and is kept for `run.json`."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.notes: list[str] = []
+
+    def start(self, total: int) -> None:
+        self.progress.start(total)
+
+    def advance(self, count: int) -> None:
+        self.progress.advance(count)
+
+    def warn(self, message: str) -> None:
+        """Say `message` once (a repeat is not said again) and keep it."""
+        if message not in self.notes:
+            self.notes.append(message)
+            self.progress.warn(message)

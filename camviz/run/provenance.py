@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 
 from camviz.output.summary import Summary
 from camviz.run.model import ResolvedModel
+from camviz.run.options import RunMode
 
 RECORDED_PACKAGES: tuple[str, ...] = ("camviz", "torch", "torchvision", "timm", "grad-cam", "transformers")
 
@@ -43,22 +45,22 @@ def model_record(resolved: ResolvedModel, method: str) -> dict[str, object]:
     }
 
 
-def start_record(resolved: ResolvedModel, method: str, settings: str, mode: str) -> dict[str, object]:
+def start_record(resolved: ResolvedModel, method: str, settings: str, mode: RunMode) -> dict[str, object]:
     """`run.json` as a run starts: versions, command line, model, device, settings key; no end time or counts yet."""
     return {
-        "versions": package_versions(), "command": shlex.join(sys.argv), "mode": mode,
+        "versions": package_versions(), "command": shlex.join(sys.argv), "mode": mode.value,
         "model": model_record(resolved, method), "method": method, "device": str(resolved.device),
         "settings_key": settings, "started": utc_now(), "ended": None, "status": "running", "counts": None,
     }
 
 
-def finish_record(record: dict[str, object], status: str, summary: Summary | None = None,
+def finish_record(record: dict[str, object], status: str, notes: Sequence[str], summary: Summary | None = None,
                   outputs: int | None = None) -> dict[str, object]:
-    """The record once the run has ended: the end time, how it ended and what it counted."""
+    """The record once the run has ended: the end time, how it ended, what it told the user and what it counted."""
     counts: dict[str, object] = {}
     if summary is not None:
         counts = {"processed": summary.processed, "skipped": summary.skipped, "resumed": summary.resumed,
                   "correct": summary.correct, "labelled": summary.labelled}
     if outputs is not None:
         counts["files"] = outputs
-    return {**record, "ended": utc_now(), "status": status, "counts": counts or None}
+    return {**record, "ended": utc_now(), "status": status, "notes": list(notes), "counts": counts or None}

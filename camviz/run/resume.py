@@ -1,49 +1,76 @@
 """`--resume` that cannot lie: a finished row counts only if this run would produce exactly that row.
 
 Each manifest row carries a `source` column, `{settings key}:{image size}:{image mtime in ns}`: the settings key
-is a short hash of everything that shapes an output (the files the model is read from, model, method, target, image size,
-normalisation, layers, output set); the rest identifies the image file as it was read. `--resume` keeps an
-earlier row only if its index, path and source match this run's and its files are on disk; anything else is
-redone, and why is said in one line.
+is a short hash of every value that shapes an output, derived from the run's options themselves (every field of
+`ExplainOptions` and the types it holds, but those listed in `NOT_IN_KEY` with why) and from what the model
+resolved to (method, output kind, classes, preprocessing, target layers); the rest identifies the image file as it
+was read. `--resume` keeps an earlier row only if its index, path and source match this run's and its files are on
+disk; anything else is redone, and why is said in one line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from camviz.data.listing import Sample
-from camviz.data.preprocessing import Preprocessing
 from camviz.discovery.formats import model_files
 from camviz.output.manifest import ManifestRow, read_manifest
+from camviz.run.model import ResolvedModel
+from camviz.run.options import ExplainOptions
 
-if TYPE_CHECKING:
-    from camviz.run.options import ExplainOptions
+NOT_IN_KEY: dict[str, str] = {  # `Type.field`: why it changes no row and no file (every other field is in the key)
+    "ExplainOptions.inputs": "which images are explained, not what one image's row holds (rows are matched by "
+                             "index, path and the image file's own stamp)",
+    "ExplainOptions.batch_size": "how many images share a pass; each image's CAM is its own",
+    "ExplainOptions.num_workers": "how many processes decode the same pixels",
+    "ExplainOptions.resume": "whether earlier rows are kept, not what a row holds",
+    "OutputOptions.output_dir": "where the files are; a resumed run reads the rows that are there",
+    "ModelOptions.trust_checkpoint": "a permission to unpickle, not which weights are read (the files' stamps are)",
+    "ModelOptions.cpu": "the device: the same rows up to float rounding, as on another machine",
+}
 
 
-def settings_key(settings: Mapping[str, object]) -> str:
-    """12 hex digits that change whenever any setting that shapes an output changes."""
-    text = json.dumps(settings, sort_keys=True, default=str, ensure_ascii=True)
+def settings_key(options: ExplainOptions, resolved: ResolvedModel, method: str) -> str:
+    """12 hex digits that change whenever any value that shapes an output changes."""
+    settings = {"options": option_values(options), "resolved": resolved_values(resolved, method)}
+    text = json.dumps(settings, sort_keys=True, ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def run_settings(options: ExplainOptions, method: str, preprocessing: Preprocessing,
-                 class_names: Sequence[str]) -> dict[str, object]:
-    """Everything that shapes a batch run's outputs (not which samples it picks): hashed by `settings_key`."""
-    return {
-        "checkpoint": [str(options.model_path.resolve()), *model_stamps(options.model_path)],
-        "model": [options.model_name, options.ema, [str(family) for family in options.families]]
-        + ([options.state_prefix] if options.state_prefix is not None else []),
-        "method": [method, options.aug_smooth, options.eigen_smooth, list(options.target_layers)],
-        "target": options.target_category, "classes": list(class_names), "preprocessing": repr(preprocessing),
-        "outputs": {"save_raw": options.save_raw, "only_misclassified": options.only_misclassified,
-                    "metrics": options.metrics, "figure_format": options.figure_format},
-        **_ground_truth_settings(options),
-    }
+def option_values(value: object, owner: str = "") -> object:
+    """`value` as JSON-ready data for the key: dataclasses field by field (skipping `NOT_IN_KEY`), the checkpoint
+    as the stamps of the files it is read from, other paths resolved with their stamp, enums by value."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        name = type(value).__name__
+        return {item.name: _field_value(name, item.name, getattr(value, item.name))
+                for item in dataclasses.fields(value) if f"{name}.{item.name}" not in NOT_IN_KEY}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return [str(value.resolve()), file_stamp(value)]
+    if isinstance(value, (tuple, list)):
+        return [option_values(item) for item in value]
+    return value
+
+
+def _field_value(owner: str, name: str, value: object) -> object:
+    if owner == "ModelOptions" and name == "path" and value is not None:
+        return [str(Path(value).resolve()), *model_stamps(Path(value))]
+    return option_values(value)
+
+
+def resolved_values(resolved: ResolvedModel, method: str) -> dict[str, object]:
+    """What the model resolved to that shapes an output: the method, output kind, classes, input and layers."""
+    kind = resolved.loaded.output_kind
+    return {"method": method, "model_name": resolved.loaded.model_name, "output": [kind.name.value, kind.threshold],
+            "classes": list(resolved.class_names), "preprocessing": repr(resolved.preprocessing),
+            "target_layers": list(resolved.targets.names), "reshape": resolved.targets.reshape}
 
 
 def model_stamps(model_path: Path) -> list[str]:
@@ -54,15 +81,6 @@ def model_stamps(model_path: Path) -> list[str]:
     except OSError:
         return [file_stamp(model_path)]
     return [f"{file.name}:{file_stamp(file)}" for file in files]
-
-
-def _ground_truth_settings(options: ExplainOptions) -> dict[str, object]:
-    """--masks and --boxes (the folder, the file and its stamp) when given: they add columns and outlines."""
-    if options.masks is None and options.boxes is None:
-        return {}  # the key of a run without ground truth is unchanged
-    masks = str(options.masks.resolve()) if options.masks else None
-    boxes = [str(options.boxes.resolve()), file_stamp(options.boxes)] if options.boxes else None
-    return {"ground_truth": [masks, boxes]}
 
 
 def file_stamp(path: Path) -> str:

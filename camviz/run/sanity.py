@@ -7,7 +7,7 @@ runs on one fresh copy (`camviz.cam.randomise`), so the checkpoint and the loade
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from camviz.cam.blocks import Blocks, cascade_blocks
-from camviz.cam.engine import CamEngine, Smoothing
+from camviz.cam.engine import CamEngine
 from camviz.cam.methods import canonical_method_name
+from camviz.cam.options import CamOptions
 from camviz.cam.randomise import Cascade, fresh_copy
 from camviz.cam.sanity import (
     OriginalMaps,
@@ -30,54 +31,41 @@ from camviz.cam.sanity import (
     verdict,
 )
 from camviz.data.decode import decode_image
-from camviz.data.listing import Sample, display_name
-from camviz.data.sampling import select_samples
+from camviz.data.listing import Sample
+from camviz.data.options import InputOptions
+from camviz.data.sampling import input_samples
 from camviz.discovery.layers import get_submodule
-from camviz.discovery.spec import ImageSize, as_size
+from camviz.discovery.options import ModelOptions
 from camviz.errors import CamvizError, ImageDecodeError, UsageError
+from camviz.output.options import OutputOptions
 from camviz.output.outdir import claim_output_dir, make_output_dir
 from camviz.output.sanity import SanityImage, summary_lines, write_sanity_outputs
 from camviz.run.cpus import default_batch_size
-from camviz.run.model import ModelRequest, ResolvedModel, resolve_model
-from camviz.run.options import check_target_category
+from camviz.run.model import ResolvedModel, resolve_model
+from camviz.run.options import check_batch_size, check_images_exist, check_model_options, check_target_category
 from camviz.run.progress import Progress, SilentProgress
 
+SANITY_SAMPLES = 16  # --data-dir: images in the seeded subset when --num-samples is not given
 
-@dataclass
+
+@dataclass(frozen=True, kw_only=True)
 class SanityOptions:
-    """What one `camviz sanity` run is asked to do; the defaults are the CLI's."""
+    """What one `camviz sanity` run is asked to do: the model, the images, the CAM, where the files go."""
 
-    model_path: Path
-    image_paths: Sequence[Path] = ()
-    data_dir: Path | None = None
-    num_samples: int = 16
-    classes: Sequence[str] = ()
-    seed: int = 0  # the --data-dir subset, the fresh initialisations (seed, seed + 1, ...) and the other classes
-    draws: int = 3  # random initialisations of the blocks above the target layer that the verdict looks at
-    model_name: str | None = None
-    target_category: int | None = None
-    img_size: int | ImageSize | None = None
-    output_dir: Path = Path("sanity_results")
+    model: ModelOptions
+    inputs: InputOptions  # its seed also seeds the fresh initialisations (seed, seed + 1, ...) and the other classes
+    cam: CamOptions = field(default_factory=CamOptions)
+    output: OutputOptions = field(default_factory=lambda: OutputOptions(output_dir=Path("sanity_results")))  # the folder of sanity.png/csv/txt
     batch_size: int | None = None
-    cpu: bool = False
-    method: str = "gradcam"
-    target_layers: Sequence[str] = ()
-    plugins: Sequence[str] = ()
-    trust_checkpoint: bool = False
-    ema: bool = False
-    aug_smooth: bool = False
-    eigen_smooth: bool = False
-    multi_label: bool = False
-    threshold: float = 0.5
+    draws: int = 3  # random initialisations of the blocks above the target layer that the verdict looks at
 
-    def model_request(self) -> ModelRequest:
-        """The model these options ask for."""
-        return ModelRequest(self.model_path, self.model_name, self.img_size, self.multi_label, self.threshold,
-                            tuple(self.target_layers), (), tuple(self.plugins), self.trust_checkpoint, self.ema,
-                            self.cpu)
+    @property
+    def num_samples(self) -> int:
+        """--data-dir: how many images the seeded subset holds."""
+        return self.inputs.num_samples or SANITY_SAMPLES
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SanityResult:
     """What a run found and wrote."""
 
@@ -95,31 +83,28 @@ class SanityResult:
 
 def check_sanity_options(options: SanityOptions) -> None:
     """Reject option combinations and numbers that make no sense, before any work is done."""
-    if bool(options.image_paths) == (options.data_dir is not None):
+    if bool(options.inputs.images) == (options.inputs.data_dir is not None):
         raise UsageError("give exactly one of --image-path (repeatable) or --data-dir (an ImageFolder split)")
-    missing = [str(path) for path in options.image_paths if not Path(path).is_file()]
-    if missing:
-        raise UsageError(f"--image-path {', '.join(missing)}: no such file")
+    check_images_exist(options.inputs)
     if options.num_samples < 1:
         raise UsageError(f"--num-samples must be at least 1 (got {options.num_samples})")
     if options.draws < 1:
         raise UsageError(f"--draws must be at least 1 (got {options.draws})")
-    if options.batch_size is not None and options.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1 (got {options.batch_size})")
-    if not 0.0 < options.threshold < 1.0:
-        raise UsageError(f"--threshold must be between 0 and 1 (got {options.threshold})")
-    as_size(options.img_size)
-    canonical_method_name(options.method)
+    check_batch_size(options.batch_size)
+    check_model_options(options.model)
+    canonical_method_name(options.cam.method)
 
 
 def sanity(options: SanityOptions, progress: Progress | None = None) -> SanityResult:
     """Run the cascading model-parameter randomisation and the random-logit tests; write figure, table, summary."""
     check_sanity_options(options)
     progress = progress or SilentProgress()
-    samples, folder_classes = _samples(options)
-    resolved = resolve_model(options.model_request(), folder_classes)
-    check_target_category(options.target_category, resolved.loaded.num_classes)
-    output_dir = make_output_dir(options.output_dir)
+    samples, folder_classes = input_samples(replace(options.inputs, num_samples=options.num_samples))
+    resolved = resolve_model(options.model, folder_classes)
+    for note in resolved.notes:
+        progress.warn(note)
+    check_target_category(options.cam.target_category, resolved.loaded.num_classes)
+    output_dir = make_output_dir(options.output.output_dir)
     with claim_output_dir(output_dir, exclusive=True):
         names, pixels, skipped = _decode(samples, resolved, progress)
         blocks = cascade_blocks(resolved.model, resolved.targets.names, resolved.loaded.input.size)
@@ -127,11 +112,12 @@ def sanity(options: SanityOptions, progress: Progress | None = None) -> SanityRe
         conclusion = verdict(found.cascade, blocks, found.judged)
         lines = summary_lines(_heading(options, resolved, blocks, len(names)), found.cascade, found.random_logit,
                               conclusion, _never_randomised(resolved.model, blocks))
-        rows = [SanityImage(name, one, resolved.class_names[c], cam)
+        rows = [SanityImage(name=name, pixels=one, explained=resolved.class_names[c], original=cam)
                 for name, one, c, cam in zip(names, pixels, found.original.explained, found.original.cams, strict=True)]
         outputs = write_sanity_outputs(output_dir, rows, found.steps(), lines)
-    return SanityResult(output_dir, outputs, blocks, found.cascade, found.random_logit, found.judged, conclusion, lines,
-                        skipped, 3 if skipped else 0)
+    return SanityResult(output_dir=output_dir, outputs=outputs, blocks=blocks, cascade=found.cascade,
+                        random_logit=found.random_logit, judged=found.judged, verdict=conclusion, lines=lines,
+                        skipped=skipped, exit_code=3 if skipped else 0)
 
 
 @dataclass
@@ -150,7 +136,7 @@ class _Findings:
         return [*zip(self.cascade, self.cascade_maps, strict=True), (self.random_logit, self.random_maps)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Job:
     """What every map of a run needs: the options, the resolved model, the inputs on its device, the progress."""
 
@@ -167,9 +153,8 @@ class _Job:
         """A CAM engine on `model` (the user's or a fresh copy) at the resolved target layers, by name."""
         targets = self.resolved.targets
         return CamEngine(model, [get_submodule(model, name) for name in targets.names], targets.reshape_transform,
-                         self.options.method, output_kind=self.resolved.loaded.output_kind,
-                         on_warning=self.progress.warn,
-                         smoothing=Smoothing(self.options.aug_smooth, self.options.eigen_smooth))
+                         options=self.options.cam, output_kind=self.resolved.loaded.output_kind,
+                         on_warning=self.progress.warn)
 
     def randomised_maps(self, blocks: Sequence[str], classes: Sequence[int], seed: int) -> list[np.ndarray]:
         """The maps of `classes` after each step of a cascade over `blocks`, on a fresh copy initialised by `seed`."""
@@ -183,34 +168,27 @@ def _run_tests(options: SanityOptions, resolved: ResolvedModel, blocks: Blocks, 
                progress: Progress) -> _Findings:
     """The original maps and the random logit's on the user's model, then the cascade on a fresh copy, then the
     other random initialisations of the blocks above the target layer."""
-    job = _Job(options, resolved, resolved.preprocessing.normalize(torch.from_numpy(pixels).to(resolved.device)),
-               progress)
+    job = _Job(options=options, resolved=resolved, progress=progress,
+               inputs=resolved.preprocessing.normalize(torch.from_numpy(pixels).to(resolved.device)))
     count, draws = len(pixels), options.draws if blocks.above else 1
     progress.start(count * (len(blocks.names) + 2 + (draws - 1) * blocks.above_target))  # every map
     with job.engine(resolved.model) as engine:
-        original = original_maps(engine, job.inputs, options.target_category, resolved.loaded.output_kind,
+        original = original_maps(engine, job.inputs, options.cam.target_category, resolved.loaded.output_kind,
                                  job.batch_size)
         progress.advance(count)
-        others = random_other_classes(original.explained, resolved.loaded.num_classes, options.seed)
+        others = random_other_classes(original.explained, resolved.loaded.num_classes, options.inputs.seed)
         random_maps = class_cams(engine, job.inputs, others, job.batch_size)
         progress.advance(count)
-    maps = job.randomised_maps(blocks.names, original.explained, options.seed)
+    maps = job.randomised_maps(blocks.names, original.explained, options.inputs.seed)
     scores = [similarity_to(original.cams, cams, str(k), block)
               for k, (block, cams) in enumerate(zip(blocks.names, maps, strict=True), start=1)]
     random_logit = similarity_to(original.cams, random_maps, "random_logit", "another class",
                                  [resolved.class_names[c] for c in others])
     judged = [scores[blocks.above_target - 1].median_spearman] if blocks.above else []
-    for seed in range(options.seed + 1, options.seed + draws):  # the verdict's other draws
+    for seed in range(options.inputs.seed + 1, options.inputs.seed + draws):  # the verdict's other draws
         above = job.randomised_maps(blocks.above, original.explained, seed)[-1]
         judged.append(similarity_to(original.cams, above, "", "").median_spearman)
     return _Findings(original, maps, scores, random_maps, random_logit, judged)
-
-
-def _samples(options: SanityOptions) -> tuple[list[Sample], list[str]]:
-    """The given images, or the data dir's seeded subset and its class folders."""
-    if options.data_dir is None:
-        return [Sample(i, Path(path), display_name(Path(path).name)) for i, path in enumerate(options.image_paths)], []
-    return select_samples(options.data_dir, options.classes, options.num_samples, options.seed)
 
 
 def _decode(samples: Sequence[Sample], resolved: ResolvedModel,
@@ -232,10 +210,10 @@ def _decode(samples: Sequence[Sample], resolved: ResolvedModel,
 
 def _heading(options: SanityOptions, resolved: ResolvedModel, blocks: Blocks, count: int) -> str:
     """The summary's first line: what was tested on what."""
-    method = canonical_method_name(options.method)
+    method = canonical_method_name(options.cam.method)
     return (f"camviz sanity: {method} at {', '.join(resolved.targets.names)} of {resolved.loaded.model_name}, "
             f"{count} images, {len(blocks.names)} blocks randomised one at a time from the output side "
-            f"(seed {options.seed})")
+            f"(seed {options.inputs.seed})")
 
 
 def _never_randomised(model: nn.Module, blocks: Blocks) -> list[str]:

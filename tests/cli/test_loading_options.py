@@ -1,0 +1,103 @@
+"""Every command that loads a model takes every loading option, declared once (`camviz.cli.options.MODEL`): the
+student/teacher Lightning checkpoint that `explain` reads with `--state-prefix` is read so by `sanity`, `compare`,
+`layers` and `families` too, and the lookup's warning reaches the terminal and `run.json` from `explain`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+import typer
+
+from camviz.cli.commands import app
+from camviz.discovery.options import ModelOptions
+from tests.support.lightning_checkpoints import lightning_checkpoint
+from tests.support.manifest import manifest_rows
+
+LOADING_COMMANDS = ("explain", "sanity", "compare", "layers", "families")
+
+
+def _options(command: str) -> set[str]:
+    """The long option names a command takes, as Click parses them."""
+    group = typer.main.get_command(app)
+    return {name for param in group.commands[command].params for name in param.opts if name.startswith("--")}
+
+
+@pytest.mark.parametrize("command", LOADING_COMMANDS)
+def test_every_loading_command_takes_every_loading_option(command: str) -> None:
+    fields = {field.name for field in dataclasses.fields(ModelOptions)} - {"families"}  # families: --config presets
+    spelled = {"path": "--model-path", "name": "--model-name", "output": "--multi-label", "target_layers": "--target-layer",
+               "plugins": "--plugin"}
+    wanted = {spelled.get(name, "--" + name.replace("_", "-")) for name in fields}
+    assert wanted <= _options(command), sorted(wanted - _options(command))
+
+
+@pytest.fixture(scope="module")
+def student_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lightning") / "distil.ckpt"
+    lightning_checkpoint(path, ("student", "teacher"))
+    return path
+
+
+@pytest.mark.parametrize("command", ["sanity", "compare", "layers", "explain"])
+def test_state_prefix_reads_a_student_and_teacher_checkpoint_in_every_command(
+        camviz_main, student_teacher: Path, circle_image: Path, tmp_path: Path, command: str) -> None:
+    args = {"sanity": ["--image-path", circle_image, "--output-dir", tmp_path / "s", "--draws", 1],
+            "compare": ["--image-path", circle_image, "--method", "gradcam", "--output", tmp_path / "c.png"],
+            "layers": ["--json"],
+            "explain": ["--image-path", circle_image, "--output-dir", tmp_path / "e"]}[command]
+    common = [command, "--model-path", student_teacher, *args]
+    if command != "layers":
+        common += ["--cpu", "--img-size", 32]
+
+    refused = camviz_main(*common)
+    assert refused.returncode == 2 and "choose one with --state-prefix" in refused.stderr, refused.stderr
+    chosen = camviz_main(*common, "--state-prefix", "teacher")
+    assert chosen.returncode == 0, chosen.stderr
+    if command == "layers":
+        assert json.loads(chosen.stdout)["model_name"] == "test_resnet"
+
+
+def _tags_checkpoint(path: Path) -> Path:
+    """The shipped shapes classifier recorded as multi-label (a sigmoid per shape)."""
+    from tests.support.checkpoints import save_demo_checkpoint
+
+    return save_demo_checkpoint(path, multi_label=True)
+
+
+def test_resume_redoes_rows_made_at_another_threshold(camviz_main, small_split: Path, tmp_path: Path) -> None:
+    checkpoint = _tags_checkpoint(tmp_path / "tags.pth")
+
+    def run(out: Path, threshold: float, *extra: str):
+        return camviz_main("explain", "--model-path", checkpoint, "--data-dir", small_split, "--output-dir", out,
+                           "--num-workers", 0, "--threshold", threshold, *extra)
+
+    assert run(tmp_path / "out", 0.9).returncode == 0
+    strict = [row["pred"] for row in manifest_rows(tmp_path / "out")]
+    resumed = run(tmp_path / "out", 0.05, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "6 earlier rows were made with other settings" in resumed.stderr, resumed.stderr
+    assert run(tmp_path / "fresh", 0.05).returncode == 0
+    fresh = [row["pred"] for row in manifest_rows(tmp_path / "fresh")]
+    assert [row["pred"] for row in manifest_rows(tmp_path / "out")] == fresh != strict
+    assert all(pred.count("+") == 2 for pred in fresh), fresh  # every shape passes 0.05
+
+
+def test_explain_says_the_lookups_fallback_warning_and_run_json_keeps_it(camviz_main, circle_image: Path,
+                                                                         tmp_path: Path) -> None:
+    checkpoint = tmp_path / "squeezenet.pth"
+    model = torchvision.models.squeezenet1_1(weights=None, num_classes=3)
+    torch.save({"model_name": "squeezenet1_1", "state_dict": model.state_dict(), "num_classes": 3}, checkpoint)
+
+    result = camviz_main("explain", "--model-path", checkpoint, "--image-path", circle_image, "--img-size", 64,
+                         "--cpu", "--output-dir", tmp_path / "out")
+
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "no family row or timm metadata" in line]
+    assert len(warnings) == 1 and "--target-layer" in warnings[0], result.stderr
+    notes = json.loads((tmp_path / "out" / "run.json").read_text())["notes"]
+    assert any("no family row or timm metadata" in note for note in notes), notes

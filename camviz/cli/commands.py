@@ -66,10 +66,10 @@ def demo(
 @app.command(cls=SizedCommand)
 @grouped
 def explain(
-    model: ModelOptions = MODEL,
-    inputs: InputOptions = INPUTS,
-    cam: CamOptions = CAM,
-    output: OutputOptions = OUTPUT,
+    model: Annotated[ModelOptions, MODEL],
+    inputs: Annotated[InputOptions, INPUTS],
+    cam: Annotated[CamOptions, CAM],
+    output: Annotated[OutputOptions, OUTPUT],
     batch_size: BatchSize = None,
     num_workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes for decoding (default: a quarter of the CPUs this run may use, 1..8).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished figures and manifest rows; do the rest.")] = False,
@@ -105,7 +105,7 @@ def _report(result: ExplainResult) -> None:
 @app.command(cls=SizedCommand)
 @grouped
 def layers(
-    model: ModelOptions = MODEL,
+    model: Annotated[ModelOptions, MODEL],
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object: model_name, family, target_layers, reshape, num_classes, class_names, img_size (HEIGHT, WIDTH when not square), channels, output, decided_by, reshape_detail, warning.")] = False,
 ) -> None:
     """Show what camviz resolves for a checkpoint: model, family, target layers, classes, input size."""
@@ -151,7 +151,7 @@ def _print_layers(resolved: ResolvedModel) -> None:
 
 @app.command(cls=SizedCommand)
 @grouped
-def families(model: ModelOptions = MODEL.with_defaults(model_path=None)) -> None:
+def families(model: Annotated[ModelOptions, MODEL.with_defaults(model_path=None)]) -> None:
     """Print the per-family target-layer table (first matching family whose path exists wins), then the rules after it.
     With --model-path, also say which rule decides the target for that checkpoint."""
     from camviz.discovery.families import FAMILIES
@@ -178,9 +178,9 @@ def families(model: ModelOptions = MODEL.with_defaults(model_path=None)) -> None
 @app.command(cls=SizedCommand)
 @grouped
 def compare(
-    model: ModelOptions = MODEL,
-    inputs: InputOptions = INPUTS.without("data_dir", "num_samples", "classes", "seed"),
-    cam: CamOptions = CAM.without("method"),
+    model: Annotated[ModelOptions, MODEL],
+    inputs: Annotated[InputOptions, INPUTS.without("data_dir", "num_samples", "classes", "seed")],
+    cam: Annotated[CamOptions, CAM.without("method")],
     method: Annotated[Optional[list[str]], typer.Option(help="A pytorch-grad-cam method; repeatable (a column each). Default: gradcam, gradcam++, hirescam, layercam, eigencam, scorecam.")] = None,
     output: Annotated[Path, typer.Option(help="The PNG to write.")] = Path("compare.png"),
 ) -> None:
@@ -194,11 +194,11 @@ def compare(
 @app.command(cls=SizedCommand)
 @grouped
 def sanity(
-    model: ModelOptions = MODEL,
-    inputs: InputOptions = INPUTS.with_defaults(num_samples=16),
-    cam: CamOptions = CAM,
-    output: OutputOptions = OUTPUT.without("figure_format", "save_raw", "only_misclassified", "metrics", "masks",
-                                           "boxes").with_defaults(output_dir=Path("sanity_results")),
+    model: Annotated[ModelOptions, MODEL],
+    inputs: Annotated[InputOptions, INPUTS.with_defaults(num_samples=16)],
+    cam: Annotated[CamOptions, CAM],
+    output: Annotated[OutputOptions, OUTPUT.without("figure_format", "save_raw", "only_misclassified", "metrics", "masks",
+                                           "boxes").with_defaults(output_dir=Path("sanity_results"))],
     batch_size: BatchSize = None,
     draws: Annotated[int, typer.Option(help="Random initialisations of the blocks above the target layer that the verdict looks at (the warning needs the maps to survive every one).")] = 3,
 ) -> None:

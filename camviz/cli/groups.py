@@ -1,8 +1,9 @@
 """Option groups: each concept's options declared once, as a function whose parameters are the options and whose
 result is the concept's value; `@grouped` puts a group's options on every command that takes that value.
 
-A command names the value it wants with a group as the parameter's default (`model: ModelOptions = MODEL`); Typer
-sees the group's options in its place, and the command is called with the value they build.
+A command names the value it wants with the group in the parameter's annotation
+(`model: Annotated[ModelOptions, MODEL]`); Typer sees the group's options in its place, and the command is called
+with the value they build.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, get_type_hints
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import typer
 
@@ -54,10 +55,10 @@ class OptionGroup:
 
 
 def grouped(command: Callable[..., Any]) -> Callable[..., Any]:
-    """A Typer command whose `OptionGroup`-defaulted parameters are replaced by the groups' options."""
+    """A Typer command whose parameters annotated with an `OptionGroup` are replaced by the groups' options."""
     signature = inspect.signature(command)
     hints = get_type_hints(command, include_extras=True)
-    groups = {name: p.default for name, p in signature.parameters.items() if isinstance(p.default, OptionGroup)}
+    groups = {name: group for name in signature.parameters if (group := _group_of(hints[name])) is not None}
     parameters: list[inspect.Parameter] = []
     for name, parameter in signature.parameters.items():
         if name in groups:
@@ -78,3 +79,10 @@ def grouped(command: Callable[..., Any]) -> Callable[..., Any]:
     with_values.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     with_values.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
     return with_values
+
+
+def _group_of(hint: Any) -> OptionGroup | None:
+    """The `OptionGroup` in an `Annotated[Value, GROUP]` hint, if any."""
+    if get_origin(hint) is not Annotated:
+        return None
+    return next((extra for extra in get_args(hint)[1:] if isinstance(extra, OptionGroup)), None)

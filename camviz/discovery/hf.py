@@ -99,9 +99,15 @@ def _any_input_size(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple
     return args, kwargs
 
 
-def _logits(module: nn.Module, args: object, output: Any) -> torch.Tensor:
+def _logits(module: nn.Module, args: object, output: Any) -> Any:
     """Forward hook: the `ModelOutput`'s logits replace it (pytorch-grad-cam and camviz expect a tensor)."""
-    return output.logits if hasattr(output, "logits") else output
+    return logits_of(output)
+
+
+def logits_of(output: Any) -> Any:
+    """A transformers `ModelOutput`'s logits tensor; any other output as it is."""
+    logits = getattr(output, "logits", None)
+    return logits if torch.is_tensor(logits) else output
 
 
 def token_layout(model: nn.Module, img_size: int | tuple[int, int]) -> tuple[int, tuple[int, int]] | None:

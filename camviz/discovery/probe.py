@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from camviz.discovery.hf import logits_of
 from camviz.discovery.reshapes import LayerReshape, map_tensors
 from camviz.discovery.spec import ImageSize, input_channels
 from camviz.errors import TargetLayerError
@@ -121,9 +122,7 @@ def _run(model: nn.Module, pixels: torch.Tensor, size: ImageSize) -> object:
 
 def _first_tensor(output: object) -> torch.Tensor:
     """The logits a forward returned: the tensor, a transformers `ModelOutput`'s `logits`, or a tuple's first."""
-    logits = getattr(output, "logits", None)
-    if torch.is_tensor(logits):
-        output = logits
+    output = logits_of(output)
     tensors = [output] if torch.is_tensor(output) else map_tensors(output) or []
     if not tensors or not torch.is_tensor(tensors[0]) or tensors[0].ndim != 2:
         what = tuple(tensors[0].shape) if tensors and torch.is_tensor(tensors[0]) else type(output).__name__

@@ -3,21 +3,18 @@ an `nn.Module` the caller already holds (the family lookup for its layers, its i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-from timm.data import resolve_model_data_config
 from torch import nn
 
 from camviz.data.preprocessing import Preprocessing
+from camviz.discovery.describe import describe
 from camviz.discovery.families import FAMILIES
+from camviz.discovery.hf import logits_of
 from camviz.discovery.layers import TargetLayers, resolve_targets
 from camviz.discovery.options import ModelOptions
 from camviz.discovery.output_kind import OutputKind
-from camviz.discovery.spec import InputSpec, as_size, height_width, input_channels
-from camviz.errors import UsageError
 from camviz.run.model import resolve_model
 
 
@@ -43,8 +40,7 @@ class LogitsOf(nn.Module):
         self.model = model
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        output = self.model(inputs)
-        return output.logits if hasattr(output, "logits") else output
+        return logits_of(self.model(inputs))
 
 
 def setup_for_checkpoint(options: ModelOptions) -> ModelSetup:
@@ -55,60 +51,19 @@ def setup_for_checkpoint(options: ModelOptions) -> ModelSetup:
                       class_names=resolved.class_names)
 
 
-def setup_for_module(model: nn.Module, settings: ModelOptions, owner: nn.Module | None = None) -> ModelSetup:
-    """An `nn.Module` in memory: spec explicit > its own config (timm, transformers) > 224 px and ImageNet; layers by
-    the family lookup; output kind given or from its head. Call under `model_state_kept` (it may run a dry pass)."""
-    spec = module_input_spec(model, settings)
-    forward = LogitsOf(model)
-    logits = _logit_count(model, forward, spec)
-    config = getattr(model, "config", None)
-    multi_label = getattr(config, "problem_type", None) == "multi_label_classification"
-    kind = OutputKind.for_head(logits, settings.output, recorded_multilabel=multi_label, threshold=settings.threshold)
-    recorded = list(settings.class_names) if settings.class_names else _config_labels(config)
-    names = kind.class_names(recorded) or [str(i) for i in range(kind.class_count(logits))]
-    _check_class_count(names, kind.class_count(logits))
-    targets = resolve_targets(model, settings.name or _model_name(model), list(settings.target_layers) or None,
-                              spec.size, families=(*settings.families, *FAMILIES))
-    return ModelSetup(owner=owner or model, forward=forward, targets=targets, preprocessing=Preprocessing.for_input(spec),
-                      output_kind=kind, class_names=names)
-
-
-def module_input_spec(model: nn.Module, settings: ModelOptions) -> InputSpec:
-    """Channels from the first convolution; size and mean/std given, else the model's config, else timm's defaults."""
-    config = getattr(model, "config", None)  # transformers
-    timm_config = resolve_model_data_config(model)  # timm's pretrained_cfg, else 224 px and ImageNet
-    configured = getattr(config, "image_size", None)
-    size = as_size(settings.img_size) or (height_width(configured) if configured else None) or \
-        height_width(timm_config["input_size"])
-    channels = input_channels(model) or getattr(config, "num_channels", None) or 3
-    mean = settings.mean or tuple(float(v) for v in timm_config["mean"])
-    std = settings.std or tuple(float(v) for v in timm_config["std"])
-    return InputSpec(int(channels), size, tuple(mean), tuple(std))
-
-
-def _logit_count(model: nn.Module, forward: nn.Module, spec: InputSpec) -> int:
-    """The head's width: timm's `num_classes`, transformers' `num_labels`, else one dry pass's output."""
-    for value in (getattr(model, "num_classes", None), getattr(getattr(model, "config", None), "num_labels", None)):
-        if isinstance(value, int) and value > 0:
-            return value
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        return int(forward(torch.zeros(1, spec.channels, *spec.size, device=device)).shape[-1])
-
-
-def _config_labels(config: Any) -> list[str] | None:
-    """A transformers config's `id2label`, unless it is the default `LABEL_i`."""
-    labels = getattr(config, "id2label", None) or {}
-    names = [str(labels[key]) for key in sorted(labels, key=int)]
-    return None if not names or names == [f"LABEL_{i}" for i in range(len(names))] else names
+def setup_for_module(model: nn.Module, options: ModelOptions, owner: nn.Module | None = None) -> ModelSetup:
+    """An `nn.Module` in memory, described as `load_model` describes a checkpoint's (`camviz.discovery.describe`);
+    layers by the family lookup. Call under `model_state_kept` (it may run a dry pass)."""
+    description = describe(model, options)
+    names = description.class_names or [str(i) for i in range(description.num_classes)]
+    targets = resolve_targets(model, options.name or _model_name(model), list(options.target_layers) or None,
+                              description.input.size, families=(*options.families, *FAMILIES))
+    return ModelSetup(owner=owner or model, forward=LogitsOf(model), targets=targets,
+                      preprocessing=Preprocessing.for_input(description.input), output_kind=description.output_kind,
+                      class_names=names)
 
 
 def _model_name(model: nn.Module) -> str:
     """timm's architecture name when the model has one (the family patterns read it), else its class name."""
     config = getattr(model, "pretrained_cfg", None) or {}
     return str(config.get("architecture") or type(model).__name__)
-
-
-def _check_class_count(names: Sequence[str], count: int) -> None:
-    if len(names) != count:
-        raise UsageError(f"{len(names)} class names for a model with {count} classes")

@@ -1,0 +1,128 @@
+"""What camviz knows of a model's input, output and classes, decided in one order for a checkpoint's model and a
+model in memory alike: the user's options > what the checkpoint records > the model's own config (a transformers
+`config`, timm's `pretrained_cfg`) > a dry forward pass > defaults (224 px, ImageNet's mean and std).
+
+`load_model` describes what it built; `explain_image`, `log_cams` and the callback describe the model they are
+given with the same function, so a fix here reaches them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from timm.data import resolve_model_data_config
+from torch import nn
+
+from camviz.discovery.checkpoint import Checkpoint
+from camviz.discovery.hf import logits_of
+from camviz.discovery.options import ModelOptions
+from camviz.discovery.output_kind import OutputKind
+from camviz.discovery.spec import ImageSize, InputSpec, as_size, height_width, input_channels
+from camviz.errors import CheckpointError, UsageError
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelDescription:
+    """A model's input spec, how its output reads, its classes, and what deciding them noted for the user."""
+
+    input: InputSpec  # channels, height x width, mean/std
+    output_kind: OutputKind  # softmax, binary or multilabel (with its threshold)
+    num_classes: int  # classes a prediction can name (2 for a one-logit binary head)
+    class_names: list[str] | None  # given, recorded or configured; None: the data dir's folders or the indices
+    notes: tuple[str, ...] = ()  # names set aside or renamed
+
+
+def describe(model: nn.Module, options: ModelOptions, recorded: Checkpoint | None = None) -> ModelDescription:
+    """The model's description: `options` > `recorded` (a checkpoint's metadata) > its own config > defaults."""
+    notes: list[str] = []
+    spec = input_spec(model, options, recorded)
+    logits = logit_count(model, spec, recorded.num_classes if recorded else None)
+    kind = OutputKind.for_head(logits, options.output, recorded_multilabel=_records_multilabel(model, recorded),
+                               threshold=options.threshold)
+    count = kind.class_count(logits)
+    if options.class_names is not None:
+        names: list[str] | None = checked_class_names(options.class_names, count)
+    else:
+        configured = recorded.class_names if recorded and recorded.class_names else _config_labels(model)
+        names = fitting_class_names(kind.class_names(configured), count, notes.append)
+    return ModelDescription(input=spec, output_kind=kind, num_classes=count, class_names=names, notes=tuple(notes))
+
+
+def input_spec(model: nn.Module, options: ModelOptions, recorded: Checkpoint | None = None) -> InputSpec:
+    """Channels from the first convolution, else recorded or configured, else 3; size and normalisation given, else
+    recorded, else the model's config (transformers' `image_size`, timm's `pretrained_cfg`), else 224 / ImageNet."""
+    config = getattr(model, "config", None)  # transformers
+    timm_config = resolve_model_data_config(model)  # timm's pretrained_cfg, else 224 px and ImageNet
+    configured = getattr(config, "image_size", None)
+    size: ImageSize = as_size(options.img_size) or (recorded.img_size if recorded else None) or \
+        (height_width(configured) if configured else None) or height_width(timm_config["input_size"])
+    channels = input_channels(model) or (recorded.in_chans if recorded else None) or \
+        getattr(config, "num_channels", None) or 3
+    mean = options.mean or (recorded.mean if recorded else None) or tuple(float(v) for v in timm_config["mean"])
+    std = options.std or (recorded.std if recorded else None) or tuple(float(v) for v in timm_config["std"])
+    return InputSpec(channels=int(channels), size=size, mean=tuple(mean), std=tuple(std))
+
+
+def logit_count(model: nn.Module, spec: InputSpec, recorded: int | None = None) -> int:
+    """The head's width: timm's `num_classes`, transformers' `num_labels`, else a dry forward's, else the recorded."""
+    for value in (getattr(model, "num_classes", None), getattr(getattr(model, "config", None), "num_labels", None)):
+        if isinstance(value, int) and value > 0:
+            return value
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    try:
+        with torch.no_grad():
+            return int(logits_of(model(torch.zeros(1, spec.channels, *spec.size, device=device))).shape[-1])
+    except Exception as error:
+        if recorded:
+            return recorded
+        raise CheckpointError(f"cannot tell how many classes the model has: a dry forward pass failed ({error})") from error
+
+
+def checked_class_names(names: Sequence[str], count: int) -> list[str]:
+    """Class names the user gave: exactly one per class the head predicts."""
+    if len(names) != count:
+        raise UsageError(f"{len(names)} class names for a model with {count} classes")
+    return list(names)
+
+
+def fitting_class_names(names: list[str] | None, count: int, warn: Callable[[str], None]) -> list[str] | None:
+    """Recorded class names usable as keys: None (with a warning) when their count is not the head's;
+    duplicates made distinct as `cat (2)` (with a warning)."""
+    if not names:
+        return None
+    if len(names) != count:
+        warn(f"the checkpoint records {len(names)} class names for a head of {count} classes; the names are set "
+             "aside (the data dir's folders or the indices name the classes)")
+        return None
+    recorded, used, distinct = set(names), set(), []
+    for name in names:
+        spelled, copy = name, 1
+        while spelled in used or (spelled != name and spelled in recorded):
+            copy += 1
+            spelled = f"{name} ({copy})"
+        used.add(spelled)
+        distinct.append(spelled)
+    renamed = [new for old, new in zip(names, distinct, strict=True) if old != new]
+    if renamed:
+        repeated = ", ".join(dict.fromkeys(n for n in names if names.count(n) > 1))
+        warn(f"the checkpoint's class names repeat {repeated}; later ones are renamed ({', '.join(renamed)}) "
+             "so each class keeps its own name in the manifest, the figure names and the confusion matrix")
+    return distinct
+
+
+def _records_multilabel(model: nn.Module, recorded: Checkpoint | None) -> bool:
+    """A checkpoint's `multi_label` flag, or a transformers config's `problem_type`."""
+    config = getattr(model, "config", None)
+    return bool(recorded and recorded.multi_label) or \
+        getattr(config, "problem_type", None) == "multi_label_classification"
+
+
+def _config_labels(model: nn.Module) -> list[str] | None:
+    """A transformers config's `id2label`, unless it is the default `LABEL_i`."""
+    labels: Any = getattr(getattr(model, "config", None), "id2label", None) or {}
+    names = [str(labels[key]) for key in sorted(labels, key=int)]
+    return None if not names or names == [f"LABEL_{i}" for i in range(len(names))] else names

@@ -62,7 +62,7 @@ class SanityOptions:
     @property
     def num_samples(self) -> int:
         """--data-dir: how many images the seeded subset holds."""
-        return self.inputs.num_samples or SANITY_SAMPLES
+        return SANITY_SAMPLES if self.inputs.num_samples is None else self.inputs.num_samples
 
 
 @dataclass(kw_only=True)

@@ -26,13 +26,15 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.tensorboard import SummaryWriter
 
 from camviz import log_cams
+from camviz.cam.options import CamOptions
 from camviz.demo.shapes import make_sample
 from camviz.demo.train import to_tensor
+from camviz.discovery.options import ModelOptions
 from camviz.integrations.explainer import module_explainer
-from camviz.integrations.setup import CamSettings
 from camviz.lightning import CamCallback
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+NORMALISED = ModelOptions(mean=IMAGENET[0], std=IMAGENET[1])  # the inputs' normalisation
 
 
 class Classifier(lightning.LightningModule):
@@ -97,8 +99,7 @@ def measure(count: int, repeats: int) -> dict[str, float]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     inputs = _images(count)
     model = Classifier().model.to(device).eval()
-    settings = CamSettings(mean=IMAGENET[0], std=IMAGENET[1])
-    explainer = module_explainer(model, settings)
+    explainer = module_explainer(model, NORMALISED, CamOptions())
     prepared = explainer.prepare(inputs)
     results = {}
     with torch.no_grad():
@@ -107,17 +108,17 @@ def measure(count: int, repeats: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         writer = SummaryWriter(folder)
         results["log_cams to a SummaryWriter"] = _median_seconds(
-            lambda: log_cams(model, inputs, writer, 0, mean=IMAGENET[0], std=IMAGENET[1]), repeats)
+            lambda: log_cams(model, inputs, writer, 0, options=NORMALISED), repeats)
         writer.close()
         results["log_cams to a folder (OpenCV PNG)"] = _median_seconds(
-            lambda: log_cams(model, inputs, Path(folder) / "pngs", 0, mean=IMAGENET[0], std=IMAGENET[1]), repeats)
+            lambda: log_cams(model, inputs, Path(folder) / "pngs", 0, options=NORMALISED), repeats)
         results["CamCallback call in a Trainer (TB)"] = _callback_seconds(inputs, repeats, Path(folder))
     return results
 
 
 def _callback_seconds(inputs: torch.Tensor, repeats: int, root: Path) -> float:
     """The callback's median call over `repeats` + 1 epochs of one training batch each (the first call excluded)."""
-    callback = TimedCamCallback(images=inputs, model="model", mean=IMAGENET[0], std=IMAGENET[1])
+    callback = TimedCamCallback(images=inputs, model="model", options=NORMALISED)
     data = TensorDataset(inputs, torch.arange(len(inputs)) % 3)
     trainer = lightning.Trainer(max_epochs=repeats + 1, limit_train_batches=1, limit_val_batches=1,
                                 logger=lightning.pytorch.loggers.TensorBoardLogger(root, name="tb"),

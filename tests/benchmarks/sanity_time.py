@@ -24,6 +24,9 @@ import timm
 import torch
 from PIL import Image
 
+from camviz.data.options import InputOptions
+from camviz.discovery.options import ModelOptions
+from camviz.output.options import OutputOptions
 from camviz.run.job import explain
 from camviz.run.options import ExplainOptions
 from camviz.run.sanity import SanityOptions, sanity
@@ -54,18 +57,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         checkpoint, data = write_case(root, args.model, args.images, args.size)
+        model = ModelOptions(path=checkpoint, cpu=args.cpu)
         times: dict[str, list[float]] = {"sanity": [], "explain": []}
         steps, maps = 0, 0
         for round_ in range(args.rounds):
             start = time.perf_counter()
-            result = sanity(SanityOptions(checkpoint, data_dir=data, num_samples=args.images, cpu=args.cpu,
-                                          output_dir=root / f"sanity{round_}"))
+            result = sanity(SanityOptions(model=model, inputs=InputOptions(data_dir=data, num_samples=args.images),
+                                          output=OutputOptions(output_dir=root / f"sanity{round_}")))
             times["sanity"].append(time.perf_counter() - start)
             steps = len(result.blocks.names)
             maps = steps + 2 + (len(result.judged) - 1) * result.blocks.above_target
             start = time.perf_counter()
-            explain(ExplainOptions(checkpoint, data_dir=data, cpu=args.cpu, num_workers=0,
-                                   output_dir=root / f"explain{round_}"))
+            explain(ExplainOptions(model=model, inputs=InputOptions(data_dir=data), num_workers=0,
+                                   output=OutputOptions(output_dir=root / f"explain{round_}")))
             times["explain"].append(time.perf_counter() - start)
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
     median = {name: statistics.median(values) for name, values in times.items()}

@@ -10,6 +10,7 @@ import torch
 import torchvision
 
 from camviz.cam.engine import CamEngine, gradients_from_targets_only
+from camviz.cam.options import CamOptions
 from camviz.errors import CamvizError
 
 
@@ -46,7 +47,8 @@ def test_target_only_backward_gives_bit_identical_cams(name: str, method: str) -
     inputs = torch.randn(3, 3, 64, 64)
     results = []
     for full_backward in (True, False):
-        with CamEngine(model, layers(model), reshape, method, full_backward=full_backward) as engine:
+        with CamEngine(model, layers(model), reshape, options=CamOptions(method=method),
+                       full_backward=full_backward) as engine:
             results.append(engine.compute(inputs))
     assert results[0].cams.shape == (3, 64, 64) and results[0].cams.dtype == np.float32
     assert np.ptp(results[0].cams) > 0
@@ -97,7 +99,7 @@ def test_explain_returns_probabilities_of_the_same_pass_and_explains_a_given_cla
 
 def test_gradient_free_methods_are_left_alone() -> None:
     model = torchvision.models.resnet18(num_classes=3).eval()
-    with CamEngine(model, [model.layer4[-1]], method="eigencam") as engine:
+    with CamEngine(model, [model.layer4[-1]], options=CamOptions(method="eigencam")) as engine:
         assert engine._frozen is None
         assert np.ptp(engine.compute(torch.randn(1, 3, 64, 64)).cams) > 0
 

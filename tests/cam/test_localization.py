@@ -20,6 +20,7 @@ from camviz.cam.localization import (
     pointing_hit,
     thresholded_iou,
 )
+from camviz.cam.options import CamOptions
 from camviz.demo.shapes import make_arrays
 from camviz.discovery.models import LoadedModel
 from tests.support.demo import fresh_shapes
@@ -34,7 +35,7 @@ def cams_and_masks(loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
     inputs, _, boxes = fresh_shapes(loaded, 12, seed=9001)
     images, _, _ = make_arrays(12, seed=9001)
     model = loaded.model
-    with CamEngine(model, [model.stages[-1][-1]], None, "gradcam") as engine:
+    with CamEngine(model, [model.stages[-1][-1]], None, options=CamOptions(method="gradcam")) as engine:
         cams = engine.compute(inputs).cams
     size = 96 * SCALE
     masks = np.stack([np.kron(object_mask(image, tuple(box)), np.ones((SCALE, SCALE), bool))

@@ -17,6 +17,7 @@ import torch
 
 from camviz.cam.engine import CamEngine
 from camviz.cam.methods import METHODS, canonical_method_name
+from camviz.cam.options import CamOptions
 from camviz.discovery.models import LoadedModel
 from camviz.errors import UsageError
 from tests.support.demo import fresh_shapes
@@ -46,7 +47,7 @@ def explain(loaded: LoadedModel, shapes) -> Callable[[str], tuple[np.ndarray, np
             state = np.random.get_state()  # RandomCAM draws its weights from NumPy's global generator
             np.random.seed(0)
             try:
-                with CamEngine(model, [model.stages[-1][-1]], None, method) as engine:
+                with CamEngine(model, [model.stages[-1][-1]], None, options=CamOptions(method=method)) as engine:
                     batch = engine.compute(inputs[: SLOW.get(method, IMAGES)])
             finally:
                 np.random.set_state(state)
@@ -97,7 +98,7 @@ def test_methods_differ_except_where_the_math_says_they_coincide(explain) -> Non
 def test_many_pass_methods_take_the_library_batch_size(method: str, loaded: LoadedModel, shapes, explain) -> None:
     """ScoreCAM reads `cam.batch_size` if set (else 16); AblationCAM's constructor stores it (default 32)."""
     model = loaded.model
-    with CamEngine(model, [model.stages[-1][-1]], None, method) as engine:
+    with CamEngine(model, [model.stages[-1][-1]], None, options=CamOptions(method=method)) as engine:
         engine.cam.batch_size = 20  # does not divide the 48 channels: the last chunk is short
         cams = engine.compute(shapes[0][:1]).cams
     np.testing.assert_allclose(cams, explain(method)[0][:1], atol=1e-5)

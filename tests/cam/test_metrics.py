@@ -8,6 +8,7 @@ import torch
 
 from camviz.cam.engine import CamBatch, CamEngine
 from camviz.cam.metrics import METRIC_NAMES, faithfulness_scores, rank_with_random_ties
+from camviz.cam.options import CamOptions
 from camviz.discovery.models import LoadedModel
 from camviz.errors import UsageError
 from tests.support.demo import fresh_shapes
@@ -18,7 +19,7 @@ def explained(loaded: LoadedModel) -> tuple[torch.Tensor, CamBatch]:
     """Eight fresh shapes images (the model never saw them) and their Grad-CAMs."""
     inputs, _, _ = fresh_shapes(loaded, 8, seed=31337)
     model = loaded.model
-    with CamEngine(model, [model.stages[-1][-1]], None, "gradcam") as engine:
+    with CamEngine(model, [model.stages[-1][-1]], None, options=CamOptions(method="gradcam")) as engine:
         return inputs, engine.compute(inputs)
 
 

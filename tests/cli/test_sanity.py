@@ -35,7 +35,7 @@ def test_sanity_command_in_a_real_process(camviz, trained_checkpoint: Path, shap
 
 @pytest.mark.parametrize("case", [
     (["--cpu"], ["exactly one of --image-path"]),
-    (["--image-path", "nope.png"], ["nope.png", "no such file"]),
+    (["--image-path", "nope.png"], ["nope.png", "does not exist or is not a file"]),
     (["--data-dir", "{data}", "--num-samples", "0"], ["--num-samples must be at least 1"]),
     (["--data-dir", "{data}", "--draws", "0"], ["--draws must be at least 1"]),
     (["--data-dir", "{data}", "--method", "nosuchcam"], ["unknown --method 'nosuchcam'"]),

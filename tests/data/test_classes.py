@@ -6,6 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from camviz.data.options import InputOptions
+from camviz.discovery.options import ModelOptions
+from camviz.output.options import OutputOptions
 from camviz.run.job import explain
 from camviz.run.options import ExplainOptions
 from camviz.run.progress import SilentProgress
@@ -15,7 +18,9 @@ from tests.support.manifest import manifest_rows
 
 def _run(checkpoint: Path, data_dir: Path, out: Path) -> tuple[list[str], object, list[dict[str, str]]]:
     progress = SilentProgress()
-    result = explain(ExplainOptions(model_path=checkpoint, data_dir=data_dir, output_dir=out, num_workers=0), progress)
+    options = ExplainOptions(model=ModelOptions(path=checkpoint), inputs=InputOptions(data_dir=data_dir),
+                             output=OutputOptions(output_dir=out), num_workers=0)
+    result = explain(options, progress)
     return progress.warnings, result.summary, manifest_rows(out)
 
 

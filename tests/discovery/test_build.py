@@ -10,6 +10,7 @@ import torch
 import torchvision
 
 from camviz import load_model
+from camviz.discovery.options import ModelOptions
 from camviz.errors import CheckpointError, UsageError
 from tests.support.checkpoints import save_timm_weights
 
@@ -20,7 +21,7 @@ def test_model_name_overrides_the_checkpoint_and_mismatches_name_keys(tmp_path: 
 
     with pytest.raises(CheckpointError, match=r"resnet34 \(timm\) does not fit its weights: missing layer1\.2\.conv1\.weight"):
         load_model(path)
-    assert load_model(path, model_name="resnet18").model_name == "resnet18"
+    assert load_model(ModelOptions(path=path, name="resnet18")).model_name == "resnet18"
 
 
 def test_recorded_class_count_that_disagrees_with_the_weights_names_the_shapes(tmp_path: Path) -> None:
@@ -37,7 +38,7 @@ def test_unknown_model_name_suggests_close_names(tmp_path: Path) -> None:
     save_timm_weights(path)
 
     with pytest.raises(UsageError, match=r"unknown model 'resnet_18'.*did you mean.*resnet18.*--plugin"):
-        load_model(path, "resnet_18")
+        load_model(ModelOptions(path=path, name="resnet_18"))
 
 
 def test_googlenet_without_aux_heads_builds_without_them(tmp_path: Path) -> None:
@@ -97,10 +98,10 @@ def test_lightning_student_and_teacher_is_one_line_naming_both_and_state_prefix_
     with pytest.raises(UsageError, match=r"several prefixes: `student\.`, `teacher\.`; choose one with --state-prefix"):
         load_model(path)
     for name in ("teacher", "student."):
-        loaded = load_model(path, state_prefix=name)
+        loaded = load_model(ModelOptions(path=path, state_prefix=name))
         assert _same_weights(loaded.model, networks[name.rstrip(".")]), name
     with pytest.raises(UsageError, match=r"--state-prefix 'tutor' does not hold.*`student\.`, `teacher\.`"):
-        load_model(path, state_prefix="tutor")
+        load_model(ModelOptions(path=path, state_prefix="tutor"))
 
 
 def test_lightning_model_beside_a_plain_ema_copy_loads_the_live_network_and_says_so(tmp_path: Path) -> None:
@@ -111,14 +112,14 @@ def test_lightning_model_beside_a_plain_ema_copy_loads_the_live_network_and_says
     loaded = load_model(path)
     assert _same_weights(loaded.model, networks["model"])
     assert any("`model.`" in note and "`ema.`" in note for note in loaded.notes), loaded.notes
-    assert _same_weights(load_model(path, use_ema=True).model, networks["ema"])
+    assert _same_weights(load_model(ModelOptions(path=path, ema=True)).model, networks["ema"])
 
 
 def test_ema_flag_picks_a_lightning_model_ema_prefix(tmp_path: Path) -> None:
     path = tmp_path / "model_ema.ckpt"
     networks = _lightning_ckpt(path, ("model", "model_ema"))
 
-    assert _same_weights(load_model(path, use_ema=True).model, networks["model_ema"])
+    assert _same_weights(load_model(ModelOptions(path=path, ema=True)).model, networks["model_ema"])
     assert _same_weights(load_model(path).model, networks["model"])
 
 
@@ -127,4 +128,4 @@ def test_ema_flag_without_any_ema_weights_is_one_line(tmp_path: Path) -> None:
     _lightning_ckpt(path, ("model",))
 
     with pytest.raises(CheckpointError, match=r"no EMA weights .*drop --ema"):
-        load_model(path, use_ema=True)
+        load_model(ModelOptions(path=path, ema=True))

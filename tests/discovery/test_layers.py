@@ -21,6 +21,7 @@ from torch import nn
 
 from camviz import CamEngine, find_target_layers, load_model, resolve_targets
 from camviz.discovery.layers import candidate_layers, get_submodule
+from camviz.discovery.options import ModelOptions
 from camviz.errors import TargetLayerError, UsageError
 from tests.support.cams import assert_gradcam_map
 from tests.support.checkpoints import tiny_timm
@@ -167,7 +168,7 @@ def test_family_checkpoint_resolves_and_explains(
     extra = {"img_size": size} if "img_size" in kwargs else {}
     torch.save({"model_name": name, "state_dict": model.state_dict(), **extra}, path)  # num_classes left out
 
-    loaded = load_model(path, plugins=plugins)
+    loaded = load_model(ModelOptions(path=path, plugins=tuple(plugins)))
     targets = resolve_targets(loaded.model, loaded.model_name, img_size=size)
 
     assert (targets.family, targets.names, loaded.num_classes) == (family, [layer], 3)
@@ -198,7 +199,7 @@ def test_checkpoint_formats_resolve_and_explain(tmp_path: Path, kind: str) -> No
     path = tmp_path / f"ckpt{suffix}"
     save_file(content, str(path)) if suffix == ".safetensors" else torch.save(content, path)
 
-    loaded = load_model(path, model_name, use_ema=use_ema)
+    loaded = load_model(ModelOptions(path=path, name=model_name, ema=use_ema))
     targets = resolve_targets(loaded.model, loaded.model_name, img_size=64)
 
     assert torch.equal(loaded.model.fc.weight, model.fc.weight)

@@ -10,6 +10,7 @@ import torch
 import torchvision
 
 from camviz import load_model
+from camviz.discovery.options import ModelOptions
 from camviz.errors import CheckpointError, UsageError
 from tests.support.checkpoints import save_timm_weights
 
@@ -22,7 +23,7 @@ def test_bare_state_dict_needs_a_model_name_and_infers_the_class_count(tmp_path:
 
     with pytest.raises(UsageError, match="--model-name"):
         load_model(path)
-    loaded = load_model(path, "resnet18")
+    loaded = load_model(ModelOptions(path=path, name="resnet18"))
 
     assert (loaded.model_name, loaded.num_classes, loaded.class_names) == ("resnet18", 7, None)
     assert torch.equal(loaded.model.fc.weight, weights["fc.weight"]) and not loaded.model.training
@@ -49,7 +50,7 @@ def test_pickled_module_loads_only_when_trusted(tmp_path: Path) -> None:
 
     with pytest.raises(CheckpointError, match="--trust-checkpoint"):
         load_model(path)
-    loaded = load_model(path, trust_checkpoint=True)
+    loaded = load_model(ModelOptions(path=path, trust_checkpoint=True))
 
     assert (loaded.model_name, loaded.num_classes, loaded.model.training) == ("ResNet", 3, False)
 
@@ -62,7 +63,7 @@ def test_a_whole_module_pickled_in_half_precision_loads_in_float32(camviz_main, 
     path = tmp_path / "half.pth"
     torch.save(model.to(dtype), path)
 
-    loaded = load_model(path, trust_checkpoint=True)
+    loaded = load_model(ModelOptions(path=path, trust_checkpoint=True))
     assert {p.dtype for p in loaded.model.parameters()} == {torch.float32} and loaded.num_classes == 3
     result = camviz_main("explain", "--model-path", path, "--trust-checkpoint", "--image-path", circle_image,
                          "--output-dir", tmp_path / "out", "--img-size", 64)

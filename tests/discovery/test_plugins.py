@@ -10,6 +10,7 @@ import timm
 import torch
 
 from camviz import load_model
+from camviz.discovery.options import ModelOptions
 from camviz.discovery.plugins import import_plugins
 from camviz.errors import CamvizError, UsageError
 from tests.support.cli import one_error_line
@@ -46,7 +47,7 @@ def test_plugin_file_registers_its_model_and_is_imported_once(tmp_path: Path) ->
     weights = timm.create_model("tinynet_filetest", num_classes=2).state_dict()
     torch.save({"model_name": "tinynet_filetest", "state_dict": weights}, tmp_path / "ckpt.pth")
 
-    loaded = load_model(tmp_path / "ckpt.pth", plugins=[str(plugin)])
+    loaded = load_model(ModelOptions(path=tmp_path / "ckpt.pth", plugins=(str(plugin),)))
 
     assert type(loaded.model).__name__ == "TinyNet" and loaded.num_classes == 2
     assert plugin.with_suffix(".imported").read_text() == "x"

@@ -13,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.utils.tensorboard import SummaryWriter
 
 from camviz import log_cams
+from camviz.discovery.options import ModelOptions
 from camviz.integrations.state import hook_count
 from tests.support.training import ShapesClassifier, shapes_data
 
@@ -65,7 +66,8 @@ def test_a_folder_gets_pngs_under_the_step_also_under_inference_mode(tmp_path: P
     batch = next(iter(shapes_data().val))[0][:3]  # float model inputs, as a validation loader gives them
     with torch.inference_mode():
         logged = log_cams(module.model, batch, tmp_path / "cams", step=7)
-        log_cams(module, [circle_image], tmp_path / "cams", step=8, target_layers=["model.stages.-1"])
+        log_cams(module, [circle_image], tmp_path / "cams", step=8,
+                 options=ModelOptions(target_layers=("model.stages.-1",)))
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png")) == [
         "cams/step_00000007/image_00.png", "cams/step_00000007/image_01.png", "cams/step_00000007/image_02.png",
         "cams/step_00000008/circle_000.png"]

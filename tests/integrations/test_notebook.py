@@ -19,7 +19,9 @@ import torch
 from PIL import Image
 
 from camviz import CamvizError, explain_image, load_model
+from camviz.cam.options import CamOptions
 from camviz.data.preprocessing import Preprocessing
+from camviz.discovery.options import ModelOptions, OutputName
 from camviz.errors import UsageError
 from camviz.integrations.state import hook_count
 from tests.support.checkpoints import tiny_timm
@@ -62,7 +64,8 @@ def test_a_model_object_gives_its_checkpoints_cam_under_no_grad_and_inference_mo
     for context in (torch.enable_grad, torch.no_grad, torch.inference_mode):
         with context():
             from_checkpoint = explain_image(trained_checkpoint, circle_image)
-            from_model = explain_image(model, circle_image, class_names=["circle", "square", "triangle"])
+            from_model = explain_image(model, circle_image,
+                                       options=ModelOptions(class_names=("circle", "square", "triangle")))
         for explained in (from_checkpoint, from_model):
             assert np.abs(explained.cam - expected.cam).max() <= 1e-6, context
             assert explained.prediction == "circle"
@@ -72,7 +75,7 @@ def test_a_model_object_gives_its_checkpoints_cam_under_no_grad_and_inference_mo
 def test_a_timm_vit_object_gives_its_checkpoints_cam(tmp_path: Path, circle_image: Path) -> None:
     model = tiny_timm("test_vit", num_classes=3, img_size=64)
     torch.save({"model_name": "test_vit", "img_size": 64, "state_dict": model.state_dict()}, tmp_path / "vit.pth")
-    from_model = explain_image(model, circle_image, img_size=64)
+    from_model = explain_image(model, circle_image, options=ModelOptions(img_size=64))
     from_checkpoint = explain_image(tmp_path / "vit.pth", circle_image)
     assert from_model.cam.shape == (64, 64) and np.ptp(from_model.cam) > 0.5
     assert np.abs(from_model.cam - from_checkpoint.cam).max() <= 1e-6
@@ -88,7 +91,7 @@ def test_a_transformers_vit_object_gives_its_folders_cam(tmp_path: Path, circle_
     mean, std = (0.3, 0.4, 0.5), (0.2, 0.25, 0.3)
     folder = save_folder(tmp_path, "vit", model, {"size": {"height": 32, "width": 48}, "image_mean": mean,
                                                    "image_std": std})
-    from_model = explain_image(model, circle_image, mean=mean, std=std)
+    from_model = explain_image(model, circle_image, options=ModelOptions(mean=mean, std=std))
     from_folder = explain_image(folder, circle_image)
     assert from_model.cam.shape == (32, 48) and np.ptp(from_model.cam) > 0.5
     assert np.abs(from_model.cam - from_folder.cam).max() <= 1e-6
@@ -113,30 +116,30 @@ def test_every_kind_of_image_gives_the_same_cam(trained_checkpoint: Path, circle
 
 def test_options_follow_the_cli(trained_checkpoint: Path, circle_image: Path) -> None:
     model = load_model(trained_checkpoint).model
-    names = ["circle", "square", "triangle"]
-    default = explain_image(model, circle_image, class_names=names)
-    forced = explain_image(model, circle_image, class_names=names, target_category=2)
+    named = ModelOptions(class_names=("circle", "square", "triangle"))
+    default = explain_image(model, circle_image, options=named)
+    forced = explain_image(model, circle_image, cam=CamOptions(target_category=2), options=named)
     assert forced.prediction == "circle" and forced.explained == "triangle"
     assert "explained: triangle" in forced.titles[0][1] and not np.array_equal(forced.cam, default.cam)
-    shallower = explain_image(model, circle_image, target_layers=["stages.1"])
+    shallower = explain_image(model, circle_image, options=ModelOptions(target_layers=("stages.1",)))
     assert not np.array_equal(shallower.cam, default.cam)
-    eigen = explain_image(model, circle_image, method="EigenCAM")
+    eigen = explain_image(model, circle_image, cam=CamOptions(method="EigenCAM"))
     assert eigen.method == "eigencam" and eigen.titles[0][1].startswith("eigencam heatmap")
     with pytest.raises(UsageError, match="out of range"):
-        explain_image(model, circle_image, target_category=3)
+        explain_image(model, circle_image, cam=CamOptions(target_category=3))
     with pytest.raises(UsageError, match="unknown --method"):
-        explain_image(model, circle_image, method="nope")
+        explain_image(model, circle_image, cam=CamOptions(method="nope"))
 
 
 def test_a_multilabel_model_gets_a_cam_and_a_figure_row_per_label(circle_image: Path) -> None:
     model = tiny_timm("test_resnet", num_classes=5)
     with torch.no_grad():  # two labels clearly on, three clearly off
         model.fc.bias.copy_(torch.tensor([3.0, -3.0, 2.0, -3.0, -4.0]))
-    explained = explain_image(model, circle_image, output="multilabel", img_size=48,
-                                     class_names=["car", "person", "dog", "tree", "sky"])
+    explained = explain_image(model, circle_image, options=ModelOptions(
+        output=OutputName.multilabel, img_size=48, class_names=("car", "person", "dog", "tree", "sky")))
     assert explained.prediction == "car+dog" and explained.explained == "car+dog"
     assert explained.label_cams.shape == (2, 48, 48) and np.array_equal(explained.label_cams[0], explained.cam)
-    single = explain_image(model, circle_image, img_size=48)
+    single = explain_image(model, circle_image, options=ModelOptions(img_size=48))
     assert explained.figure().shape[0] == 2 * single.figure().shape[0] + 12  # two rows and the gap between
 
 

@@ -12,7 +12,10 @@ import pytest
 from PIL import Image
 
 from camviz.data.decode import decode_image
+from camviz.data.options import InputOptions
+from camviz.discovery.options import ModelOptions
 from camviz.output.figures import compose_figure, overlay
+from camviz.output.options import OutputOptions
 from camviz.run.job import explain
 from camviz.run.options import ExplainOptions
 from tests.support.manifest import manifest_rows
@@ -32,8 +35,9 @@ def test_figures_from_uint8_batches_match_the_float_path_pixel_for_pixel(trained
                                                                          tmp_path: Path) -> None:
     data_dir, _ = shapes_split
     out = tmp_path / "out"
-    result = explain(ExplainOptions(model_path=trained_checkpoint, data_dir=data_dir, output_dir=out,
-                                    num_samples=6, batch_size=4, num_workers=1, save_raw=True, cpu=True))
+    result = explain(ExplainOptions(model=ModelOptions(path=trained_checkpoint, cpu=True),
+                                    inputs=InputOptions(data_dir=data_dir, num_samples=6),
+                                    output=OutputOptions(output_dir=out, save_raw=True), batch_size=4, num_workers=1))
     assert result.exit_code == 0
     rows = manifest_rows(out)
     assert len(rows) == 6

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from camviz.discovery.options import ModelOptions
 from camviz.errors import UsageError
 from camviz.run.compare import compare_methods
-from camviz.run.model import ModelRequest
 
 PANEL = 3 * 96  # a 96 px input is enlarged 3x (to at least 224 px) so the titles stay readable
 
@@ -41,8 +41,9 @@ def test_compare_command_writes_one_grid(camviz_main, trained_checkpoint: Path, 
 def test_unknown_method_is_a_usage_error(trained_checkpoint: Path, shapes_split, tmp_path: Path) -> None:
     data_dir, _ = shapes_split
     image = data_dir / "square" / "square_000.png"
+    model = ModelOptions(path=trained_checkpoint, cpu=True)
     with pytest.raises(UsageError, match="unknown --method 'nosuchcam'"):
-        compare_methods(ModelRequest(trained_checkpoint, cpu=True), [image], ["gradcam", "nosuchcam"], tmp_path / "c.png")
+        compare_methods(model, [image], ["gradcam", "nosuchcam"], destination=tmp_path / "c.png")
     with pytest.raises(UsageError, match=r"must end in \.png"):
-        compare_methods(ModelRequest(trained_checkpoint, cpu=True), [image], ["gradcam"], tmp_path / "c.jpg")
+        compare_methods(model, [image], ["gradcam"], destination=tmp_path / "c.jpg")
     assert not list(tmp_path.iterdir())

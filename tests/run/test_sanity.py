@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from camviz.cam.options import CamOptions
+from camviz.data.options import InputOptions
+from camviz.discovery.options import ModelOptions
 from camviz.errors import UsageError
+from camviz.output.options import OutputOptions
 from camviz.run.sanity import SanityOptions, SanityResult, sanity
 
 
@@ -26,8 +30,9 @@ def runs(trained_checkpoint: Path, shapes_split, tmp_path_factory) -> dict[str, 
     found = {}
     for method in ("gradcam", "eigencam"):
         out = tmp_path_factory.mktemp(method)
-        result = sanity(SanityOptions(trained_checkpoint, data_dir=data_dir, num_samples=12, method=method,
-                                      output_dir=out, cpu=True))
+        result = sanity(SanityOptions(model=ModelOptions(path=trained_checkpoint, cpu=True),
+                                      inputs=InputOptions(data_dir=data_dir, num_samples=12),
+                                      cam=CamOptions(method=method), output=OutputOptions(output_dir=out)))
         found[method] = (result, _digest(trained_checkpoint) == before)
     return found
 
@@ -73,7 +78,8 @@ def test_a_corrupt_image_is_skipped_and_said(trained_checkpoint: Path, small_spl
     data = tmp_path / "data"
     shutil.copytree(small_split, data)
     (data / "circle" / "broken.png").write_bytes(b"\x89PNG not really")
-    result = sanity(SanityOptions(trained_checkpoint, data_dir=data, output_dir=tmp_path / "out", cpu=True))
+    result = sanity(SanityOptions(model=ModelOptions(path=trained_checkpoint, cpu=True), inputs=InputOptions(data_dir=data),
+                                  output=OutputOptions(output_dir=tmp_path / "out")))
     assert result.exit_code == 3 and len(result.skipped) == 1 and "broken.png" in result.skipped[0]
     images = {row["image"] for row in csv.DictReader((tmp_path / "out" / "sanity.csv").open(encoding="utf-8"))}
     assert len(images) == 6 and "circle/broken.png" not in images  # the 6 good images of the split
@@ -81,8 +87,9 @@ def test_a_corrupt_image_is_skipped_and_said(trained_checkpoint: Path, small_spl
 
 def test_options_that_make_no_sense_are_refused_before_the_model_loads(trained_checkpoint: Path,
                                                                        circle_image: Path, tmp_path: Path) -> None:
+    model, output = ModelOptions(path=trained_checkpoint), OutputOptions(output_dir=tmp_path)
     with pytest.raises(UsageError, match="exactly one of --image-path"):
-        sanity(SanityOptions(trained_checkpoint, output_dir=tmp_path))
+        sanity(SanityOptions(model=model, inputs=InputOptions(), output=output))
     with pytest.raises(UsageError, match="--num-samples must be at least 1"):
-        sanity(SanityOptions(trained_checkpoint, image_paths=[circle_image], num_samples=0, output_dir=tmp_path))
+        sanity(SanityOptions(model=model, inputs=InputOptions(images=(circle_image,), num_samples=0), output=output))
     assert not list(tmp_path.iterdir())

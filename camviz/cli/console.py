@@ -9,6 +9,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -30,7 +31,7 @@ class ConsoleProgress:
         self.console = console or Console(stderr=True)
         self.show_progress = show_progress
         self._bar: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
         self._total = 0
         self._done = 0
         self._next_report = 0
@@ -55,7 +56,7 @@ class ConsoleProgress:
     def advance(self, count: int) -> None:
         """`count` more images are done."""
         self._done += count
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=count)
         elif self._total and self._done >= self._next_report:
             self.console.print(f"  {self._done}/{self._total} images")

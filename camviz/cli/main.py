@@ -47,15 +47,15 @@ def _run_app(debug: bool) -> int:
         typer.echo("camviz: aborted", err=True)
         code = 130
     except CamvizError as error:
-        if received() is not None:  # an error while stopping (a worker killed by the same signal, say)
-            raise Interrupted(received()) from error
+        if (signal_number := received()) is not None:  # an error while stopping (a worker killed by the signal)
+            raise Interrupted(signal_number) from error
         if debug:
             raise
         typer.echo(f"camviz: error: {error}", err=True)
         code = error.exit_code
     except Exception as error:  # a bug: one line for users, the traceback with CAMVIZ_DEBUG=1
-        if received() is not None:
-            raise Interrupted(received()) from error
+        if (signal_number := received()) is not None:
+            raise Interrupted(signal_number) from error
         if debug:
             raise
         typer.echo(f"camviz: internal error: {type(error).__name__}: {error} (CAMVIZ_DEBUG=1 shows the traceback)",

@@ -19,7 +19,7 @@ def read_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional[
         table = tomllib.loads(value.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise typer.BadParameter(f"cannot read {value}: {error}") from error
-    table = dict(table.get(ctx.info_name, table))
+    table = dict(table.get(ctx.info_name or "", table))
     families = table.pop("family", [])
     if families:
         from camviz.discovery.families import family_from_config
@@ -57,7 +57,7 @@ def join_img_size(args: list[str]) -> list[str]:
 class SizedCommand(TyperCommand):
     """A command whose `--img-size` takes one number, `HxW`, or two numbers."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]  # typer.Context is the one Typer passes
         return super().parse_args(ctx, join_img_size(args))
 
 

@@ -7,6 +7,8 @@ one engine, `reopen`s it for a call and `close`s it after, all inside `model_sta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -35,7 +37,7 @@ class Explainer:
         """The method's canonical name (as in file names and titles)."""
         return self._engine.method if self._engine is not None else canonical_method_name(self.cam.method)
 
-    def prepare(self, images: ImageLike | list[ImageLike]) -> Prepared:
+    def prepare(self, images: ImageLike | Sequence[ImageLike]) -> Prepared:
         """The images as this model's input batch and the pixels its figures show."""
         return prepare_images(images, self.setup.preprocessing)
 

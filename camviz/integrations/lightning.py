@@ -41,7 +41,7 @@ class CamCallback(pl.Callback):
     as they were before it, and the optimizer is never touched.
     """
 
-    def __init__(self, images: int | torch.Tensor | Sequence[ImageLike], every_n_epochs: int = 1, *,
+    def __init__(self, images: int | torch.Tensor | Sequence[ImageLike], every_n_epochs: int = 1, *,  # noqa: PLR0913 (public: the images, when, then the same values as explain_image)
                  model: str | None = None, cam: CamOptions = CamOptions(), options: ModelOptions = ModelOptions(),
                  folder: str | Path | None = None) -> None:
         if every_n_epochs < 1:
@@ -58,7 +58,7 @@ class CamCallback(pl.Callback):
         self._explainer: Explainer | None = None
         self._prepared: Prepared | None = None
 
-    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,  # noqa: PLR0917
+    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,  # noqa: PLR0913, PLR0917 (Lightning's hook)
                                 batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         """images=N: keep the first N inputs of the first validation loader (once, on rank 0)."""
         if not isinstance(self.images, int) or trainer.sanity_checking or not trainer.is_global_zero:
@@ -106,8 +106,8 @@ class CamCallback(pl.Callback):
         for logger in trainer.loggers:
             if callable(getattr(logger, "log_image", None)):
                 sinks.append(WandbSink(logger))
-            elif callable(getattr(logger.experiment, "add_image", None)):
-                sinks.append(TensorBoardSink(logger.experiment))
+            elif callable(getattr(experiment := getattr(logger, "experiment", None), "add_image", None)):
+                sinks.append(TensorBoardSink(experiment))
             elif folder is None:
                 folder = Path(logger.log_dir or trainer.default_root_dir) / FOLDER_NAME
         if folder is not None:

@@ -15,7 +15,7 @@ from camviz.integrations.notebook import explain_prepared
 from camviz.integrations.sinks import FigureSink, NamedFigure, sink_for
 
 
-def log_cams(model: nn.Module, images: ImageLike | Sequence[ImageLike], writer: Any, step: int, *,
+def log_cams(model: nn.Module, images: ImageLike | Sequence[ImageLike], writer: Any, step: int, *,  # noqa: PLR0913 (public: what, where, when, then explain_image's two values)
              cam: CamOptions = CamOptions(), options: ModelOptions = ModelOptions()) -> list[NamedFigure]:
     """Explain `images` with `model` as it is now, in one engine pass, and log each three-panel figure at `step`.
 

@@ -115,13 +115,16 @@ def settings_keys(out: Path) -> tuple[set[str], list[str]]:
     return keys, problems
 
 
+NEW_FIELDS: set[str] = set()  # run.json fields the after tree adds on purpose (--new-field): not compared
+
+
 def comparable_text(path: Path, keys: set[str]) -> str:
     """A text output as compared: `keys` masked; run.json and the gallery's run panel without per-run fields."""
     text = path.read_text(encoding="utf-8")
     if keys:  # a key on its own, not hex digits inside a longer number (an mtime)
         text = re.sub(rf"(?<![0-9a-f])({'|'.join(sorted(keys))})(?![0-9a-f])", KEY_MASK, text)
     if path.name == "run.json":
-        record = {name: value for name, value in json.loads(text).items() if name not in PER_RUN}
+        record = {name: value for name, value in json.loads(text).items() if name not in PER_RUN | NEW_FIELDS}
         return json.dumps(record, indent=2)  # key order kept: a reordering is a difference
     if path.name == "index.html":
         return GALLERY_DATA.sub(lambda match: match[1] + _gallery_data(match[2]) + match[3], text)
@@ -132,7 +135,7 @@ def _gallery_data(text: str) -> str:
     """The gallery's embedded JSON with the "run" panel's per-run rows (times, command line) left out."""
     data = json.loads(text)
     if data.get("run"):
-        data["run"] = [row for row in data["run"] if row[0] not in PER_RUN]
+        data["run"] = [row for row in data["run"] if row[0] not in PER_RUN | NEW_FIELDS]
     return json.dumps(data)
 
 
@@ -171,7 +174,10 @@ def main() -> None:
     parser.add_argument("--ignore-settings-key", action=argparse.BooleanOptionalAction, default=True,
                         help="Mask the 12-hex settings key before comparing (default); --no-ignore-settings-key: "
                              "the keys must match too.")
+    parser.add_argument("--new-field", action="append", default=[],
+                        help="A run.json field the after tree adds on purpose (repeatable): left out of the comparison.")
     args = parser.parse_args()
+    NEW_FIELDS.update(args.new_field)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         write_checkpoints(work)
@@ -190,6 +196,8 @@ def main() -> None:
         print(line)
     key = (f"settings keys masked ({len(before)} before, {len(after)} after)" if args.ignore_settings_key
            else "settings keys compared, not masked")
+    if NEW_FIELDS:
+        key += f"; new run.json fields not compared: {', '.join(sorted(NEW_FIELDS))}"
     print(f"{files} files compared over {runs} runs per tree, {key}: "
           f"{'identical' if not found else f'{len(found)} differ'}")
     sys.exit(1 if found else 0)

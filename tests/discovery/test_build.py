@@ -13,6 +13,7 @@ from camviz import load_model
 from camviz.discovery.options import ModelOptions
 from camviz.errors import CheckpointError, UsageError
 from tests.support.checkpoints import save_timm_weights
+from tests.support.lightning_checkpoints import lightning_checkpoint
 
 
 def test_model_name_overrides_the_checkpoint_and_mismatches_name_keys(tmp_path: Path) -> None:
@@ -51,40 +52,6 @@ def test_googlenet_without_aux_heads_builds_without_them(tmp_path: Path) -> None
     assert loaded.model.aux1 is None and loaded.num_classes == 4
 
 
-def _lightning_ckpt(path: Path, networks: tuple[str, ...]) -> dict[str, torch.nn.Module]:
-    """A real Lightning run (two steps, the first network trained, the others left as built) whose module holds a
-    `test_resnet` under each attribute name in `networks`; returns the networks by name."""
-    import copy
-
-    import lightning
-    import timm
-
-    class Wrapper(lightning.LightningModule):
-        def __init__(self, model_name: str = "test_resnet", num_classes: int = 3) -> None:
-            super().__init__()
-            self.save_hyperparameters()
-            first = timm.create_model(model_name, pretrained=False, num_classes=num_classes)
-            setattr(self, networks[0], first)
-            for name in networks[1:]:
-                setattr(self, name, copy.deepcopy(first).requires_grad_(False))
-
-        def training_step(self, batch: tuple, _: int) -> torch.Tensor:
-            x, y = batch
-            return torch.nn.functional.cross_entropy(getattr(self, networks[0])(x), y)
-
-        def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.SGD(getattr(self, networks[0]).parameters(), lr=0.5)
-
-    torch.manual_seed(0)
-    module = Wrapper()
-    data = torch.utils.data.TensorDataset(torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0]))
-    trainer = lightning.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                                enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(module, torch.utils.data.DataLoader(data, batch_size=2))
-    trainer.save_checkpoint(path)
-    return {name: getattr(module, name) for name in networks}
-
-
 def _same_weights(loaded: torch.nn.Module, network: torch.nn.Module) -> bool:
     ours = loaded.state_dict()
     return all(torch.equal(ours[key], value) for key, value in network.state_dict().items())
@@ -92,7 +59,7 @@ def _same_weights(loaded: torch.nn.Module, network: torch.nn.Module) -> bool:
 
 def test_lightning_student_and_teacher_is_one_line_naming_both_and_state_prefix_chooses(tmp_path: Path) -> None:
     path = tmp_path / "distill.ckpt"
-    networks = _lightning_ckpt(path, ("student", "teacher"))
+    networks = lightning_checkpoint(path, ("student", "teacher"))
     assert not _same_weights(networks["student"], networks["teacher"]), "training moved the student"
 
     with pytest.raises(UsageError, match=r"several prefixes: `student\.`, `teacher\.`; choose one with --state-prefix"):
@@ -106,7 +73,7 @@ def test_lightning_student_and_teacher_is_one_line_naming_both_and_state_prefix_
 
 def test_lightning_model_beside_a_plain_ema_copy_loads_the_live_network_and_says_so(tmp_path: Path) -> None:
     path = tmp_path / "ema.ckpt"
-    networks = _lightning_ckpt(path, ("model", "ema"))
+    networks = lightning_checkpoint(path, ("model", "ema"))
     assert not _same_weights(networks["model"], networks["ema"])
 
     loaded = load_model(path)
@@ -117,7 +84,7 @@ def test_lightning_model_beside_a_plain_ema_copy_loads_the_live_network_and_says
 
 def test_ema_flag_picks_a_lightning_model_ema_prefix(tmp_path: Path) -> None:
     path = tmp_path / "model_ema.ckpt"
-    networks = _lightning_ckpt(path, ("model", "model_ema"))
+    networks = lightning_checkpoint(path, ("model", "model_ema"))
 
     assert _same_weights(load_model(ModelOptions(path=path, ema=True)).model, networks["model_ema"])
     assert _same_weights(load_model(path).model, networks["model"])
@@ -125,7 +92,7 @@ def test_ema_flag_picks_a_lightning_model_ema_prefix(tmp_path: Path) -> None:
 
 def test_ema_flag_without_any_ema_weights_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "plain.ckpt"
-    _lightning_ckpt(path, ("model",))
+    lightning_checkpoint(path, ("model",))
 
     with pytest.raises(CheckpointError, match=r"no EMA weights .*drop --ema"):
         load_model(ModelOptions(path=path, ema=True))

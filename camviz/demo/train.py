@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     model, acc = train(args.seed, args.epochs, args.per_epoch, args.batch, args.lr)
     seconds = time.perf_counter() - start
     ckpt = {
-        "model_name": "camviz_shapenet", "num_classes": len(CLASS_NAMES),
+        "model_name": "camviz_shapenet", "plugins": ["camviz.demo.net"], "num_classes": len(CLASS_NAMES),
         "class_names": list(CLASS_NAMES), "img_size": IMG_SIZE,
         "mean": list(MEAN), "std": list(STD),
         "state_dict": model.state_dict(),

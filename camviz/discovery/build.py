@@ -1,7 +1,7 @@
 """Building the architecture: model name → `nn.Module` via timm, torchvision or a user plugin, fitted to its weights.
 
-Resolution order for a name: timm's registry (which includes anything a `--plugin` registered with
-`timm.models.register_model`), then torchvision. When both know a name (`convnext_tiny`,
+Resolution order for a name: timm's registry (which includes anything a `--plugin`, or a plugin the checkpoint
+records, registered with `timm.models.register_model`), then torchvision. When both know a name (`convnext_tiny`,
 `efficientnet_b0`), the first whose state-dict layout fits the checkpoint wins.
 """
 
@@ -17,7 +17,7 @@ import torch
 import torchvision
 
 from camviz.discovery.checkpoint import Checkpoint
-from camviz.discovery.plugins import import_builtin_plugin
+from camviz.discovery.plugins import import_plugins
 from camviz.discovery.spec import ImageSize, first_conv
 from camviz.errors import CheckpointError, UsageError
 
@@ -31,7 +31,8 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, 
     `state_prefix` picks the wrapped network in a checkpoint that holds several (see `fit_prefix`); `on_note`
     hears which prefix was used when more than one fits.
     """
-    import_builtin_plugin(name)
+    if ckpt.plugins and not _known(name):  # the checkpoint records the plugin that registers its architecture
+        import_plugins(ckpt.plugins)
     builders = _builders(name, ckpt, img_size)
     if not builders:
         near = difflib.get_close_matches(name, timm.list_models() + torchvision.models.list_models(), n=3)
@@ -61,6 +62,11 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, 
         hint = " (trained at another input size? pass --img-size)" if "pos_embed" in problem else ""
         problems.append(f"{name} ({source}) does not fit its weights: {problem}{hint}")
     raise CheckpointError(f"cannot load {ckpt.path}: {'; '.join(problems)}")
+
+
+def _known(name: str) -> bool:
+    """Whether timm (with what plugins registered so far) or torchvision knows `name`."""
+    return timm.is_model(name) or name in torchvision.models.list_models()
 
 
 def _build_arguments(source: str, probe: torch.nn.Module, ckpt: Checkpoint,

@@ -59,6 +59,7 @@ class Checkpoint:
     in_chans: int | None = None  # recorded input channels (the weights have the last word)
     multi_label: bool | None = None  # recorded `multi_label` flag: a sigmoid per label
     model_args: dict[str, Any] | None = None  # timm's recorded reconstruction arguments (config.json)
+    plugins: tuple[str, ...] = ()  # recorded modules that register the architecture (imported when it is unknown)
     ema_by_prefix: bool = False  # --ema with no EMA entry: the EMA copy is a prefix inside the weights (Lightning)
 
 

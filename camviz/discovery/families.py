@@ -63,7 +63,6 @@ FAMILIES: tuple[Family, ...] = (
     Family("starnet", (r"starnet",), ("StarNet",), _STAGES),
     Family("moganet", (r"moganet",), ("MogaNet",), ("blocks4.-1", *_STAGES)),
     Family("vit", (r"^(vit|deit)",), ("VisionTransformer",), ("blocks.-1.norm1", "encoder.layers.-1.ln_1"), "vit"),
-    Family("camviz_shapenet", (r"^camviz_shapenet$",), ("ShapeNet",), ("stages.-1.-1",)),  # the demo model
     Family("swin", (r"^swin",), ("SwinTransformer", "SwinTransformerV2"), ("layers.-1.blocks.-1", "features.-1.-1"), "nhwc"),
 )
 

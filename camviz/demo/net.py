@@ -44,6 +44,9 @@ class Block(nn.Module):
 class ShapeNet(nn.Module):
     """Stem (stride 2), then stages that each open with a stride-2 conv: total stride 8."""
 
+    pretrained_cfg: dict[str, object]  # timm's, set by the entry point
+    default_cfg: dict[str, object]
+
     def __init__(self, num_classes: int = 3, in_chans: int = 3,
                  dims: tuple[int, ...] = (16, 32, 48), depths: tuple[int, ...] = (1, 1, 2),
                  drop_rate: float = 0.0) -> None:
@@ -61,7 +64,7 @@ class ShapeNet(nn.Module):
             for i, (dim, stage) in enumerate(zip(dims, stages, strict=True))]
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(dims[-1], num_classes)
+        self.head: nn.Module = nn.Linear(dims[-1], num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))

@@ -30,7 +30,8 @@ WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
 EMA_KEYS = ("state_dict_ema", "model_ema")
 _WRAPPERS = {"DataParallel", "DistributedDataParallel", "OptimizedModule", "ModelEma", "ModelEmaV2", "ModelEmaV3"}
 
-_SCALAR = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+_NUMPY_CORE: Any = np._core if hasattr(np, "_core") else np.core  # numpy 2.x, 1.x
+_SCALAR = _NUMPY_CORE.multiarray.scalar
 
 SAFE_GLOBALS: list[Any] = [
     argparse.Namespace,  # timm's train.py and torchvision's references store `args`
@@ -80,8 +81,11 @@ def read_checkpoint(path: str | Path, *, trust: bool = False, use_ema: bool = Fa
         raise CheckpointError(f"{path} holds a {type(raw).__name__}, not a state dict or a checkpoint dict")
     weights = _pick_weights(raw, path, use_ema)
     meta = {} if weights is raw else raw
-    module = _unwrap(weights) if isinstance(weights, torch.nn.Module) else None
-    state_dict = None if module else clean_state_dict({k: v for k, v in weights.items() if torch.is_tensor(v)})
+    module, state_dict = None, None
+    if isinstance(weights, torch.nn.Module):
+        module = _unwrap(weights)
+    else:
+        state_dict = clean_state_dict({k: v for k, v in weights.items() if torch.is_tensor(v)})
     ema_by_prefix = use_ema and not any(isinstance(raw.get(key), (Mapping, torch.nn.Module)) for key in EMA_KEYS)
     if ema_by_prefix and module is not None:
         raise CheckpointError(f"{path} has no EMA weights ({' / '.join(EMA_KEYS)}); drop --ema")

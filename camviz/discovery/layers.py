@@ -238,8 +238,9 @@ def get_submodule(model: nn.Module, path: str) -> nn.Module:
 
 def candidate_layers(model: nn.Module, img_size: int | tuple[int, int] = 224, last: int = 8) -> list[tuple[str, tuple[int, ...]]]:
     """The last `last` modules whose output is a 4-D tensor with spatial size > 1, in execution order."""
-    spatial = [(name, traced.shape) for name, traced in trace_outputs(model, height_width(img_size)).items()
-               if traced.shape is not None and len(traced.shape) == 4 and traced.shape[-1] * traced.shape[-2] > 1]
+    spatial: list[tuple[str, tuple[int, ...]]] = [
+        (name, traced.shape) for name, traced in trace_outputs(model, height_width(img_size)).items()
+        if traced.shape is not None and len(traced.shape) == 4 and traced.shape[-1] * traced.shape[-2] > 1]
     return spatial[-last:]
 
 
@@ -255,11 +256,13 @@ def _split(path: str) -> list[str]:
 
 def _resolve(model: nn.Module, path: str) -> tuple[str, nn.Module]:
     """(canonical dotted name, module) for `path`; unknown parts raise a UsageError naming nearby modules."""
-    module, names = model, []
+    module: nn.Module = model
+    names: list[str] = []
     for part in _split(path) or [""]:
         children = list(module.named_children())
-        if part in module._modules and module._modules[part] is not None:
-            name, module = part, module._modules[part]
+        child = module._modules.get(part)
+        if child is not None:
+            name, module = part, child
         elif re.fullmatch(r"-?\d+", part) and -len(children) <= int(part) < len(children):
             name, module = children[int(part)]
         else:

@@ -8,9 +8,10 @@ it is run on (`LayerReshape.observe_input`), so the same decision serves any inp
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -174,7 +175,9 @@ class LayerReshape:
 
     def element(self, output: object) -> torch.Tensor:
         """The tensor that holds the map."""
-        return output if self.item is None else output[self.item]  # type: ignore[index]
+        if self.item is None:
+            return cast(torch.Tensor, output)
+        return cast(Sequence[torch.Tensor], output)[self.item]
 
     def __call__(self, output: object) -> torch.Tensor:
         tensor = self.element(output)
@@ -189,7 +192,7 @@ class LayerReshape:
         if self.item is None:
             return rebuilt
         original = self.element(output)  # every element that is this tensor (EfficientViM returns it twice)
-        items = [rebuilt if item is original else item for item in output]  # type: ignore[union-attr]
+        items = [rebuilt if item is original else item for item in cast(Sequence[object], output)]
         if hasattr(output, "_fields"):  # a named tuple
             return type(output)(*items)
         return type(output)(items) if isinstance(output, (tuple, list)) else items
@@ -252,9 +255,10 @@ def token_reshape(model: nn.Module, img_size: int | tuple[int, int]) -> TokenRes
     if prefix is None:
         prefix = 1 if hasattr(model, "class_token") or hasattr(model, "cls_token") else 0
     grid = getattr(getattr(model, "patch_embed", None), "grid_size", None)
-    if grid is None and hasattr(model, "image_size") and hasattr(model, "patch_size"):
-        grid = (model.image_size // model.patch_size,) * 2
-    return TokenReshape(int(prefix), tuple(int(g) for g in grid) if grid else (0, 0))
+    image_size, patch_size = getattr(model, "image_size", None), getattr(model, "patch_size", None)  # torchvision
+    if grid is None and isinstance(image_size, int) and isinstance(patch_size, int):
+        grid = (image_size // patch_size,) * 2
+    return TokenReshape(int(prefix), (int(grid[0]), int(grid[1])) if grid else (0, 0))
 
 
 class ReshapedTarget(nn.Module):
@@ -275,7 +279,7 @@ class ReshapedTarget(nn.Module):
     def forward(self, *args: object, **kwargs: object) -> object:
         return self.layer(*args, **kwargs)
 
-    def register_forward_hook(self, hook: Callable, **kwargs: object) -> object:  # type: ignore[override]
+    def register_forward_hook(self, hook: Callable, **kwargs: Any) -> object:  # type: ignore[override]
         def reshaped(module: nn.Module, args: object, output: object) -> object:
             maps = self.transform(output)
             replaced = hook(module, args, maps)

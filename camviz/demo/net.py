@@ -2,7 +2,9 @@
 
 ``stem`` -> ``stages`` (an ``nn.Sequential`` of ``nn.Sequential`` stages of residual blocks) ->
 global average pool -> ``head``, so ``model.stages[-1][-1]`` is the natural Grad-CAM layer and a
-96 px input gives a 12x12 map there. Registered with timm as ``camviz_shapenet``.
+96 px input gives a 12x12 map there. Registered with timm as ``camviz_shapenet``: an ordinary plugin (the shipped
+checkpoint records ``plugins: ["camviz.demo.net"]``), its target layer found from timm-style ``feature_info``
+like any timm model's.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class Block(nn.Module):
 class ShapeNet(nn.Module):
     """Stem (stride 2), then stages that each open with a stride-2 conv: total stride 8."""
 
+    pretrained_cfg: dict[str, object]  # timm's, set by the entry point
+    default_cfg: dict[str, object]
+
     def __init__(self, num_classes: int = 3, in_chans: int = 3,
                  dims: tuple[int, ...] = (16, 32, 48), depths: tuple[int, ...] = (1, 1, 2),
                  drop_rate: float = 0.0) -> None:
@@ -54,9 +59,12 @@ class ShapeNet(nn.Module):
             down = [] if i == 0 else [_conv_bn(dims[i - 1], dim, stride=2), nn.ReLU(inplace=True)]
             stages.append(nn.Sequential(*down, *[Block(dim) for _ in range(depth)]))
         self.stages = nn.Sequential(*stages)
+        self.feature_info = [  # timm's metadata: each stage's output, at its last block
+            {"num_chs": dim, "reduction": 2 ** (i + 1), "module": f"stages.{i}.{len(stage) - 1}"}
+            for i, (dim, stage) in enumerate(zip(dims, stages, strict=True))]
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(dims[-1], num_classes)
+        self.head: nn.Module = nn.Linear(dims[-1], num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle")
+EXT = ".png"  # lossless: the shapes' flat colours stay exact
 MIN_OBJ, MAX_OBJ = 22, 34  # object extent in pixels (at size=96)
 Box = tuple[int, int, int, int]
 
@@ -32,7 +33,7 @@ class ShapeSample:
 def _background(rng: np.random.Generator, size: int) -> Image.Image:
     """Smooth random colour field plus pixel noise and a few faint lines."""
     grid = rng.uniform(60, 190, size=(5, 5, 3)).astype(np.uint8)
-    smooth = np.asarray(Image.fromarray(grid).resize((size, size), Image.BICUBIC), np.float32)
+    smooth = np.asarray(Image.fromarray(grid).resize((size, size), Image.Resampling.BICUBIC), np.float32)
     smooth += rng.normal(0.0, 10.0, size=smooth.shape)
     img = Image.fromarray(np.clip(smooth, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(img)
@@ -93,9 +94,9 @@ def make_arrays(n: int, seed: int, size: int = 96) -> tuple[np.ndarray, np.ndarr
     return images, labels, boxes
 
 
-def write_image_folder(root: Path, per_class: int, seed: int, *, size: int = 96, ext: str = ".png",
+def write_image_folder(root: Path, per_class: int, seed: int, *, size: int = 96,
                        boxes_path: Path | None = None) -> dict[str, Box]:
-    """Write an ImageFolder tree ``root/{class}/{class}_{i:03d}{ext}``, ``per_class`` images per class; images an
+    """Write an ImageFolder tree ``root/{class}/{class}_{i:03d}.png``, ``per_class`` images per class; images an
     earlier call wrote beyond that count are removed, so the folder holds what this call says.
 
     Returns the map from each image's path relative to ``root`` (POSIX form) to its object box.
@@ -109,10 +110,10 @@ def write_image_folder(root: Path, per_class: int, seed: int, *, size: int = 96,
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             sample = make_sample(rng, label, size)
-            rel = f"{name}/{name}_{i:03d}{ext}"
+            rel = f"{name}/{name}_{i:03d}{EXT}"
             sample.image.save(root / rel)
             boxes[rel] = sample.box
-        _remove_beyond(root / name, name, per_class, ext)
+        _remove_beyond(root / name, name, per_class, EXT)
     if boxes_path is not None:
         Path(boxes_path).write_text(json.dumps(boxes, indent=1))
     return boxes

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +38,28 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 25
     return float((preds == y).float().mean())
 
 
-def train(seed: int, epochs: int, per_epoch: int, batch: int, lr: float, *,
-          log: Callable[[str], None] = print) -> tuple[nn.Module, float]:
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """How the demo classifier is trained: the seed, epochs of fresh samples, batch size and peak learning rate."""
+
+    seed: int = 0
+    epochs: int = 5
+    per_epoch: int = 3600  # fresh samples per epoch
+    batch: int = 64
+    lr: float = 3e-3
+
+
+def train(schedule: Schedule, *, log: Callable[[str], None] = print) -> tuple[nn.Module, float]:
     """Train a fresh ``camviz_shapenet``; returns the model and its final held-out accuracy."""
+    seed, epochs, per_epoch, batch, lr = (schedule.seed, schedule.epochs, schedule.per_epoch, schedule.batch,
+                                          schedule.lr)
     torch.manual_seed(seed)
     model = camviz_shapenet(num_classes=len(CLASS_NAMES))
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * (per_epoch // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
-    val_x, val_y, _ = make_arrays(900, seed + 10_000)
-    val_x, val_y = to_tensor(val_x), torch.from_numpy(val_y)
+    val_images, val_labels, _ = make_arrays(900, seed + 10_000)
+    val_x, val_y = to_tensor(val_images), torch.from_numpy(val_labels)
     gen = torch.Generator().manual_seed(seed)
     acc = 0.0
     for epoch in range(epochs):
@@ -79,15 +92,15 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    model, acc = train(args.seed, args.epochs, args.per_epoch, args.batch, args.lr)
+    schedule = Schedule(seed=args.seed, epochs=args.epochs, per_epoch=args.per_epoch, batch=args.batch, lr=args.lr)
+    model, acc = train(schedule)
     seconds = time.perf_counter() - start
     ckpt = {
-        "model_name": "camviz_shapenet", "num_classes": len(CLASS_NAMES),
+        "model_name": "camviz_shapenet", "plugins": ["camviz.demo.net"], "num_classes": len(CLASS_NAMES),
         "class_names": list(CLASS_NAMES), "img_size": IMG_SIZE,
         "mean": list(MEAN), "std": list(STD),
         "state_dict": model.state_dict(),
-        "train_info": {"seed": args.seed, "epochs": args.epochs, "per_epoch": args.per_epoch,
-                       "batch": args.batch, "lr": args.lr, "val_acc": round(acc, 4), "val_n": 900,
+        "train_info": {**asdict(schedule), "val_acc": round(acc, 4), "val_n": 900,
                        "train_seconds": round(seconds, 1), "torch": str(torch.__version__)},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Building the architecture: model name → `nn.Module` via timm, torchvision or a user plugin, fitted to its weights.
 
-Resolution order for a name: timm's registry (which includes anything a `--plugin` registered with
-`timm.models.register_model`), then torchvision. When both know a name (`convnext_tiny`,
+Resolution order for a name: timm's registry (which includes anything a `--plugin`, or a plugin the checkpoint
+records, registered with `timm.models.register_model`), then torchvision. When both know a name (`convnext_tiny`,
 `efficientnet_b0`), the first whose state-dict layout fits the checkpoint wins.
 """
 
@@ -11,13 +11,14 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import timm
 import torch
 import torchvision
 
 from camviz.discovery.checkpoint import Checkpoint
-from camviz.discovery.plugins import import_builtin_plugin
+from camviz.discovery.plugins import import_plugins
 from camviz.discovery.spec import ImageSize, first_conv
 from camviz.errors import CheckpointError, UsageError
 
@@ -31,7 +32,8 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, 
     `state_prefix` picks the wrapped network in a checkpoint that holds several (see `fit_prefix`); `on_note`
     hears which prefix was used when more than one fits.
     """
-    import_builtin_plugin(name)
+    if ckpt.plugins and not _known(name):  # the checkpoint records the plugin that registers its architecture
+        import_plugins(ckpt.plugins)
     builders = _builders(name, ckpt, img_size)
     if not builders:
         near = difflib.get_close_matches(name, timm.list_models() + torchvision.models.list_models(), n=3)
@@ -44,7 +46,7 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, 
         except Exception as error:  # a plugin's constructor
             problems.append(f"{name} ({source}) failed to build: {type(error).__name__}: {error}")
             continue
-        fitted = fit_prefix(probe, ckpt.state_dict, state_prefix=state_prefix, ema=ckpt.ema_by_prefix)
+        fitted = fit_prefix(probe, ckpt.state_dict or {}, state_prefix=state_prefix, ema=ckpt.ema_by_prefix)
         try:
             kwargs, channels = _build_arguments(source, probe, ckpt, fitted.weights)
             rebuild = partial(_fresh_build, build, kwargs, channels)
@@ -55,12 +57,18 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, 
         problem = _mismatch(model, fitted.weights)
         if problem is None:
             model.load_state_dict(fitted.weights, strict=True)
-            if fitted.note():
-                on_note(fitted.note())
+            note = fitted.note()
+            if note:
+                on_note(note)
             return model, rebuild
         hint = " (trained at another input size? pass --img-size)" if "pos_embed" in problem else ""
         problems.append(f"{name} ({source}) does not fit its weights: {problem}{hint}")
     raise CheckpointError(f"cannot load {ckpt.path}: {'; '.join(problems)}")
+
+
+def _known(name: str) -> bool:
+    """Whether timm (with what plugins registered so far) or torchvision knows `name`."""
+    return timm.is_model(name) or name in torchvision.models.list_models()
 
 
 def _build_arguments(source: str, probe: torch.nn.Module, ckpt: Checkpoint,
@@ -84,7 +92,7 @@ def _builders(name: str, ckpt: Checkpoint, img_size: ImageSize | None) -> list[t
 
     timm models with a fixed input size (ViT, Swin) are built at `img_size`, so position tables fit.
     """
-    found = []
+    found: list[tuple[str, Callable[..., torch.nn.Module]]] = []
     if timm.is_model(name):  # timm's aux_logits=True returns (logits, aux) even in eval mode: never used
         cfg = timm.models.get_pretrained_cfg(name)
         extra = dict(ckpt.model_args or {})
@@ -210,8 +218,10 @@ def _adapt_first_conv(model: torch.nn.Module, channels: int | None) -> torch.nn.
         return model
     name, conv = found
     parent_name, _, child = name.rpartition(".")
-    replacement = torch.nn.Conv2d(channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                                  conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode)
+    shape: dict[str, Any] = {"kernel_size": conv.kernel_size, "stride": conv.stride, "padding": conv.padding,
+                             "dilation": conv.dilation}  # as the convolution has them (tuples)
+    replacement = torch.nn.Conv2d(channels, conv.out_channels, **shape, groups=conv.groups, bias=conv.bias is not None,
+                                  padding_mode=conv.padding_mode)
     setattr(model.get_submodule(parent_name) if parent_name else model, child, replacement)
     return model
 

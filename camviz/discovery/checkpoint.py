@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from timm.models import clean_state_dict
 
-from camviz.discovery.formats import config_json_beside, sniff, transformers_config, unusable_format
+from camviz.discovery.formats import FileKind, model_file, refuse_unusable
 from camviz.discovery.metadata import read_metadata
 from camviz.errors import CheckpointError, first_line
 
@@ -30,7 +30,8 @@ WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
 EMA_KEYS = ("state_dict_ema", "model_ema")
 _WRAPPERS = {"DataParallel", "DistributedDataParallel", "OptimizedModule", "ModelEma", "ModelEmaV2", "ModelEmaV3"}
 
-_SCALAR = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+_NUMPY_CORE: Any = np._core if hasattr(np, "_core") else np.core  # numpy 2.x, 1.x
+_SCALAR = _NUMPY_CORE.multiarray.scalar
 
 SAFE_GLOBALS: list[Any] = [
     argparse.Namespace,  # timm's train.py and torchvision's references store `args`
@@ -43,68 +44,53 @@ SAFE_GLOBALS: list[Any] = [
 ]
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Checkpoint:
     """What was read from a checkpoint file."""
 
     path: Path
     state_dict: dict[str, torch.Tensor] | None  # cleaned of module./_orig_mod.
     module: torch.nn.Module | None  # a whole pickled module (only when trusted)
-    model_name: str | None
-    num_classes: int | None
-    class_names: list[str] | None  # class_to_idx becomes a list ordered by index
-    img_size: tuple[int, int] | None  # (height, width)
-    mean: tuple[float, float, float] | None
-    std: tuple[float, float, float] | None
+    model_name: str | None = None
+    num_classes: int | None = None
+    class_names: list[str] | None = None  # class_to_idx becomes a list ordered by index
+    img_size: tuple[int, int] | None = None  # (height, width)
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
     in_chans: int | None = None  # recorded input channels (the weights have the last word)
     multi_label: bool | None = None  # recorded `multi_label` flag: a sigmoid per label
     model_args: dict[str, Any] | None = None  # timm's recorded reconstruction arguments (config.json)
+    plugins: tuple[str, ...] = ()  # recorded modules that register the architecture (imported when it is unknown)
     ema_by_prefix: bool = False  # --ema with no EMA entry: the EMA copy is a prefix inside the weights (Lightning)
 
 
 def read_checkpoint(path: str | Path, *, trust: bool = False, use_ema: bool = False) -> Checkpoint:
     """Read weights and metadata from `path`; `use_ema` picks EMA weights, `trust` allows pickled modules."""
-    hf_config = transformers_config(Path(path))
-    if hf_config is not None:  # a Hugging Face transformers folder: its configs say what a checkpoint dict would
+    found = model_file(Path(path))
+    if found.kind is FileKind.TRANSFORMERS and found.config is not None:  # its configs say what a checkpoint dict would
         from camviz.discovery.hf import load_transformers, transformers_metadata
 
-        metadata = read_metadata(transformers_metadata(hf_config), hf_config)
-        return Checkpoint(hf_config.parent, None, load_transformers(hf_config.parent), **metadata)
-    path, config = _weights_file(Path(path))
-    kind = sniff(path)
-    unusable_format(path, kind)
-    is_safetensors = kind == "safetensors" or (kind == "unknown" and path.suffix == ".safetensors")
-    raw = _load_safetensors(path) if is_safetensors else _load_torch(path, trust)
+        metadata = read_metadata(transformers_metadata(found.config), found.config)
+        return Checkpoint(path=found.path, state_dict=None, module=load_transformers(found.path), **metadata)
+    refuse_unusable(found)
+    path = found.path
+    raw = _load_safetensors(path) if found.kind is FileKind.SAFETENSORS else _load_torch(path, trust)
     if isinstance(raw, torch.nn.Module):
-        return Checkpoint(path, None, _unwrap(raw), None, None, None, None, None, None)
+        return Checkpoint(path=path, state_dict=None, module=_unwrap(raw))
     if not isinstance(raw, Mapping):
         raise CheckpointError(f"{path} holds a {type(raw).__name__}, not a state dict or a checkpoint dict")
     weights = _pick_weights(raw, path, use_ema)
     meta = {} if weights is raw else raw
-    module = _unwrap(weights) if isinstance(weights, torch.nn.Module) else None
-    state_dict = None if module else clean_state_dict({k: v for k, v in weights.items() if torch.is_tensor(v)})
+    module, state_dict = None, None
+    if isinstance(weights, torch.nn.Module):
+        module = _unwrap(weights)
+    else:
+        state_dict = clean_state_dict({k: v for k, v in weights.items() if torch.is_tensor(v)})
     ema_by_prefix = use_ema and not any(isinstance(raw.get(key), (Mapping, torch.nn.Module)) for key in EMA_KEYS)
     if ema_by_prefix and module is not None:
         raise CheckpointError(f"{path} has no EMA weights ({' / '.join(EMA_KEYS)}); drop --ema")
-    return Checkpoint(path, state_dict, module, **read_metadata(meta, path, config), ema_by_prefix=ema_by_prefix)
-
-
-def _weights_file(path: Path) -> tuple[Path, Path | None]:
-    """The file holding the weights and the timm `config.json` beside it, for a file or a timm/HF folder."""
-    if path.is_dir():
-        config = path / "config.json"
-        if not config.is_file():
-            raise CheckpointError(f"{path} is a folder without config.json; give the checkpoint file itself")
-        from timm.models._hub import _EXT_PRIORITY, _PREFERRED_FILES
-
-        found = [path / name for name in _PREFERRED_FILES if (path / name).is_file()]
-        found += [file for ext in _EXT_PRIORITY for file in sorted(path.glob(f"*{ext}"))]
-        if not found:
-            raise CheckpointError(f"{path} has config.json but no weights (model.safetensors or pytorch_model.bin)")
-        return found[0], config
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    return path, config_json_beside(path)
+    return Checkpoint(path=path, state_dict=state_dict, module=module, **read_metadata(meta, path, found.config),
+                      ema_by_prefix=ema_by_prefix)
 
 
 def _load_torch(path: Path, trust: bool) -> Any:

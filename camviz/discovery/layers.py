@@ -12,14 +12,21 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from camviz.discovery.families import FAMILIES, Family
 from camviz.discovery.probe import NotLogitsError, Traced, gradient_reaches, trace_outputs
-from camviz.discovery.reshapes import LayerReshape, ReshapedTarget, decide_reshape, token_reshape
+from camviz.discovery.reshapes import (
+    LayerReshape,
+    Layout,
+    ReshapedTarget,
+    decide_reshape,
+    reshape_spelling,
+    token_reshape,
+)
 from camviz.discovery.spec import ImageSize, height_width
 from camviz.discovery.timm_meta import channels_last, metadata_candidates, model_input_size, prefix_tokens
 from camviz.errors import TargetLayerError, UsageError
@@ -27,14 +34,13 @@ from camviz.errors import TargetLayerError, UsageError
 FALLBACK_CANDIDATES = 24  # the last spatial layers a dry forward offers when nothing named one
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class TargetLayers:
     """The resolved Grad-CAM target layers and how to turn their outputs into NCHW maps."""
 
     family: str  # a family name from the table, or "override", "timm_token_pool", "feature_info", "fallback"
     names: list[str]  # dotted named_modules() names, e.g. "layer4.1"
     modules: list[nn.Module]  # a tuple-output layer comes wrapped (`ReshapedTarget`), its hooks seeing the map
-    reshape: str | None  # None | "vit" | "nhwc" | "item<i>[+vit|+nhwc]"
     reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None  # ready for pytorch_grad_cam
     decided_by: str = ""  # the rule that decided, in words
     reshape_detail: str = ""  # what the reshape does, in words (e.g. "tokens: 1 prefix + 14x14 grid")
@@ -42,13 +48,18 @@ class TargetLayers:
     layer_reshapes: list[LayerReshape | None] = field(default_factory=list)  # per layer (None: unchecked)
     layers: list[nn.Module] = field(default_factory=list)  # the plain modules
 
+    @property
+    def reshape(self) -> str | None:
+        """The reshape as `layers --json` spells it: None | "vit" | "nhwc" | "item<i>[+vit|+nhwc]"."""
+        return reshape_spelling(self.layer_reshapes)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class _Option:
     path: str
     rule: str
     reason: str
-    hint: str | None = None  # a family row's reshape
+    hint: Layout | None = None  # a family row's reshape
 
 
 def resolve_targets(
@@ -67,7 +78,7 @@ def resolve_targets(
     hint = next((family.reshape for family in matching), None)
     if override:
         return _override(model, list(override), hint, size)
-    options = [_Option(path, family.name, f"family row {family.name!r}", family.reshape)
+    options = [_Option(path=path, rule=family.name, reason=f"family row {family.name!r}", hint=family.reshape)
                for family in matching if (path := next((p for p in family.paths if _exists(model, p)), None))]
     label = model_name or type(model).__name__
     try:
@@ -76,8 +87,8 @@ def resolve_targets(
         if options and not isinstance(error, NotLogitsError):  # the table still answers; the check could not run
             return _targets(model, options[0], None, size, warning=f"not checked: {error}")
         raise TargetLayerError(f"cannot find target layer for {label}: {error}") from error
-    options += [_Option(c.path, c.rule, c.reason) for c in metadata_candidates(model, list(traced))]
-    options += [_Option(name, "fallback", "the last layer whose output is a spatial map (dry forward)")
+    options += [_Option(path=c.path, rule=c.rule, reason=c.reason) for c in metadata_candidates(model, list(traced))]
+    options += [_Option(path=name, rule="fallback", reason="the last layer whose output is a spatial map (dry forward)")
                 for name in reversed(traced)]
     return _choose(model, label, options, traced, size)
 
@@ -90,9 +101,9 @@ def find_target_layers(model: nn.Module, model_name: str | None = None,
     targets = resolve_targets(model, model_name, img_size=img_size)
     if targets.reshape is None:  # NCHW maps already (the pooled-output guard is for camviz's own runs)
         return targets.layers
-    wrapped = []
+    wrapped: list[nn.Module] = []
     for layer, reshape in zip(targets.layers, targets.layer_reshapes, strict=True):
-        reading = reshape or LayerReshape("nchw")
+        reading = reshape or LayerReshape()
         wrapped.append(ReshapedTarget(layer, reading, reading.inverse, root=model))
     return wrapped
 
@@ -113,7 +124,7 @@ def _choose(model: nn.Module, model_name: str, options: list[_Option], traced: d
         shared = option.rule == "fallback" and traced[name].calls > 1  # called twice: its hooks would fire twice
         reshape = None if shared else _reading(model, traced.get(name), option.hint, size)
         if reshape is not None:
-            readable.append((position, _Option(name, option.rule, option.reason, option.hint), module, reshape))
+            readable.append((position, replace(option, path=name), module, reshape))
         elif option.rule != "fallback":
             unreadable.append((position, option.rule, f"{name} ({option.reason}): {_why_not(traced.get(name))}"))
         if sum(item[1].rule == "fallback" for item in readable) >= FALLBACK_CANDIDATES:
@@ -139,18 +150,18 @@ def _choose(model: nn.Module, model_name: str, options: list[_Option], traced: d
     return _targets(model, option, reshape, size, warning="; ".join(notes) or None)
 
 
-def _reading(model: nn.Module, traced: Traced | None, hint: str | None, size: ImageSize) -> LayerReshape | None:
+def _reading(model: nn.Module, traced: Traced | None, hint: Layout | None, size: ImageSize) -> LayerReshape | None:
     """How this layer's traced output reads as a map, or None (never called, or no spatial reading)."""
     if traced is None:
         return None
     shape = traced.shape
-    if hint == "vit" and shape is not None and len(shape) == 3:
+    if hint is Layout.TOKENS and shape is not None and len(shape) == 3:
         tokens = token_reshape(model, size)
         if tokens.prefix_tokens + tokens.grid[0] * tokens.grid[1] == shape[1] and tokens.grid[0] * tokens.grid[1] > 1:
             tokens.input_size = size
-            return LayerReshape("tokens", tokens, grid=tokens.grid)
-    if hint == "nhwc" and shape is not None and len(shape) == 4:
-        return LayerReshape("nhwc", grid=(shape[1], shape[2]))
+            return LayerReshape(layout=Layout.TOKENS, tokens=tokens, grid=tokens.grid)
+    if hint is Layout.NHWC and shape is not None and len(shape) == 4:
+        return LayerReshape(layout=Layout.NHWC, grid=(shape[1], shape[2]))
     return decide_reshape(traced.output, size, prefix_hint=prefix_tokens(model), nhwc_hint=channels_last(model))
 
 
@@ -160,49 +171,64 @@ def _why_not(traced: Traced | None) -> str:
     return f"its output {traced.shape or 'tuple'} is not a spatial map on the image grid"
 
 
-def _override(model: nn.Module, paths: list[str], hint: str | None, size: ImageSize) -> TargetLayers:
+def _unchecked(model: nn.Module, hint: Layout | None, size: ImageSize) -> LayerReshape | None:
+    """A family row's reshape taken on trust (no dry forward could check it); None without a row's reshape."""
+    if hint is Layout.TOKENS:
+        return LayerReshape(layout=hint, tokens=token_reshape(model, size))
+    return LayerReshape(layout=hint) if hint is not None else None
+
+
+def _override(model: nn.Module, paths: list[str], hint: Layout | None, size: ImageSize) -> TargetLayers:
     """The user's layers, each with the reshape a dry forward decides (the family row's when it has one)."""
     resolved = [_resolve(model, path) for path in paths]
     try:
         traced = trace_outputs(model, size)
     except TargetLayerError as error:
-        reshape = {"vit": LayerReshape("tokens", token_reshape(model, size)), "nhwc": LayerReshape("nhwc")}.get(hint)
-        return _build("override", "--target-layer", resolved, [reshape] * len(resolved), f"not checked: {error}")
+        return _build(_Decision(family="override", decided_by="--target-layer", warning=f"not checked: {error}"),
+                      resolved, [_unchecked(model, hint, size)] * len(resolved))
     reshapes = [_reading(model, traced.get(name), hint, size) for name, _ in resolved]
     bad = [f"{name}: {_why_not(traced.get(name))}" for (name, _), reshape in zip(resolved, reshapes, strict=True)
            if reshape is None]
-    return _build("override", "--target-layer", resolved, reshapes, "; ".join(bad) or None)
+    return _build(_Decision(family="override", decided_by="--target-layer", warning="; ".join(bad) or None),
+                  resolved, reshapes)
 
 
 def _targets(model: nn.Module, option: _Option, reshape: LayerReshape | None, size: ImageSize,
              warning: str | None = None) -> TargetLayers:
-    if reshape is None and option.hint is not None:  # unchecked: the family row's own reshape
-        reshape = LayerReshape("tokens", token_reshape(model, size)) if option.hint == "vit" else LayerReshape("nhwc")
+    if reshape is None:  # unchecked: the family row's own reshape
+        reshape = _unchecked(model, option.hint, size)
     decided = option.reason if option.rule != option.reason else option.rule
-    return _build(option.rule, decided, [_resolve(model, option.path)], [reshape], warning)
+    return _build(_Decision(family=option.rule, decided_by=decided, warning=warning), [_resolve(model, option.path)],
+                  [reshape])
 
 
-def _build(family: str, decided_by: str, resolved: list[tuple[str, nn.Module]],
-           reshapes: list[LayerReshape | None], warning: str | None) -> TargetLayers:
+@dataclass(frozen=True, kw_only=True)
+class _Decision:
+    """Which rule decided, in words, and what the user should hear about it."""
+
+    family: str
+    decided_by: str
+    warning: str | None
+
+
+def _build(decision: _Decision, resolved: list[tuple[str, nn.Module]],
+           reshapes: list[LayerReshape | None]) -> TargetLayers:
     """One transform for all layers when they agree and hold tensors; otherwise each layer wrapped with its own."""
     names, layers = [n for n, _ in resolved], [m for _, m in resolved]
-    kinds = {reshape.name if reshape else None for reshape in reshapes}
     first = reshapes[0]
-    shared = len(kinds) == 1 and all(reshape is None or reshape.item is None for reshape in reshapes)
+    shared = len({reshape.name if reshape else None for reshape in reshapes}) == 1 and all(
+        reshape is None or reshape.item is None for reshape in reshapes)
+    modules: list[nn.Module]
     if shared:
-        modules, transform = list(layers), (first or LayerReshape("nchw")).transform
+        modules, transform = list(layers), (first or LayerReshape()).transform
     else:
-        modules = [ReshapedTarget(layer, r or LayerReshape("nchw"), (r or LayerReshape("nchw")).inverse)
+        modules = [ReshapedTarget(layer, r or LayerReshape(), (r or LayerReshape()).inverse)
                    for layer, r in zip(layers, reshapes, strict=True)]
         transform = None
     detail = "; ".join(r.describe() for r in reshapes if r is not None) or "none"
-    return TargetLayers(family, names, modules, first.name if first and shared else _mixed(kinds), transform,
-                        decided_by, detail, warning, list(reshapes), list(layers))
-
-
-def _mixed(kinds: set[str | None]) -> str | None:
-    named = sorted(kind for kind in kinds if kind)
-    return "+".join(named) if named else None
+    return TargetLayers(family=decision.family, names=names, modules=modules, reshape_transform=transform,
+                        decided_by=decision.decided_by, reshape_detail=detail, warning=decision.warning,
+                        layer_reshapes=list(reshapes), layers=list(layers))
 
 
 def get_submodule(model: nn.Module, path: str) -> nn.Module:
@@ -212,8 +238,9 @@ def get_submodule(model: nn.Module, path: str) -> nn.Module:
 
 def candidate_layers(model: nn.Module, img_size: int | tuple[int, int] = 224, last: int = 8) -> list[tuple[str, tuple[int, ...]]]:
     """The last `last` modules whose output is a 4-D tensor with spatial size > 1, in execution order."""
-    spatial = [(name, traced.shape) for name, traced in trace_outputs(model, height_width(img_size)).items()
-               if traced.shape is not None and len(traced.shape) == 4 and traced.shape[-1] * traced.shape[-2] > 1]
+    spatial: list[tuple[str, tuple[int, ...]]] = [
+        (name, traced.shape) for name, traced in trace_outputs(model, height_width(img_size)).items()
+        if traced.shape is not None and len(traced.shape) == 4 and traced.shape[-1] * traced.shape[-2] > 1]
     return spatial[-last:]
 
 
@@ -229,11 +256,13 @@ def _split(path: str) -> list[str]:
 
 def _resolve(model: nn.Module, path: str) -> tuple[str, nn.Module]:
     """(canonical dotted name, module) for `path`; unknown parts raise a UsageError naming nearby modules."""
-    module, names = model, []
+    module: nn.Module = model
+    names: list[str] = []
     for part in _split(path) or [""]:
         children = list(module.named_children())
-        if part in module._modules and module._modules[part] is not None:
-            name, module = part, module._modules[part]
+        child = module._modules.get(part)
+        if child is not None:
+            name, module = part, child
         elif re.fullmatch(r"-?\d+", part) and -len(children) <= int(part) < len(children):
             name, module = children[int(part)]
         else:

@@ -2,11 +2,13 @@
 
 Read from the checkpoint's top level, `args` (timm, torchvision), `hyper_parameters` (Lightning), then a
 `config.json` next to the weights (timm's hub format). A value of the wrong type is a one-line error.
+`plugins` names the modules that register the architecture (dotted module names, never files).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ NAME_KEYS = ("model_name", "arch", "architecture", "model", "backbone")
 CLASS_KEYS = ("class_names", "classes", "class_to_idx", "label_names")
 MULTI_LABEL_KEYS = ("multi_label", "multilabel")
 SIZE_KEYS = ("img_size", "input_size")
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def read_metadata(raw: Mapping, path: Path, config: Path | None = None) -> dict[str, Any]:
@@ -50,6 +53,7 @@ def read_metadata(raw: Mapping, path: Path, config: Path | None = None) -> dict[
         "in_chans": int(channels) if channels is not None else None,
         "multi_label": flag,
         "model_args": first(("model_args",), (Mapping,)),
+        "plugins": _plugins(raw.get("plugins"), path),
     }
 
 
@@ -100,6 +104,16 @@ def _class_list(value: Any, path: Path) -> list[str] | None:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise CheckpointError(f"{path}: metadata `class_names` must be a list of names (got {_preview(value)})")
     return [str(name) for name in value]
+
+
+def _plugins(value: Any, path: Path) -> tuple[str, ...]:
+    """The recorded plugins: a list of importable module names (a file path could point anywhere: not accepted)."""
+    if value is None:
+        return ()
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and _MODULE_NAME.fullmatch(n) for n in names):
+        raise CheckpointError(f"{path}: metadata `plugins` must be a list of module names (got {_preview(value)})")
+    return tuple(names)
 
 
 def _triple(value: Any, what: str, path: Path) -> tuple[float, float, float] | None:

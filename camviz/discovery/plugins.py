@@ -1,8 +1,13 @@
-"""User plugins: a `.py` file or an importable module that registers models with timm, imported once."""
+"""Plugins: a `.py` file or an importable module that registers models with timm, imported once.
+
+They come from `--plugin` (files or modules) and from a checkpoint's recorded `plugins` (module names only, imported
+when its architecture is not known yet: see `camviz.discovery.metadata`). camviz's own demo model is one of them.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +15,6 @@ from pathlib import Path
 from camviz.errors import CamvizError, UsageError
 
 _IMPORTED_PLUGINS: set[str] = set()
-BUILTIN_PLUGINS = {"camviz_shapenet": "camviz.demo.net"}  # model name -> the module that registers it (the demo)
 
 
 def import_plugins(plugins: Sequence[str]) -> None:
@@ -45,6 +49,8 @@ def _import_file(path: Path) -> None:
     """Import a plugin file as module `camviz_plugin_<stem>` (registered first, as timm's registry needs)."""
     name = f"camviz_plugin_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"plugin file {path} cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -53,8 +59,3 @@ def _import_file(path: Path) -> None:
         sys.modules.pop(name, None)
         raise
 
-
-def import_builtin_plugin(model_name: str) -> None:
-    """Register a model that ships with camviz (the demo's `camviz_shapenet`) when a checkpoint names it."""
-    if model_name in BUILTIN_PLUGINS:
-        import_plugins([BUILTIN_PLUGINS[model_name]])

@@ -135,4 +135,6 @@ def _first_tensor(output: object) -> torch.Tensor:
 def _shapes_only(output: object) -> object:
     if torch.is_tensor(output):
         return torch.empty(output.shape, device="meta")
-    return tuple(_shapes_only(item) for item in output) if map_tensors(output) is not None else None
+    if isinstance(output, (tuple, list)) and map_tensors(output) is not None:
+        return tuple(_shapes_only(item) for item in output)
+    return None

@@ -8,8 +8,10 @@ it is run on (`LayerReshape.observe_input`), so the same decision serves any inp
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -18,6 +20,20 @@ from camviz.discovery.hf import token_layout
 from camviz.discovery.spec import ImageSize
 
 MAX_PREFIX_TOKENS = 17  # class + distillation + up to 16 registers (timm, DINOv2)
+
+
+class Layout(StrEnum):
+    """How a layer's output lays out its map; the values are the user's spelling (`[[family]]` presets'
+    `reshape`, `layers --json`), where NCHW, needing no reshape, is spelled null (`spelling`)."""
+
+    NCHW = "nchw"  # (B, C, H, W): read as it is
+    NHWC = "nhwc"  # (B, H, W, C): channels last (Swin)
+    TOKENS = "vit"  # (B, N, C): prefix tokens, then a patch grid (ViT)
+
+    @property
+    def spelling(self) -> str | None:
+        """The layout as `layers --json` spells it: None for NCHW."""
+        return None if self is Layout.NCHW else self.value
 
 
 def on_image_grid(height: int, width: int, size: ImageSize) -> bool:
@@ -117,11 +133,11 @@ def _as_is(output: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
     return maps
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class LayerReshape:
     """How one layer's output becomes a (B, C, H, W) map: which element of a tuple/list (`item`), then its layout."""
 
-    layout: str  # "nchw" | "nhwc" | "tokens"
+    layout: Layout = Layout.NCHW
     tokens: TokenReshape | None = None
     item: int | None = None  # the tuple/list element holding the map; None: the output is a tensor
     branches: int = 1  # how many tuple/list elements were maps (the highest-resolution one is `item`)
@@ -131,15 +147,15 @@ class LayerReshape:
     @property
     def name(self) -> str | None:
         """The reshape as `layers --json` records it: None, "nhwc", "vit" (tokens), "item1", "item0+vit"..."""
-        inner = {"nchw": None, "nhwc": "nhwc", "tokens": "vit"}[self.layout]
+        inner = self.layout.spelling
         if self.item is None:
             return inner
         return f"item{self.item}" + (f"+{inner}" if inner else "")
 
     def describe(self) -> str:
         """What the reshape does, in words."""
-        inner = {"nchw": f"NCHW {self.grid[0]}x{self.grid[1]} as is", "nhwc": f"NHWC {self.grid[0]}x{self.grid[1]} "
-                 "permuted to NCHW"}.get(self.layout) or (self.tokens.describe() if self.tokens else "tokens")
+        inner = {Layout.NCHW: f"NCHW {self.grid[0]}x{self.grid[1]} as is", Layout.NHWC: f"NHWC {self.grid[0]}x"
+                 f"{self.grid[1]} permuted to NCHW"}.get(self.layout) or (self.tokens.describe() if self.tokens else "tokens")
         if self.item is None:
             return inner
         which = f"the highest-resolution of {self.branches} branches" if self.branches > 1 else "its map"
@@ -153,31 +169,39 @@ class LayerReshape:
     @property
     def transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The tensor-to-map callable for pytorch-grad-cam's `reshape_transform` (a tensor output: `item` None)."""
-        if self.layout == "tokens" and self.tokens is not None:
+        if self.layout is Layout.TOKENS and self.tokens is not None:
             return self.tokens
-        return nhwc_to_nchw if self.layout == "nhwc" else pooled_as_map
+        return nhwc_to_nchw if self.layout is Layout.NHWC else pooled_as_map
 
     def element(self, output: object) -> torch.Tensor:
         """The tensor that holds the map."""
-        return output if self.item is None else output[self.item]  # type: ignore[index]
+        if self.item is None:
+            return cast(torch.Tensor, output)
+        return cast(Sequence[torch.Tensor], output)[self.item]
 
     def __call__(self, output: object) -> torch.Tensor:
         tensor = self.element(output)
-        if self.layout == "tokens" and self.tokens is not None:
+        if self.layout is Layout.TOKENS and self.tokens is not None:
             return self.tokens(tensor)
-        return nhwc_to_nchw(tensor) if self.layout == "nhwc" else pooled_as_map(tensor)
+        return nhwc_to_nchw(tensor) if self.layout is Layout.NHWC else pooled_as_map(tensor)
 
     def inverse(self, output: object, maps: torch.Tensor) -> object:
         """`output` rebuilt with its map replaced by `maps`, so gradients reach them."""
-        inner = {"nchw": _as_is, "nhwc": nchw_to_nhwc}.get(self.layout) or self.tokens.inverse  # type: ignore[union-attr]
+        inner = {Layout.NCHW: _as_is, Layout.NHWC: nchw_to_nhwc}.get(self.layout) or self.tokens.inverse  # type: ignore[union-attr]
         rebuilt = inner(self.element(output), maps)
         if self.item is None:
             return rebuilt
         original = self.element(output)  # every element that is this tensor (EfficientViM returns it twice)
-        items = [rebuilt if item is original else item for item in output]  # type: ignore[union-attr]
+        items = [rebuilt if item is original else item for item in cast(Sequence[object], output)]
         if hasattr(output, "_fields"):  # a named tuple
             return type(output)(*items)
         return type(output)(items) if isinstance(output, (tuple, list)) else items
+
+
+def reshape_spelling(reshapes: Iterable[LayerReshape | None]) -> str | None:
+    """The target layers' reshapes as `layers --json`, `run.json` and the resume key spell them: each layer's
+    `name`, the distinct ones joined by `+` (None: every layer is NCHW already)."""
+    return "+".join(sorted({reshape.name for reshape in reshapes if reshape is not None and reshape.name})) or None
 
 
 def map_tensors(output: object) -> list[torch.Tensor] | None:
@@ -202,8 +226,7 @@ def decide_reshape(output: object, size: ImageSize, *, prefix_hint: int | None =
     if not readings:
         return None
     index, best = max(readings, key=lambda reading: (reading[1].grid[0] * reading[1].grid[1], -reading[0]))
-    best.item, best.branches = index, len(readings)
-    return best
+    return replace(best, item=index, branches=len(readings))
 
 
 def _tensor_reshape(tensor: torch.Tensor, size: ImageSize, prefix_hint: int | None,
@@ -212,13 +235,13 @@ def _tensor_reshape(tensor: torch.Tensor, size: ImageSize, prefix_hint: int | No
     if len(shape) == 4:
         nchw, nhwc = on_image_grid(shape[2], shape[3], size), on_image_grid(shape[1], shape[2], size)
         if nhwc and (nhwc_hint or not nchw):
-            return LayerReshape("nhwc", grid=(shape[1], shape[2]))
-        return LayerReshape("nchw", grid=(shape[2], shape[3])) if nchw else None
+            return LayerReshape(layout=Layout.NHWC, grid=(shape[1], shape[2]))
+        return LayerReshape(layout=Layout.NCHW, grid=(shape[2], shape[3])) if nchw else None
     if len(shape) == 3:
         split = token_grid(shape[1], size, prefix_hint)
         if split is None:
             return None
-        return LayerReshape("tokens", TokenReshape(split[0], split[1], size), grid=split[1])
+        return LayerReshape(layout=Layout.TOKENS, tokens=TokenReshape(split[0], split[1], size), grid=split[1])
     return None
 
 
@@ -232,9 +255,10 @@ def token_reshape(model: nn.Module, img_size: int | tuple[int, int]) -> TokenRes
     if prefix is None:
         prefix = 1 if hasattr(model, "class_token") or hasattr(model, "cls_token") else 0
     grid = getattr(getattr(model, "patch_embed", None), "grid_size", None)
-    if grid is None and hasattr(model, "image_size") and hasattr(model, "patch_size"):
-        grid = (model.image_size // model.patch_size,) * 2
-    return TokenReshape(int(prefix), tuple(int(g) for g in grid) if grid else (0, 0))
+    image_size, patch_size = getattr(model, "image_size", None), getattr(model, "patch_size", None)  # torchvision
+    if grid is None and isinstance(image_size, int) and isinstance(patch_size, int):
+        grid = (image_size // patch_size,) * 2
+    return TokenReshape(int(prefix), (int(grid[0]), int(grid[1])) if grid else (0, 0))
 
 
 class ReshapedTarget(nn.Module):
@@ -255,7 +279,7 @@ class ReshapedTarget(nn.Module):
     def forward(self, *args: object, **kwargs: object) -> object:
         return self.layer(*args, **kwargs)
 
-    def register_forward_hook(self, hook: Callable, **kwargs: object) -> object:  # type: ignore[override]
+    def register_forward_hook(self, hook: Callable, **kwargs: Any) -> object:  # type: ignore[override]
         def reshaped(module: nn.Module, args: object, output: object) -> object:
             maps = self.transform(output)
             replaced = hook(module, args, maps)

@@ -88,7 +88,7 @@ def feature_info_module(model: nn.Module) -> tuple[str, str] | None:
 
 def _feature_info_name(model: nn.Module) -> str | None:
     info = getattr(model, "feature_info", None)
-    if hasattr(info, "module_name"):
+    if info is not None and hasattr(info, "module_name"):
         return info.module_name()[-1]
     if isinstance(info, (list, tuple)) and info and isinstance(info[-1], dict):
         return info[-1].get("module")

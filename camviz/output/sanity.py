@@ -1,5 +1,6 @@
 """What `camviz sanity` writes: `sanity.png` (a row per image, a column per step, as in Adebayo et al. 2018, fig. 2),
-`sanity.csv` (image, step, block, spearman, ssim) and `sanity.txt` (the medians per step and the verdict)."""
+`sanity.csv` (image, step, block, spearman, ssim) and `sanity.txt` (what was tested, the medians per step and the
+verdict in words)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from camviz.cam.sanity import StepScores, Verdict
+from camviz.cam.randomisation import RandomisationResult, StepScores, Verdict
 from camviz.output.figures import encode_image, heatmap, join, titled
 from camviz.output.files import write_atomic
 from camviz.output.manifest import defuse
@@ -22,7 +23,18 @@ TABLE_FIELDS = ("image", "step", "block", "spearman", "ssim")
 PANEL_HEIGHT = 112  # many columns: smaller panels than the three-panel figure's
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class SanityHeading:
+    """What was tested on what, as the summary's first line names it."""
+
+    method: str  # the canonical method name
+    target_layers: tuple[str, ...]
+    model_name: str
+    images: int
+    seed: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class SanityImage:
     """One row of the figure: the image's name, the pixels the model saw, the explained class and its original CAM."""
 
@@ -74,20 +86,54 @@ def _number(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}" if np.isfinite(value) else ""
 
 
-def summary_lines(heading: str, cascade: Sequence[StepScores], random_logit: StepScores, verdict: Verdict,
-                  kept: Sequence[str] = ()) -> list[str]:
-    """The summary as the terminal and `sanity.txt` show it: the medians per step, then the verdict."""
+def summary_lines(heading: SanityHeading, found: RandomisationResult) -> list[str]:
+    """The summary as the terminal and `sanity.txt` show it: what was tested, the medians per step, the parameters
+    never randomised, then the verdict."""
+    cascade, random_logit = found.cascade, found.random_logit
     width = max(len(s.block) for s in cascade) + 2
-    lines = [heading, f"{'step':>4}  {'randomised (with all steps above)':<{max(width, 34)}}median rho  median ssim"]
+    lines = [_heading(heading, len(found.blocks.names)),
+             f"{'step':>4}  {'randomised (with all steps above)':<{max(width, 34)}}median rho  median ssim"]
     for scores in cascade:
         lines.append(f"{scores.step:>4}  {scores.block:<{max(width, 34)}}{_median(scores.median_spearman):>10}  "
                      f"{_median(scores.median_ssim):>11}")
     lines.append(f"random logit (another class's CAM vs the explained one's): median rho "
                  f"{_median(random_logit.median_spearman)}, median ssim {_median(random_logit.median_ssim)}")
-    if kept:
-        lines.append(f"never randomised (outside every block): {', '.join(kept)}")
-    lines.append(f"verdict: {verdict.text}")
+    if found.never_randomised:
+        lines.append(f"never randomised (outside every block): {', '.join(found.never_randomised)}")
+    lines.append(f"verdict: {verdict_text(found.verdict)}")
     return lines
+
+
+def _heading(heading: SanityHeading, blocks: int) -> str:
+    return (f"camviz sanity: {heading.method} at {', '.join(heading.target_layers)} of {heading.model_name}, "
+            f"{heading.images} images, {blocks} blocks randomised one at a time from the output side "
+            f"(seed {heading.seed})")
+
+
+def verdict_text(verdict: Verdict) -> str:
+    """The verdict in words: the warning, or how the maps depend on the weights, or why nothing could be judged."""
+    if verdict.depends_on_weights is None:
+        return ("no block with weights comes after the target layer: randomising the model above it cannot be "
+                "tested; pick an earlier --target-layer")
+    above = ", ".join(verdict.above)
+    values = ", ".join(_shown(value) for value in verdict.judged)
+    draws = f"{len(verdict.judged)} random initialisation{'s' if len(verdict.judged) > 1 else ''}"
+    if not verdict.depends_on_weights:
+        return (f"WARNING: the maps barely change when every block above the target layer ({above}) is randomised "
+                f"(median rank correlation {values} over {draws}, each >= {verdict.threshold}): they would look the "
+                "same with those blocks untrained, so they show the target layer's activations rather than what "
+                "this model learned to tell the classes apart")
+    falls = verdict.falls
+    cascade_text = ("in the cascade it stays at or above that down to the input" if falls is None else
+                    f"in the cascade it falls to {_shown(falls.median_spearman)} once {falls.block} is randomised "
+                    f"(step {falls.step})")
+    return (f"the maps depend on the learned weights: with every block above the target layer ({above}) random, "
+            f"the median rank correlation is {values} over {draws}; {cascade_text}")
+
+
+def _shown(value: float) -> str:
+    """A median as text: two decimals, or why there is none."""
+    return f"{value:.2f}" if np.isfinite(value) else "undefined (constant maps)"
 
 
 def _median(value: float) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from camviz.discovery.families import FAMILIES
+from camviz.discovery.families import FAMILIES, family_from_config
+from camviz.discovery.reshapes import Layout
 from tests.support.cli import one_error_line
 
 
@@ -15,6 +16,13 @@ def test_family_table_is_declarative_and_covers_the_seed() -> None:
     assert {"resnet", "densenet", "mobilenet", "efficientnet", "inception_v3", "googlenet", "convnext",
             "starnext", "starnet", "moganet", "vit", "swin"} <= names
     assert all(family.paths and (family.patterns or family.classes) for family in FAMILIES)
+
+
+def test_a_presets_reshape_is_spelled_vit_or_nhwc() -> None:
+    row = {"name": "mine", "classes": ["Mine"], "paths": ["blocks.-1"]}
+    assert family_from_config({**row, "reshape": "vit"}).reshape is Layout.TOKENS
+    assert family_from_config({**row, "reshape": "nhwc"}).reshape is Layout.NHWC
+    assert family_from_config(row).reshape is None
 
 
 def test_a_broken_family_regex_in_a_preset(camviz_main, circle_image, trained_checkpoint, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""camviz.discovery.formats: a file is what its content says; TorchScript (scripted, traced) and ONNX files are
+"""camviz.discovery.formats: a file is what its content says (a FileKind value); TorchScript (scripted, traced) and ONNX files are
 refused with one line that names what to give instead."""
 
 from __future__ import annotations
@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from camviz.cli.commands import app
+from camviz.discovery.formats import FileKind, ModelFile, model_file, sniff
 from camviz.errors import CheckpointError
 from tests.support.checkpoints import write_onnx, write_scripted, write_traced
 
@@ -34,3 +36,14 @@ def test_an_onnx_file_is_one_line_on_stderr_from_the_command(tmp_path: Path, cam
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("camviz: error: ") and len(result.stderr.strip().splitlines()) == 1
     assert "is an ONNX model: Grad-CAM needs PyTorch hooks and autograd" in result.stderr
+
+
+def test_what_a_file_is_is_a_value(tmp_path: Path) -> None:
+    torch.save({"w": torch.zeros(1)}, tmp_path / "zip.pth")
+    torch.save({"w": torch.zeros(1)}, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+    (tmp_path / "odd.safetensors").write_bytes(b"not really")
+    assert sniff(tmp_path / "zip.pth") is FileKind.TORCH_ZIP and sniff(tmp_path / "legacy.pth") is FileKind.TORCH_PICKLE
+    assert sniff(write_onnx(tmp_path)) is FileKind.ONNX
+    assert sniff(tmp_path / "odd.safetensors") is FileKind.UNKNOWN
+    assert model_file(tmp_path / "odd.safetensors").kind is FileKind.SAFETENSORS  # safetensors says what is wrong
+    assert model_file(tmp_path / "zip.pth") == ModelFile(path=tmp_path / "zip.pth", kind=FileKind.TORCH_ZIP)

@@ -16,6 +16,7 @@ METADATA = {  # key -> (bad value, words of the message)
     "mean": ("abc", "`mean` must be 3 numbers"),
     "class_to_idx": ({"circle": "zero", "square": "one", "triangle": "two"}, "`class_to_idx` must map"),
     "std": ([0.0, 0.0, 0.0], "`std` must be finite and positive"),
+    "plugins": (["../evil.py"], "`plugins` must be a list of module names"),  # a file could be anywhere
 }
 
 

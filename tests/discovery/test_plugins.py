@@ -65,6 +65,26 @@ def test_plugin_module_is_imported_by_dotted_name(tmp_path: Path, monkeypatch: p
     assert timm.is_model("tinynet_pkgtest")
 
 
+def test_a_plugin_the_checkpoint_records_registers_its_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "camviz_recorded_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "nets.py").write_text(PLUGIN.replace("{name}", "tinynet_recorded"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = tmp_path / "source.py"  # built from a file, so the module itself is imported only by the checkpoint
+    source.write_text(PLUGIN.replace("{name}", "tinynet_recorded_source"))
+    import_plugins([str(source)])
+    weights = timm.create_model("tinynet_recorded_source", num_classes=2).state_dict()
+    torch.save({"model_name": "tinynet_recorded", "plugins": ["camviz_recorded_pkg.nets"], "state_dict": weights},
+               tmp_path / "ckpt.pth")
+    assert not timm.is_model("tinynet_recorded")
+
+    loaded = load_model(ModelOptions(path=tmp_path / "ckpt.pth"))
+
+    assert type(loaded.model).__name__ == "TinyNet" and loaded.num_classes == 2
+    assert (package / "nets.imported").read_text() == "x"
+
+
 def test_plugin_errors_are_one_line_and_name_the_plugin(tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"
     broken.write_text("raise ValueError('boom')\n")

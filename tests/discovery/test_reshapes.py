@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import timm
 import torch
@@ -10,8 +12,18 @@ from pytorch_grad_cam import GradCAM
 from torch import nn
 
 from camviz import find_target_layers, resolve_targets
-from camviz.discovery.reshapes import decide_reshape, token_grid
+from camviz.discovery.reshapes import LayerReshape, Layout, decide_reshape, reshape_spelling, token_grid
 from tests.support.cams import assert_gradcam_map
+
+
+def test_one_spelling_of_the_reshape_for_layers_json() -> None:
+    """`layers --json` key `reshape`: null, "vit", "nhwc", "item1", "item0+vit", from the layers' layouts."""
+    tokens = LayerReshape(layout=Layout.TOKENS)
+    assert reshape_spelling([LayerReshape(), None]) is None
+    assert reshape_spelling([tokens, tokens]) == "vit" and reshape_spelling([LayerReshape(layout=Layout.NHWC)]) == "nhwc"
+    assert reshape_spelling([LayerReshape(item=1)]) == "item1" and reshape_spelling([replace(tokens, item=0)]) == "item0+vit"
+    assert reshape_spelling([tokens, LayerReshape(layout=Layout.NHWC), LayerReshape()]) == "nhwc+vit"
+    assert Layout("vit") is Layout.TOKENS and f"{Layout.NHWC}" == "nhwc"  # a preset's spelling, the table's print
 
 
 def test_vit_reshape_uses_the_models_own_grid_and_prefix_tokens() -> None:

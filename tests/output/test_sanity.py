@@ -1,4 +1,5 @@
-"""camviz.output.sanity: the grid (a row per image, a column per step), the table, the summary lines."""
+"""camviz.output.sanity: the grid (a row per image, a column per step), the table, the summary lines and the
+verdict in words."""
 
 from __future__ import annotations
 
@@ -7,21 +8,30 @@ import io
 
 import numpy as np
 
-from camviz.cam.sanity import StepScores, Verdict
-from camviz.output.sanity import PANEL_HEIGHT, SanityImage, sanity_figure, sanity_table, summary_lines
+from camviz.cam.blocks import Blocks
+from camviz.cam.randomisation import OriginalMaps, RandomisationResult, StepScores, Verdict
+from camviz.output.sanity import (
+    PANEL_HEIGHT,
+    SanityHeading,
+    SanityImage,
+    sanity_figure,
+    sanity_table,
+    summary_lines,
+    verdict_text,
+)
 
 
 def _image(name: str, size: int = 96) -> SanityImage:
     ramp = np.linspace(0, 1, size * size, dtype=np.float32).reshape(size, size)
-    return SanityImage(name, np.full((size, size, 3), 128, np.uint8), "circle", ramp)
+    return SanityImage(name=name, pixels=np.full((size, size, 3), 128, np.uint8), explained="circle", original=ramp)
 
 
 def _steps(count: int) -> list[tuple[StepScores, np.ndarray]]:
     cams = np.random.default_rng(0).random((2, 96, 96), dtype=np.float32)
-    steps = [(StepScores(str(k), f"layer{k}", np.array([0.5, np.nan]), np.array([0.25, 0.125])), cams)
-             for k in range(1, count + 1)]
-    logit = StepScores("random_logit", "another class", np.array([0.1, 0.2]), np.array([0.3, 0.4]),
-                       ["square", "triangle"])
+    steps = [(StepScores(step=str(k), block=f"layer{k}", spearman=np.array([0.5, np.nan]),
+                         ssim=np.array([0.25, 0.125])), cams) for k in range(1, count + 1)]
+    logit = StepScores(step="random_logit", block="another class", spearman=np.array([0.1, 0.2]),
+                       ssim=np.array([0.3, 0.4]), classes=["square", "triangle"])
     return [*steps, (logit, cams)]
 
 
@@ -43,10 +53,37 @@ def test_the_table_leaves_undefined_correlations_empty_and_defuses_names() -> No
                     ["b.png", "random_logit", "triangle", "0.200000", "0.400000"]]
 
 
-def test_summary_lines_list_each_steps_medians_then_the_verdict() -> None:
-    steps = [scores for scores, _ in _steps(2)]
-    lines = summary_lines("heading", steps[:2], steps[2], Verdict(True, "fine"), kept=["pos_embed"])
-    assert lines[0] == "heading"
+def _verdict(depends: bool | None, judged: tuple[float, ...], falls: StepScores | None = None) -> Verdict:
+    return Verdict(depends_on_weights=depends, above=("head", "norm") if depends is not None else (), judged=judged,
+                   falls=falls)
+
+
+def test_summary_lines_name_the_test_then_each_steps_medians_then_the_verdict() -> None:
+    (first, cams), (second, _), (logit, _) = _steps(2)
+    found = RandomisationResult(
+        blocks=Blocks(["layer1", "layer2"], 1, ["layer2"]),
+        original=OriginalMaps(explained=[0, 1], cams=cams, probabilities=np.full((2, 3), 1 / 3, np.float32)),
+        cascade=[first, second], cascade_maps=[cams, cams], random_logit=logit, random_maps=cams, judged=[0.5],
+        verdict=_verdict(None, ()), never_randomised=["pos_embed"])
+    heading = SanityHeading(method="gradcam", target_layers=("layer2.1",), model_name="net", images=2, seed=7)
+    lines = summary_lines(heading, found)
+    assert lines[0] == ("camviz sanity: gradcam at layer2.1 of net, 2 images, 2 blocks randomised one at a time "
+                        "from the output side (seed 7)")
     assert lines[2].split() == ["1", "layer1", "0.500", "0.188"]  # the NaN left out of the median
     assert "median rho 0.150, median ssim 0.350" in lines[4]
-    assert lines[-2:] == ["never randomised (outside every block): pos_embed", "verdict: fine"]
+    assert lines[-2] == "never randomised (outside every block): pos_embed"
+    assert lines[-1].startswith("verdict: no block with weights comes after the target layer") and "--target-layer" in lines[-1]
+
+
+def test_the_warning_names_the_blocks_above_and_every_draw() -> None:
+    text = verdict_text(_verdict(False, (0.8, 0.95, 0.7)))
+    assert text.startswith("WARNING") and "(head, norm)" in text
+    assert "0.80, 0.95, 0.70 over 3 random initialisations, each >= 0.5" in text
+
+
+def test_maps_that_depend_on_the_weights_say_where_the_cascade_falls() -> None:
+    falls = StepScores(step="2", block="layer4.1", spearman=np.array([0.1, np.nan, 0.2]), ssim=np.zeros(3))
+    text = verdict_text(_verdict(True, (0.9, 0.1, np.nan), falls))
+    assert "0.90, 0.10, undefined (constant maps) over 3 random initialisations" in text
+    assert "falls to 0.15 once layer4.1 is randomised (step 2)" in text
+    assert "stays at or above that down to the input" in verdict_text(_verdict(True, (0.2,)))

@@ -46,7 +46,7 @@ def _changes(files: dict[str, Path]) -> dict[str, object]:
         "ModelOptions.output": OutputName.multilabel, "ModelOptions.threshold": 0.3,
         "ModelOptions.mean": (0.4, 0.4, 0.4), "ModelOptions.std": (0.2, 0.2, 0.2),
         "ModelOptions.class_names": ("a", "b", "c"), "ModelOptions.target_layers": ("stages.1",),
-        "ModelOptions.families": (Family("mine", ("^x$",), (), ("stages.1",)),),
+        "ModelOptions.families": (Family(name="mine", patterns=("^x$",), paths=("stages.1",)),),
         "ModelOptions.plugins": ("camviz.demo.net",), "ModelOptions.trust_checkpoint": True, "ModelOptions.ema": True,
         "ModelOptions.state_prefix": "model.", "ModelOptions.cpu": False,
         "InputOptions.images": (files["image"],), "InputOptions.data_dir": files["folder"],

@@ -1,13 +1,24 @@
-"""The sanity checks' pieces: each image's CAM of its own class, the random other class, and the verdict."""
+"""camviz.cam.randomisation: each image's CAM of its own class, the random other class, the verdict's values, and
+the whole test on the trained shapes classifier (the maps move once the head and last stage are random)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+from torch import nn
 
-from camviz.cam.blocks import Blocks
+from camviz.cam.blocks import Blocks, cascade_blocks
 from camviz.cam.engine import CamEngine
-from camviz.cam.sanity import StepScores, class_cams, random_other_classes, verdict
+from camviz.cam.randomisation import (
+    RandomisationSetup,
+    StepScores,
+    class_cams,
+    never_randomised,
+    random_other_classes,
+    randomisation_test,
+    verdict,
+)
 from camviz.demo import make_sample
 from camviz.discovery.models import LoadedModel
 
@@ -37,17 +48,16 @@ def test_the_random_other_class_is_never_the_explained_one_and_is_seeded() -> No
 
 
 def _step(step: int, block: str, rho: list[float]) -> StepScores:
-    return StepScores(str(step), block, np.array(rho), np.full(len(rho), 0.5))
+    return StepScores(step=str(step), block=block, spearman=np.array(rho), ssim=np.full(len(rho), 0.5))
 
 
-def test_maps_that_survive_every_random_draw_above_the_target_get_the_warning() -> None:
+def test_maps_that_survive_every_random_draw_above_the_target_do_not_depend_on_the_weights() -> None:
     blocks = Blocks(["head", "norm", "blocks.11", "blocks.10"], 2, ["blocks.11"])
     cascade = [_step(1, "head", [0.99, 0.97, 0.2]), _step(2, "norm", [0.9, 0.8, 0.1]),
                _step(3, "blocks.11", [0.1, 0.0, 0.2]), _step(4, "blocks.10", [0.0, 0.1, 0.0])]
     found = verdict(cascade, blocks, [0.8, 0.95, 0.7])
     assert found.depends_on_weights is False
-    assert found.text.startswith("WARNING") and "(head, norm)" in found.text
-    assert "0.80, 0.95, 0.70 over 3 random initialisations" in found.text
+    assert (found.above, found.judged, found.threshold) == (("head", "norm"), (0.8, 0.95, 0.7), 0.5)
 
 
 def test_one_draw_that_changes_the_maps_is_enough_to_pass() -> None:
@@ -55,16 +65,39 @@ def test_one_draw_that_changes_the_maps_is_enough_to_pass() -> None:
     cascade = [_step(1, "head", [0.9, 0.8, 0.95]), _step(2, "layer4.1", [0.1, np.nan, 0.2])]
     found = verdict(cascade, blocks, [0.9, 0.1, np.nan])  # a random head row can keep the map by chance
     assert found.depends_on_weights is True
-    assert "0.90, 0.10, undefined (constant maps) over 3 random initialisations" in found.text
-    assert "falls to 0.15 once layer4.1 is randomised (step 2)" in found.text  # the constant map left out
+    assert found.falls is cascade[1] and found.falls.median_spearman == pytest.approx(0.15)  # the constant map left out
 
 
 def test_a_draw_below_the_threshold_passes_even_when_the_cascade_stays_high() -> None:
     blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
     found = verdict([_step(1, "head", [0.9, 0.8]), _step(2, "layer4.1", [0.7, 0.6])], blocks, [0.85, 0.2, 0.9])
-    assert found.depends_on_weights is True and "stays at or above that down to the input" in found.text
+    assert found.depends_on_weights is True and found.falls is None
 
 
 def test_without_a_block_above_the_target_there_is_nothing_to_judge() -> None:
     found = verdict([_step(1, "features", [0.9])], Blocks(["features"], 0, ["features"]), [])
-    assert found.depends_on_weights is None and "--target-layer" in found.text
+    assert found.depends_on_weights is None and found.above == ()
+
+
+def test_parameters_outside_every_block_are_never_randomised() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    model.register_parameter("pos_embed", nn.Parameter(torch.zeros(2)))
+    assert never_randomised(model, Blocks(["1", "0"], 1, ["0"])) == ["pos_embed"]
+
+
+def test_the_whole_test_on_the_trained_classifier(loaded: LoadedModel) -> None:
+    """The maps move once the head and the last stage are random; the model keeps its weights; every map counted."""
+    model, inputs, names = loaded.model, _inputs(6), ["stages.2.3"]
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    setup = RandomisationSetup(
+        model=model, rebuild=loaded.rebuild, engine_for=lambda m: CamEngine(m, [m.get_submodule("stages.2.3")]),
+        blocks=cascade_blocks(model, names, 96), output_kind=loaded.output_kind, class_names=loaded.class_names,
+        num_classes=loaded.num_classes, draws=2, batch_size=4)
+    counted: list[int] = []
+    found = randomisation_test(setup, inputs, on_maps=counted.append)
+    assert sum(counted) == setup.map_count(len(inputs))
+    assert [scores.step for scores, _ in found.steps()] == [*map(str, range(1, 9)), "random_logit"]
+    assert found.cascade[0].block == "head" and found.cascade[3].median_spearman < 0.3
+    assert len(found.judged) == 2 and found.judged[0] == found.cascade[0].median_spearman
+    assert found.verdict.above == ("head",) and found.never_randomised == []
+    assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())

@@ -29,6 +29,7 @@ def test_bare_state_dict_needs_a_model_name_and_infers_the_class_count(tmp_path:
     assert torch.equal(loaded.model.fc.weight, weights["fc.weight"]) and not loaded.model.training
 
 
+@pytest.mark.slow
 def test_input_config_comes_from_checkpoint_then_model_then_imagenet(tmp_path: Path) -> None:
     plain, recorded, vit = tmp_path / "plain.pth", tmp_path / "recorded.pth", tmp_path / "vit.pth"
     save_timm_weights(plain, model_name="resnet18")

@@ -40,6 +40,7 @@ def test_importing_camviz_and_its_integrations_imports_no_lightning_and_no_tenso
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_a_model_object_gives_its_checkpoints_cam_under_no_grad_and_inference_mode(trained_checkpoint: Path,
                                                                                     circle_image: Path) -> None:
     expected = explain_image(trained_checkpoint, circle_image)
@@ -55,6 +56,7 @@ def test_a_model_object_gives_its_checkpoints_cam_under_no_grad_and_inference_mo
     assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
 
 
+@pytest.mark.slow
 def test_a_timm_vit_object_gives_its_checkpoints_cam(tmp_path: Path, circle_image: Path) -> None:
     model = tiny_timm("test_vit", num_classes=3, img_size=64)
     torch.save({"model_name": "test_vit", "img_size": 64, "state_dict": model.state_dict()}, tmp_path / "vit.pth")
@@ -155,6 +157,7 @@ def _live_tensors() -> int:
     return sum(1 for item in gc.get_objects() if torch.is_tensor(item))
 
 
+@pytest.mark.slow
 def test_a_hundred_calls_reuse_one_engine_and_grow_no_hooks_and_no_memory(trained_checkpoint: Path,
                                                                           circle_image: Path) -> None:
     model = load_model(trained_checkpoint).model

@@ -1,38 +1,28 @@
-"""camviz.cam.checks: a CAM without variation is warned about (the 'all black' case), in the summary and the
-manifest, and the run goes on."""
+"""camviz.cam.checks: a real CAM of the trained classifier passes; a flat CAM is the 'all black' warning, NaN in
+the CAM blames the gradients and NaN in the model's output blames the output."""
 
 from __future__ import annotations
 
-import torch
+import numpy as np
+import pytest
 
-from tests.support.checkpoints import demo_checkpoint, save_demo_checkpoint
-from tests.support.manifest import manifest_rows
-
-
-def test_constant_heatmap_is_warned_about(camviz_main, shapes_split, tmp_path) -> None:
-    """The guide's 'all black' case: a head with zero weights gives zero gradients, hence a flat CAM."""
-    state = demo_checkpoint()["state_dict"]
-    broken = save_demo_checkpoint(tmp_path / "flat.pth", state_dict={
-        key: torch.zeros_like(value) if key.startswith("head.") else value for key, value in state.items()
-    })
-    data_dir, _ = shapes_split
-    result = camviz_main("explain", "--model-path", broken, "--data-dir", data_dir, "--output-dir", tmp_path / "out",
-                         "--num-samples", 2, "--num-workers", 0)
-    assert result.returncode == 0, result.stderr
-    assert "constant heatmap" in result.stderr and "--target-layer" in result.stderr
-    assert all(row["error"].startswith("warning: constant heatmap") for row in manifest_rows(tmp_path / "out"))
+from camviz import explain_image
+from camviz.cam.checks import CONSTANT_CAM_WARNING, cam_problem
 
 
-def test_a_target_layer_after_global_pooling_warns_of_a_constant_heatmap(camviz_main, circle_image, trained_checkpoint,
-                                                                         tmp_path) -> None:
-    result = camviz_main("explain", "--image-path", circle_image, "--output-dir", tmp_path, "--model-path",
-                         trained_checkpoint, "--target-layer", "drop")
-    assert result.returncode == 0 and "constant heatmap" in result.stderr, result.stderr
+def test_a_real_cam_passes_and_flat_or_non_finite_ones_are_named(trained_checkpoint, circle_image) -> None:
+    explained = explain_image(trained_checkpoint, circle_image)
+    assert np.ptp(explained.cam) > 0.5 and cam_problem(explained.cam, explained.probabilities) is None
+    assert cam_problem(np.full_like(explained.cam, 0.25)) == CONSTANT_CAM_WARNING
+    nan_cam = explained.cam.copy()
+    nan_cam[3, 4] = np.nan
+    assert "gradients overflowed" in cam_problem(nan_cam)
+    nan_output = np.array([np.nan, 0.5, 0.5])
+    problem = cam_problem(explained.cam, nan_output)
+    assert problem.startswith("the model's output is NaN/inf") and "gradients" not in problem
 
 
-def test_nan_logits_are_named_as_the_models_output_not_its_gradients(camviz_main, circle_image, tmp_path) -> None:
-    state = dict(demo_checkpoint()["state_dict"])
-    state["head.bias"] = torch.full_like(state["head.bias"], float("nan"))
-    broken = save_demo_checkpoint(tmp_path / "nan.pth", state_dict=state)
-    result = camviz_main("explain", "--model-path", broken, "--image-path", circle_image, "--output-dir", tmp_path / "out")
-    assert "the model's output is NaN/inf" in result.stderr and "gradients overflowed" not in result.stderr, result.stderr
+@pytest.mark.parametrize("step", [1e-7, 1e-5])
+def test_the_constant_threshold_is_a_millionth(step: float) -> None:
+    ramp = np.linspace(0.0, step, 16, dtype=np.float32).reshape(4, 4)
+    assert (cam_problem(ramp) == CONSTANT_CAM_WARNING) is (step < 1e-6)

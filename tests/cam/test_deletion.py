@@ -55,6 +55,7 @@ def _torchcam(model: torch.nn.Module, image: torch.Tensor, ranked: np.ndarray, c
     return metric.summary()
 
 
+@pytest.mark.slow
 def test_deletion_and_insertion_match_torchcam(loaded: LoadedModel, explained) -> None:
     inputs, batch = explained
     predicted = batch.probabilities.argmax(axis=1).tolist()
@@ -67,6 +68,7 @@ def test_deletion_and_insertion_match_torchcam(loaded: LoadedModel, explained) -
         assert ours["insertion_auc"][i] == pytest.approx(blur["insertion_auc"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_a_trained_models_map_beats_its_inverse(loaded: LoadedModel, explained) -> None:
     inputs, batch = explained
     predicted = batch.probabilities.argmax(axis=1).tolist()

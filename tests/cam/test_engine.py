@@ -40,6 +40,7 @@ CASES = [(name, "gradcam") for name in MODELS] + [
 
 
 @pytest.mark.parametrize(("name", "method"), CASES)
+@pytest.mark.slow
 def test_target_only_backward_gives_bit_identical_cams(name: str, method: str) -> None:
     torch.manual_seed(0)
     build, layers, reshape = MODELS[name]

@@ -1,33 +1,39 @@
-"""camviz.cam.memory: an input size, or a batch, that no memory here can hold is refused before any work."""
+"""camviz.cam.memory: an input size, a batch or a figure that no memory here can hold is refused with the option to
+change; out-of-memory errors are told apart by device."""
 
 from __future__ import annotations
 
 import math
 
-from camviz.cam.memory import physical_memory
-from tests.support.cli import one_error_line
+import pytest
+import torch
+
+from camviz.cam.memory import check_figure_fits, check_input_fits, out_of_memory, physical_memory
+from camviz.errors import UsageError
 
 
-def test_an_img_size_no_memory_can_hold_is_refused_before_any_work(camviz_main, circle_image, trained_checkpoint,
-                                                                   tmp_path) -> None:
-    result = camviz_main("explain", "--image-path", circle_image, "--output-dir", tmp_path, "--model-path",
-                         trained_checkpoint, "--img-size", 300000)
-    one_error_line(result, 2, "--img-size 300000x300000 is too large for this machine")
+def test_sizes_that_fit_pass_and_sizes_that_do_not_name_their_option() -> None:
+    total = physical_memory()
+    assert total is not None and total > 2**30  # Linux says
+    check_input_fits(96, 96, batch=64)
+    check_figure_fits(96, 96, needed=10**6)
+    with pytest.raises(UsageError, match="--img-size 300000x300000 is too large for this machine"):
+        check_input_fits(300000, 300000)
+    side = math.isqrt(total // 130)  # one image (5 bytes a pixel) fits; 36 of them are over half the RAM
+    check_input_fits(side, side)
+    with pytest.raises(UsageError, match=f"--batch-size 36 at {side}x{side} is too large.*smaller --batch-size"):
+        check_input_fits(side, side, batch=36)
+    with pytest.raises(UsageError, match="--img-size 8x1000000 is too large for this machine: one figure needs"):
+        check_figure_fits(8, 1000000, needed=total)
 
 
-def test_a_batch_no_memory_can_hold_is_refused_before_any_work(camviz_main, shapes_split, trained_checkpoint,
-                                                               tmp_path) -> None:
-    """One image (and its figure, ~60 bytes a pixel) fits; 36 of them as one batch's input (5 bytes a pixel) do not."""
-    side = math.isqrt(physical_memory() // 130)
-    result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", shapes_split[0], "--output-dir",
-                         tmp_path, "--img-size", side, "--batch-size", 64)
-    one_error_line(result, 2, f"--batch-size 36 at {side}x{side} is too large", "smaller --batch-size")
-
-
-def test_an_img_size_whose_figure_no_memory_can_hold_is_refused_up_front(camviz_main, circle_image,
-                                                                          trained_checkpoint, tmp_path) -> None:
-    """8 x 1000000: the input is small enough, but the panels are enlarged 28x for legible titles."""
-    result = camviz_main("explain", "--image-path", circle_image, "--output-dir", tmp_path, "--model-path",
-                         trained_checkpoint, "--img-size", 8, 1000000)
-    one_error_line(result, 2, "--img-size 8x1000000 is too large for this machine: one figure needs")
-    assert not any(tmp_path.iterdir())
+def test_out_of_memory_is_told_apart_by_device() -> None:
+    assert out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory")) == "GPU"
+    assert out_of_memory(MemoryError()) == "CPU"
+    try:
+        torch.empty(2**62, dtype=torch.uint8)  # a real allocation no machine can make
+    except RuntimeError as error:
+        assert out_of_memory(error) == "CPU", str(error)
+    else:
+        pytest.fail("allocating 4 EiB succeeded")
+    assert out_of_memory(RuntimeError("shape mismatch")) is None

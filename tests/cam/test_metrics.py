@@ -40,6 +40,7 @@ def test_cam_confidence_change_tells_the_real_map_from_its_inverse(loaded: Loade
     assert real["cam_confidence_change"].mean() > inverse["cam_confidence_change"].mean() + 0.2
 
 
+@pytest.mark.slow
 def test_all_metrics_without_autograd_or_side_effects(loaded: LoadedModel, explained) -> None:
     inputs, batch = explained
     inputs, cams = inputs[:2], batch.cams[:2]  # ROAD solves a sparse system per image and percentile: few images

@@ -8,11 +8,14 @@ from pathlib import Path
 import cv2
 import nbformat
 import numpy as np
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "camviz" / "demo" / "notebook.ipynb"
 
 
+@pytest.mark.process  # a real Jupyter kernel process
+@pytest.mark.slow
 def test_the_example_notebook_runs_and_shows_the_figure_as_png(tmp_path: Path) -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()

@@ -42,6 +42,7 @@ def test_unknown_model_name_suggests_close_names(tmp_path: Path) -> None:
         load_model(ModelOptions(path=path, name="resnet_18"))
 
 
+@pytest.mark.slow
 def test_googlenet_without_aux_heads_builds_without_them(tmp_path: Path) -> None:
     path = tmp_path / "googlenet.pth"
     model = torchvision.models.googlenet(weights=None, num_classes=4, aux_logits=False, init_weights=False)
@@ -57,6 +58,7 @@ def _same_weights(loaded: torch.nn.Module, network: torch.nn.Module) -> bool:
     return all(torch.equal(ours[key], value) for key, value in network.state_dict().items())
 
 
+@pytest.mark.slow
 def test_lightning_student_and_teacher_is_one_line_naming_both_and_state_prefix_chooses(tmp_path: Path) -> None:
     path = tmp_path / "distill.ckpt"
     networks = lightning_checkpoint(path, ("student", "teacher"))
@@ -71,6 +73,7 @@ def test_lightning_student_and_teacher_is_one_line_naming_both_and_state_prefix_
         load_model(ModelOptions(path=path, state_prefix="tutor"))
 
 
+@pytest.mark.slow
 def test_lightning_model_beside_a_plain_ema_copy_loads_the_live_network_and_says_so(tmp_path: Path) -> None:
     path = tmp_path / "ema.ckpt"
     networks = lightning_checkpoint(path, ("model", "ema"))
@@ -82,6 +85,7 @@ def test_lightning_model_beside_a_plain_ema_copy_loads_the_live_network_and_says
     assert _same_weights(load_model(ModelOptions(path=path, ema=True)).model, networks["ema"])
 
 
+@pytest.mark.slow
 def test_ema_flag_picks_a_lightning_model_ema_prefix(tmp_path: Path) -> None:
     path = tmp_path / "model_ema.ckpt"
     networks = lightning_checkpoint(path, ("model", "model_ema"))

@@ -1,5 +1,5 @@
-"""camviz.discovery.formats: a file is what its content says (a FileKind value); TorchScript (scripted, traced) and ONNX files are
-refused with one line that names what to give instead."""
+"""camviz.discovery.formats: a file is what its content says (a FileKind value), whatever its extension;
+TorchScript (scripted, traced) and ONNX files are refused with one line that names what to give instead."""
 
 from __future__ import annotations
 
@@ -7,35 +7,42 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
+from safetensors.torch import save_file
 
-from camviz.cli.commands import app
-from camviz.discovery.formats import FileKind, ModelFile, model_file, sniff
+from camviz.discovery.formats import FileKind, ModelFile, model_file, refuse_unusable, sniff
 from camviz.errors import CheckpointError
-from tests.support.checkpoints import write_onnx, write_scripted, write_traced
+from tests.support.checkpoints import tiny_timm, write_onnx, write_scripted, write_traced
 
 
+def test_the_content_decides_what_a_file_is(tmp_path: Path) -> None:
+    weights = tiny_timm("test_resnet", num_classes=3).state_dict()
+    torch.save(weights, tmp_path / "zip.bin")
+    torch.save(weights, tmp_path / "legacy.onnx", _use_new_zipfile_serialization=False)
+    save_file(weights, tmp_path / "weights.pth")
+    (tmp_path / "notes.pt").write_text("not a model")
+    found = {name: sniff(tmp_path / name) for name in ("zip.bin", "legacy.onnx", "weights.pth", "notes.pt")}
+    assert found == {"zip.bin": FileKind.TORCH_ZIP, "legacy.onnx": FileKind.TORCH_PICKLE,
+                     "weights.pth": FileKind.SAFETENSORS, "notes.pt": FileKind.UNKNOWN}
+    with pytest.raises(CheckpointError, match="cannot read"):
+        sniff(tmp_path / "missing.pth")
+
+
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")
-@pytest.mark.parametrize(("build", "what"),
-                         [(write_scripted, "TorchScript"), (write_traced, "TorchScript"), (write_onnx, "ONNX")],
-                         ids=["scripted", "traced", "onnx"])
-def test_exported_models_get_one_line_that_says_what_to_give_instead(build, what: str, tmp_path: Path,
-                                                                     sources_data: Path) -> None:
-    path = build(tmp_path)
-    for command in (["explain", "--image-path", sources_data / "circle/circle_000.png", "--output-dir", tmp_path / "o"],
-                    ["explain", "--data-dir", sources_data, "--output-dir", tmp_path / "b"], ["layers"]):
-        result = CliRunner().invoke(app, [str(a) for a in (command[0], "--model-path", path, *command[1:])])
-        assert isinstance(result.exception, CheckpointError) and result.exception.exit_code == 1
-        message = str(result.exception)
-        assert "\n" not in message and what in message and "state dict it was exported from" in message
+def test_exported_models_are_what_their_content_says(tmp_path: Path) -> None:
+    found = {path.name: sniff(path) for path in (write_scripted(tmp_path), write_traced(tmp_path), write_onnx(tmp_path))}
+    assert found == {"scripted.pt": FileKind.TORCHSCRIPT, "traced.pth": FileKind.TORCHSCRIPT, "model.pth": FileKind.ONNX}
 
 
-@pytest.mark.filterwarnings("ignore")
-def test_an_onnx_file_is_one_line_on_stderr_from_the_command(tmp_path: Path, camviz_main) -> None:
-    result = camviz_main("layers", "--model-path", write_onnx(tmp_path))
-    assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr.startswith("camviz: error: ") and len(result.stderr.strip().splitlines()) == 1
-    assert "is an ONNX model: Grad-CAM needs PyTorch hooks and autograd" in result.stderr
+@pytest.mark.parametrize(("kind", "words"), [(FileKind.TORCHSCRIPT, "is a TorchScript archive"),
+                                             (FileKind.ONNX, "is an ONNX model")])
+def test_torchscript_and_onnx_are_one_line_naming_what_to_give(tmp_path: Path, kind: FileKind, words: str) -> None:
+    with pytest.raises(CheckpointError) as refused:
+        refuse_unusable(ModelFile(path=tmp_path / "m.pth", kind=kind))
+    message = str(refused.value)
+    assert words in message and "state dict it was exported from" in message and "\n" not in message
+    for usable in (FileKind.TORCH_ZIP, FileKind.TORCH_PICKLE, FileKind.SAFETENSORS, FileKind.UNKNOWN):
+        refuse_unusable(ModelFile(path=tmp_path / "m.pth", kind=usable))  # not refused here
 
 
 def test_what_a_file_is_is_a_value(tmp_path: Path) -> None:

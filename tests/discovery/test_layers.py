@@ -155,6 +155,7 @@ def _build(source: str, name: str, **kwargs: object) -> nn.Module:
 @pytest.mark.parametrize(
     ("source", "name", "kwargs", "size", "family", "layer", "grid"), MATRIX, ids=[f"{m[0]}-{m[1]}" for m in MATRIX]
 )
+@pytest.mark.slow
 def test_family_checkpoint_resolves_and_explains(
     *, tmp_path: Path, plugin: str, source: str, name: str, kwargs: dict, size: int, family: str, layer: str, grid: int
 ) -> None:
@@ -192,6 +193,7 @@ def _formats(model: nn.Module) -> dict[str, tuple[str, object, str | None]]:
 
 
 @pytest.mark.parametrize("kind", ["timm-train", "timm-train-ema", "dataparallel", "torch-compile", "bare", "safetensors"])
+@pytest.mark.slow
 def test_checkpoint_formats_resolve_and_explain(tmp_path: Path, kind: str) -> None:
     use_ema = kind.endswith("-ema")
     model = _build("timm", "resnet18")
@@ -212,6 +214,7 @@ def test_checkpoint_formats_resolve_and_explain(tmp_path: Path, kind: str) -> No
     [(torchvision.models.resnet18, "layer4.1"), (torchvision.models.densenet121, "features.norm5")],
     ids=["resnet18", "densenet121"],
 )
+@pytest.mark.slow
 def test_torchvision_classes_are_recognised_without_a_name(build: object, layer: str) -> None:
     assert resolve_targets(build(num_classes=3)).names == [layer]
 
@@ -237,6 +240,7 @@ def test_unknown_override_path_lists_nearby_names() -> None:
         get_submodule(model, "layer4.7")
 
 
+@pytest.mark.slow
 def test_feature_info_is_used_when_no_family_matches() -> None:
     model = timm.create_model("regnetx_002", num_classes=3)  # RegNet: not in the table
 
@@ -265,6 +269,7 @@ def test_no_spatial_layer_gives_the_target_layer_advice() -> None:
     assert not model.training
 
 
+@pytest.mark.slow
 def test_find_target_layers_alone_works_with_gradcam_on_vit_and_swin() -> None:
     """The README's API example: `GradCAM(model, target_layers=find_target_layers(model))`, no reshape given."""
     for name, size in (("test_vit", 64), ("swin_tiny_patch4_window7_224", 64)):
@@ -342,6 +347,7 @@ CAUSES = [
 
 @pytest.mark.parametrize(("build", "size", "rule", "layer", "reshape", "grid"), [c[1:] for c in CAUSES],
                          ids=[c[0] for c in CAUSES])
+@pytest.mark.slow
 def test_each_timm_cause_resolves_to_a_working_map(*, build: Callable[[], nn.Module], size: int, rule: str, layer: str,
                                                    reshape: str, grid: tuple[int, int]) -> None:
     """The rule, the layer and its reshape; the README's plain GradCAM call on `find_target_layers` and camviz's own

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
-import json
+import argparse
+from pathlib import Path
 
 import pytest
+import torch
 
-from tests.support.checkpoints import BUILDERS, SHAPES, Source, save_demo_checkpoint
-from tests.support.cli import invoke_ok, one_error_line
+from camviz.discovery.metadata import read_metadata
+from camviz.errors import CheckpointError
+from tests.support.checkpoints import SHAPES, tiny_timm
 
-METADATA = {  # key -> (bad value, words of the message)
+WRONG = {  # key -> (bad value, words of the message)
     "class_names": (5, "`class_names` must be a list"),
     "img_size": ([], "`img_size` must be a positive int"),
     "mean": ("abc", "`mean` must be 3 numbers"),
@@ -20,33 +23,34 @@ METADATA = {  # key -> (bad value, words of the message)
 }
 
 
-@pytest.mark.parametrize("key", METADATA)
-def test_checkpoint_metadata_of_the_wrong_type(camviz_main, circle_image, tmp_path, key) -> None:
-    drop = ("class_names",) if key == "class_to_idx" else ()
-    path = save_demo_checkpoint(tmp_path / "bad.pth", drop=drop, **{key: METADATA[key][0]})
-    result = camviz_main("explain", "--image-path", circle_image, "--output-dir", tmp_path / "out",
-                         "--model-path", path)
-    one_error_line(result, 1, METADATA[key][1])
+def test_top_level_wins_over_args_and_hyper_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pth"
+    torch.save({"state_dict": {}, "img_size": [3, 64, 48],
+                "args": argparse.Namespace(model="resnet18", num_classes=3, mean=[0.5], img_size=224),
+                "hyper_parameters": {"model_name": "ignored", "class_to_idx": {"b": 1, "a": 0, "c": 2},
+                                     "std": torch.tensor([0.2, 0.3, 0.4]), "multi_label": True}}, path)
+    meta = read_metadata(torch.load(path, weights_only=False), path)
+    assert meta["model_name"] == "resnet18" and meta["num_classes"] == 3
+    assert meta["img_size"] == (64, 48) and meta["in_chans"] == 3  # [C, H, W] at the top level
+    assert meta["class_names"] == ["a", "b", "c"]  # class_to_idx ordered by index
+    assert meta["mean"] == (0.5, 0.5, 0.5) and meta["std"] == pytest.approx((0.2, 0.3, 0.4))
+    assert meta["multi_label"] is True
 
 
-@pytest.mark.parametrize("name", list(BUILDERS))
-def test_layers_reads_what_the_checkpoint_records(sources: dict[str, Source], name: str) -> None:
-    source = sources[name]
-    info = json.loads(invoke_ok("layers", "--model-path", source.path, "--json", *source.flags).stdout)
-    assert {key: info[key] for key in source.json} == source.json
+def test_a_timm_hub_config_beside_the_weights_is_read(tmp_path: Path) -> None:
+    from timm.models._hub import save_for_hf
+
+    save_for_hf(tiny_timm("test_vit", num_classes=3, img_size=64), tmp_path / "hub",
+                model_config={"label_names": SHAPES}, safe_serialization=True)
+    meta = read_metadata({}, tmp_path / "hub" / "model.safetensors", config=tmp_path / "hub" / "config.json")
+    assert (meta["model_name"], meta["img_size"], meta["class_names"]) == ("test_vit", (64, 64), SHAPES)
+    assert meta["model_args"]["img_size"] == [64, 64] and "num_classes" not in meta["model_args"]  # the head: from the weights
 
 
-def test_lightning_checkpoint_runs_with_no_flags_as_a_command(sources: dict[str, Source], sources_data,
-                                                              tmp_path, camviz_main) -> None:
-    """The command on the Lightning file: architecture, classes and size from hyper_parameters."""
-    result = camviz_main("explain", "--model-path", sources["lightning"].path, "--data-dir", sources_data,
-                         "--output-dir", tmp_path, "--num-workers", "0")
-    assert result.returncode == 0 and "warning" not in result.stderr and "error" not in result.stderr, result.stderr
-    assert "processed: 3" in result.stdout and "accuracy on processed samples" in result.stdout
-    assert len(list(tmp_path.glob("gradcam_*_true_*_pred_*.png"))) == 3
-
-
-def test_timm_hub_weight_file_reads_the_config_beside_it(sources: dict[str, Source]) -> None:
-    weights = sources["timm-hub-folder"].path / "model.safetensors"
-    info = json.loads(invoke_ok("layers", "--model-path", weights, "--json").stdout)
-    assert (info["model_name"], info["img_size"], info["class_names"]) == ("test_vit", 64, SHAPES)
+@pytest.mark.parametrize("key", WRONG)
+def test_metadata_of_the_wrong_type_is_one_line_naming_the_file(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "bad.pth"
+    with pytest.raises(CheckpointError) as refused:
+        read_metadata({key: WRONG[key][0]}, path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: metadata ") and WRONG[key][1] in message and "\n" not in message

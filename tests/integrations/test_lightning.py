@@ -16,6 +16,8 @@ from camviz.lightning import CamCallback
 from tests.support.figures import cam_from_figure, peak_inside
 from tests.support.training import ImageListLogger, RankFolderCamCallback, ShapesClassifier, shapes_data, train
 
+pytestmark = pytest.mark.slow  # the fast tier leaves this module out (pyproject.toml)
+
 FIGURE_SHAPE = (336, 944, 3)  # three 96 px panels enlarged to 288, their titles, the colour bar
 
 

@@ -41,6 +41,7 @@ def _two_steps(log: object | None) -> tuple[ShapesClassifier, torch.optim.Optimi
     return module, optimizer, seen
 
 
+@pytest.mark.slow
 def test_a_summary_writer_gets_each_figure_and_training_goes_on_unchanged(tmp_path: Path, circle_image: Path,
                                                                          small_split: Path) -> None:
     images = [circle_image, small_split / "triangle" / "triangle_001.png"]

@@ -33,23 +33,6 @@ def _rgb(path: Path) -> np.ndarray:
 
 
 @pytest.mark.process
-def test_a_checkpoint_gives_the_cli_cam_prediction_and_figure(camviz, trained_checkpoint: Path, circle_image: Path,
-                                                             tmp_path: Path) -> None:
-    result = camviz("explain", "--model-path", trained_checkpoint, "--image-path", circle_image, "--save-raw",
-                    "--output-dir", tmp_path)
-    assert result.returncode == 0, result.stderr
-    explained = explain_image(trained_checkpoint, circle_image)
-    raw = np.load(tmp_path / "circle_000_gradcam.npy")
-    assert explained.cam.dtype == np.float32 and explained.cam.shape == raw.shape == (96, 96)
-    assert np.abs(explained.cam - raw).max() <= 1e-6
-    assert explained.prediction == explained.explained == "circle"
-    assert explained.probability == pytest.approx(float(explained.probabilities.max()))
-    assert np.array_equal(explained.figure(), _rgb(tmp_path / "circle_000_gradcam.png"))  # titles: prediction, p
-    assert np.array_equal(explained.overlay, _rgb(tmp_path / "circle_000_gradcam_overlay.png"))
-    assert explained.overlay.dtype == np.uint8 and explained.overlay.shape == (96, 96, 3)
-
-
-@pytest.mark.process
 def test_importing_camviz_and_its_integrations_imports_no_lightning_and_no_tensorboard() -> None:
     code = ("import sys, camviz; camviz.explain_image, camviz.log_cams; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning', 'tensorboard')))")
@@ -57,6 +40,7 @@ def test_importing_camviz_and_its_integrations_imports_no_lightning_and_no_tenso
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_a_model_object_gives_its_checkpoints_cam_under_no_grad_and_inference_mode(trained_checkpoint: Path,
                                                                                     circle_image: Path) -> None:
     expected = explain_image(trained_checkpoint, circle_image)
@@ -72,6 +56,7 @@ def test_a_model_object_gives_its_checkpoints_cam_under_no_grad_and_inference_mo
     assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
 
 
+@pytest.mark.slow
 def test_a_timm_vit_object_gives_its_checkpoints_cam(tmp_path: Path, circle_image: Path) -> None:
     model = tiny_timm("test_vit", num_classes=3, img_size=64)
     torch.save({"model_name": "test_vit", "img_size": 64, "state_dict": model.state_dict()}, tmp_path / "vit.pth")
@@ -172,6 +157,7 @@ def _live_tensors() -> int:
     return sum(1 for item in gc.get_objects() if torch.is_tensor(item))
 
 
+@pytest.mark.slow
 def test_a_hundred_calls_reuse_one_engine_and_grow_no_hooks_and_no_memory(trained_checkpoint: Path,
                                                                           circle_image: Path) -> None:
     model = load_model(trained_checkpoint).model

@@ -15,7 +15,6 @@ import pytest
 from camviz.output.gallery import class_axis, gallery_data, write_gallery
 from camviz.output.manifest import ManifestRow
 from tests.support.browser import CHROMIUM, DevTools, headless_page
-from tests.support.checkpoints import biased_demo_checkpoint
 
 CLASSES = ["cat", "dog", '<b>&"x"']
 
@@ -135,27 +134,3 @@ def test_gallery_in_headless_chromium(tmp_path: Path, browser: DevTools) -> None
     assert browser.evaluate(VISIBLE) == 6
     assert "cannot decode </script> broken.png" in browser.evaluate("document.getElementById('errors').textContent")
     assert browser.console_errors() == []
-
-
-@pytest.mark.browser
-def test_gallery_after_only_misclassified_shows_rows_without_figures_as_such(camviz_main, small_split: Path,
-                                                                             tmp_path: Path, browser: DevTools) -> None:
-    """A model that always says `circle`: 2 right (no figure), 4 wrong (a figure each)."""
-    checkpoint = biased_demo_checkpoint(tmp_path / "circle.pth", ["circle", "square", "triangle"], [10.0, 0.0, 0.0])
-    out = tmp_path / "out"
-    result = camviz_main("explain", "--model-path", checkpoint, "--data-dir", small_split, "--output-dir", out,
-                         "--num-workers", 0, "--only-misclassified")
-    assert result.returncode == 0, result.stderr
-    data = _embedded((out / "index.html").read_text(encoding="utf-8"))
-    assert (data["summary"]["figures"], data["summary"]["without_figure"]) == (4, 2) == (
-        len(list(out.glob("gradcam_*.png"))), 2)
-    assert not any(row["missing"] for row in data["rows"])
-
-    browser.call("Page.navigate", url=(out / "index.html").as_uri())
-    browser.wait_event("Page.loadEventFired")
-    assert browser.evaluate(VISIBLE) == 4
-    assert browser.evaluate("[...document.querySelectorAll('#grid .nofig')].map(e => e.textContent)") == [
-        "no figure (--only-misclassified)"] * 2
-    assert browser.evaluate("document.querySelectorAll('#grid .missing').length") == 0
-    stats = browser.evaluate("[...document.querySelectorAll('#stats .stat')].map(s => s.textContent)")
-    assert "4figures" in stats and "2without figure (--only-misclassified)" in stats, stats

@@ -1,71 +1,54 @@
-"""camviz.output.outdir: an output folder that is read-only, full, or in use by another run is one line each,
---resume finishes after a full disk, and a run leaves other live processes' temporary files alone."""
+"""camviz.output.outdir: the output folder is made or is one line saying why not; one batch run holds it at a time
+(single runs share it), and leaving it removes this process's and dead processes' temporary files only."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
-from camviz.demo import CHECKPOINT_PATH
+import pytest
+
+from camviz.errors import CamvizError
 from camviz.output.files import partial_name
-from camviz.output.outdir import claim_output_dir
-from tests.support.manifest import manifest_rows
-from tests.support.mounts import remount, small_tmpfs
+from camviz.output.outdir import OutputDirBusy, claim_output_dir, make_output_dir
 
 
-def _explain(camviz_main, data: Path, out: Path, *extra: object) -> subprocess.CompletedProcess:
-    return camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--output-dir", out,
-                       "--num-workers", 0, "--batch-size", 2, *extra)
+def test_the_folder_and_its_parents_are_made_and_a_file_in_the_way_is_one_line(tmp_path: Path) -> None:
+    made = make_output_dir(tmp_path / "a" / "b")
+    assert made.is_dir() and make_output_dir(made) == made  # an existing folder is fine
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CamvizError, match="cannot create --output-dir") as refused:
+        make_output_dir(tmp_path / "file" / "out")
+    assert "\n" not in str(refused.value)
 
 
-def _one_line(result: subprocess.CompletedProcess) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.startswith("camviz:")]
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    return lines[0]
+def test_a_batch_run_holds_the_folder_alone_and_single_runs_share_it(tmp_path: Path) -> None:
+    with (claim_output_dir(tmp_path, exclusive=False), claim_output_dir(tmp_path, exclusive=False),
+          pytest.raises(OutputDirBusy, match="another camviz run is writing to --output-dir"),
+          claim_output_dir(tmp_path, exclusive=True)):
+        pass
+    with claim_output_dir(tmp_path, exclusive=True):
+        for exclusive in (True, False):
+            with pytest.raises(OutputDirBusy), claim_output_dir(tmp_path, exclusive=exclusive):
+                pass
+        with claim_output_dir(tmp_path, exclusive=True, lock=False):  # unlocked: never refused
+            pass
+    with claim_output_dir(tmp_path, exclusive=True):  # released on the way out
+        pass
 
 
-def test_a_read_only_output_dir_is_one_line(camviz_main, small_split, tmp_path) -> None:
-    with small_tmpfs(tmp_path / "ro", "1m") as out:
-        remount(out, "ro")
-        result = _explain(camviz_main, small_split, out)
-    assert result.returncode == 1
-    assert "cannot write to --output-dir" in _one_line(result) and "read-only" in _one_line(result)
-
-
-def test_a_full_disk_is_the_users_to_fix_and_resume_finishes(camviz_main, small_split, tmp_path) -> None:
-    with small_tmpfs(tmp_path / "small", "600k") as out:
-        result = _explain(camviz_main, small_split, out)
-        assert result.returncode == 1
-        line = _one_line(result)
-        assert "disk full" in line and "No space left on device" in line and "--resume" in line, line
-        assert not list(out.glob(".*.part")), "no temporary file is left behind"
-        remount(out, "size=16m")
-        result = _explain(camviz_main, small_split, out, "--resume")
-        assert result.returncode == 0, result.stderr
-        rows = manifest_rows(out)
-        assert [row["status"] for row in rows] == ["ok"] * 6 and all((out / row["output"]).is_file() for row in rows)
-
-
-def test_a_second_batch_run_into_a_busy_output_dir_is_refused(camviz_main, small_split, tmp_path) -> None:
-    tmp_path.joinpath("out").mkdir()
-    with claim_output_dir(tmp_path / "out", exclusive=True):  # what a running batch run holds
-        result = _explain(camviz_main, small_split, tmp_path / "out")
-        single = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--output-dir", tmp_path / "out",
-                             "--image-path", small_split / "circle" / "circle_000.png")
-    assert result.returncode == 1 and "another camviz run is writing to --output-dir" in _one_line(result)
-    assert single.returncode == 1 and "another camviz run" in _one_line(single)
-    assert not (tmp_path / "out" / "manifest.csv").exists()
-
-
-def test_a_run_leaves_other_live_processes_temporary_files_alone(camviz_main, small_split, tmp_path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    other = subprocess.Popen(["sleep", "60"])
+def test_leaving_removes_own_and_dead_processes_partial_files_only(tmp_path: Path) -> None:
+    live = subprocess.Popen(["sleep", "60"])  # another run, still going
     try:
-        theirs = out / partial_name("gradcam_0000_true_circle_pred_circle.png", pid=other.pid)
-        theirs.write_bytes(b"in flight")
-        assert _explain(camviz_main, small_split, out).returncode == 0
-        assert theirs.read_bytes() == b"in flight"
+        dead_pid = int(subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True).stdout)
+        names = {who: partial_name(f"{who}.png", pid) for who, pid in
+                 (("own", None), ("dead", dead_pid), ("live", live.pid))}
+        for name in names.values():
+            (tmp_path / name).write_bytes(b"half")
+        (tmp_path / "kept.png").write_bytes(b"done")
+        with claim_output_dir(tmp_path, exclusive=True):
+            assert len(list(tmp_path.iterdir())) == 4
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["kept.png", names["live"]])
     finally:
-        other.kill()
-        other.wait()
+        live.kill()
+        live.wait()

@@ -1,79 +1,44 @@
-"""camviz.run.provenance and camviz.output.run_record: every run leaves a `run.json` saying what made its outputs;
-`--resume` ignores it; the gallery shows it in its "run" panel."""
+"""camviz.run.provenance: `run.json`'s content for the shipped classifier as resolved: the installed versions, the
+command line, the model's name, layers, input and output, the settings key; then the end, the status and the counts.
+(`run.json` written by real runs: tests/cli/test_run_json.py.)"""
 
 from __future__ import annotations
 
 import json
-import shlex
+import sys
 from datetime import datetime
 from importlib import metadata
-from pathlib import Path
+
+import pytest
 
 from camviz.demo import CHECKPOINT_PATH
-from camviz.output.gallery import GALLERY_NAME
-from camviz.output.run_record import RUN_RECORD_NAME, read_run_record
-from tests.support.manifest import manifest_rows
+from camviz.discovery.options import ModelOptions
+from camviz.output.manifest import ManifestRow
+from camviz.output.summary import summarize
+from camviz.run.model import resolve_model
+from camviz.run.options import RunMode
+from camviz.run.provenance import finish_record, start_record
 
 
-def _explain(camviz_main, data: Path, out: Path, *extra: object):
-    return camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--output-dir", out,
-                       "--num-workers", 0, *extra)
-
-
-def _record(out: Path) -> dict:
-    return json.loads((out / RUN_RECORD_NAME).read_text(encoding="utf-8"))
-
-
-def test_a_batch_run_records_versions_command_model_settings_times_and_counts(camviz_main, small_split,
-                                                                               tmp_path) -> None:
-    out = tmp_path / "out"
-    result = _explain(camviz_main, small_split, out, "--method", "gradcam++")
-    assert result.returncode == 0, result.stderr
-    record = _record(out)
+def test_a_record_says_what_made_the_outputs_and_how_the_run_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["camviz", "explain", "--data-dir", "my data", "--method", "gradcam++"])
+    resolved = resolve_model(ModelOptions(path=CHECKPOINT_PATH, cpu=True))
+    record = start_record(resolved, "gradcam++", "0123456789ab", RunMode.batch)
     for name in ("camviz", "torch", "timm", "grad-cam"):
         assert record["versions"][name] == metadata.version(name)
-    assert "transformers" in record["versions"]
-    command = shlex.split(record["command"])
-    assert command[1:3] == ["explain", "--model-path"] and "--data-dir" in command and "gradcam++" in command
+    assert record["command"] == "camviz explain --data-dir 'my data' --method gradcam++"
     model = record["model"]
-    assert model["name"] == "camviz_shapenet" and model["target_layers"] and model["family"]
+    assert model["name"] == "camviz_shapenet" and model["target_layers"] == list(resolved.targets.names)
     assert model["input"]["size"] == [96, 96] and model["input"]["channels"] == 3
-    assert model["output"]["kind"] == "softmax" and model["class_names"] == ["circle", "square", "triangle"]
-    assert record["method"] == model["method"] == "gradcam++" and record["device"] == "cpu"
-    assert record["mode"] == "batch" and record["status"] == "exit 0"
-    started, ended = (datetime.fromisoformat(record[k]) for k in ("started", "ended"))
-    assert started <= ended
-    assert record["counts"]["processed"] == 6 and record["counts"]["skipped"] == 0
-    assert record["settings_key"] and all(row["source"].startswith(record["settings_key"] + ":")
-                                          for row in manifest_rows(out)), "the key is the one --resume checks"
-    page = (out / GALLERY_NAME).read_text(encoding="utf-8")
-    assert '["settings key","' + record["settings_key"] + '"]' in page and "runPanel" in page
+    assert model["output"] == {"kind": "softmax"} and model["class_names"] == ["circle", "square", "triangle"]
+    assert (record["mode"], record["device"], record["status"], record["ended"]) == ("batch", "cpu", "running", None)
 
-
-def test_resume_ignores_run_json_and_rewrites_it(camviz_main, small_split, tmp_path) -> None:
-    out = tmp_path / "out"
-    assert _explain(camviz_main, small_split, out).returncode == 0
-    first = _record(out)
-    (out / RUN_RECORD_NAME).write_text("not json {", encoding="utf-8")  # a record is never read back as a key
-    result = _explain(camviz_main, small_split, out, "--resume")
-    assert result.returncode == 0, result.stderr
-    second = _record(out)
-    assert "already done before --resume: 6" in result.stdout
-    assert second["settings_key"] == first["settings_key"] and second["counts"]["resumed"] == 6
-
-
-def test_a_single_run_and_a_failed_run_are_recorded(camviz_main, circle_image, tmp_path) -> None:
-    out = tmp_path / "single"
-    result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--image-path", circle_image,
-                         "--output-dir", out)
-    assert result.returncode == 0, result.stderr
-    record = read_run_record(out)
-    assert record["mode"] == "single" and record["counts"] == {"files": 2} and record["status"] == "exit 0"
-
-    broken = tmp_path / "broken.png"
-    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--image-path", broken,
-                         "--output-dir", tmp_path / "failing")
-    assert result.returncode == 1
-    record = read_run_record(tmp_path / "failing")
-    assert record["status"].startswith("error: cannot decode broken.png") and record["ended"], record
+    rows = [ManifestRow(0, "circle/a.png", "circle", "circle"), ManifestRow(1, "square/b.png", "square", "circle"),
+            ManifestRow(2, "square/c.png", "square", status="error", error="cannot decode")]
+    ended = finish_record(record, "exit 3", ["a note"], summarize(rows, resumed=1))
+    assert ended["counts"] == {"processed": 2, "skipped": 1, "resumed": 1, "correct": 1, "labelled": 2}
+    assert ended["status"] == "exit 3" and ended["notes"] == ["a note"] and record["ended"] is None
+    assert datetime.fromisoformat(ended["started"]) <= datetime.fromisoformat(ended["ended"])
+    assert json.loads(json.dumps(ended)) == ended  # JSON as it is
+    assert finish_record(record, "exit 0", [], outputs=2)["counts"] == {"files": 2}
+    assert finish_record(record, "error: x", [])["counts"] is None

@@ -1,45 +1,46 @@
-"""camviz.run.ranks: `torchrun --nproc-per-node 2 -m camviz explain` on CPU (gloo) writes the figures one process
-writes, and one manifest."""
+"""camviz.run.ranks: a plain process is rank 0 of 1 and joins no group; torchrun's environment is read as it sets
+it; inside a (one-rank gloo) process group the collectives reduce as documented.
+(Two real torchrun ranks: tests/cli/test_torchrun.py.)"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
+import numpy as np
 import pytest
+import torch
+import torch.distributed as dist
 
-from tests.support.manifest import manifest_rows
+from camviz.run.ranks import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
 
-TORCHRUN = Path(sys.executable).parent / "torchrun"
-
-
-def _torchrun(*args: object, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "-m", "camviz", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=600, check=False)
+CPU = torch.device("cpu")
 
 
-def _outputs(folder: Path) -> tuple[list[str], list[int]]:
-    indices = [int(row["index"]) for row in manifest_rows(folder)]
-    return sorted(p.name for p in folder.glob("gradcam_*.png")), indices
+def test_the_environment_says_the_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    plain = ranks_from_environment()
+    assert plain == Ranks() and plain.is_main and not plain.is_distributed
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    ranked = ranks_from_environment()
+    assert ranked == Ranks(rank=3, world_size=4, local_rank=1) and not ranked.is_main and ranked.is_distributed
 
 
-@pytest.mark.process
-@pytest.mark.distributed
-@pytest.mark.parametrize("selection", [[], ["--num-samples", "7", "--classes", "circle,triangle", "--seed", "2"]],
-                         ids=["all", "sampled-and-filtered"])
-def test_two_ranks_write_what_one_process_writes(camviz_main, trained_checkpoint, shapes_split, tmp_path, selection):
-    data_dir, _ = shapes_split
-    common = ["--model-path", trained_checkpoint, "--data-dir", data_dir, "--num-workers", "0", *selection]
-    single = camviz_main("explain", *common, "--output-dir", tmp_path / "one")
-    assert single.returncode == 0, single.stderr
-    ranked = _torchrun("explain", *common, "--output-dir", tmp_path / "two", cwd=tmp_path)
-    assert ranked.returncode == 0, ranked.stderr[-3000:]
-    one_names, one_indices = _outputs(tmp_path / "one")
-    two_names, two_indices = _outputs(tmp_path / "two")
-    assert two_names == one_names and two_indices == one_indices
-    assert len(set(two_indices)) == len(two_indices)
-    assert not list((tmp_path / "two").glob("manifest.rank*.csv"))
-    assert ranked.stdout.count("processed:") == 1, "only rank 0 reports"
+def test_one_process_joins_no_group_and_keeps_its_values() -> None:
+    array = np.arange(6, dtype=np.float64).reshape(2, 3)
+    with process_group(Ranks(), CPU):
+        assert not dist.is_initialized()
+        assert worst_exit_code(3, CPU) == 3 and sum_over_ranks(array, CPU) is array
+
+
+def test_in_a_process_group_the_collectives_reduce() -> None:
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        with process_group(Ranks(rank=0, world_size=2), CPU):  # already joined: left as it is
+            assert dist.is_initialized()
+            assert worst_exit_code(2, CPU) == 2
+            summed = sum_over_ranks(np.array([[1, 2], [3, 4]], dtype=np.int64), CPU)
+        assert summed.dtype == np.float64 and summed.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()

@@ -37,6 +37,7 @@ def runs(trained_checkpoint: Path, shapes_split, tmp_path_factory) -> dict[str, 
     return found
 
 
+@pytest.mark.slow
 def test_gradcam_maps_fall_apart_once_head_and_last_stage_are_random(runs) -> None:
     result, checkpoint_kept = runs["gradcam"]
     names = result.blocks.names
@@ -50,6 +51,7 @@ def test_gradcam_maps_fall_apart_once_head_and_last_stage_are_random(runs) -> No
     assert checkpoint_kept and result.exit_code == 0
 
 
+@pytest.mark.slow
 def test_eigencam_does_not_see_the_head_so_the_warning_appears(runs) -> None:
     result, checkpoint_kept = runs["eigencam"]
     head = result.cascade[0]
@@ -60,6 +62,7 @@ def test_eigencam_does_not_see_the_head_so_the_warning_appears(runs) -> None:
     assert checkpoint_kept
 
 
+@pytest.mark.slow
 def test_the_outputs_hold_a_row_per_image_and_step(runs) -> None:
     result, _ = runs["gradcam"]
     figure, table, summary = result.outputs
@@ -74,6 +77,7 @@ def test_the_outputs_hold_a_row_per_image_and_step(runs) -> None:
     assert figure.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_a_corrupt_image_is_skipped_and_said(trained_checkpoint: Path, small_split: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(small_split, data)

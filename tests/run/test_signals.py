@@ -1,80 +1,64 @@
-"""camviz.run.signals: SIGTERM or Ctrl-C sent to a real `camviz` process stops it cleanly, once, with no worker or
-partial file left behind."""
+"""camviz.run.signals: inside `interruptible()` the first SIGINT or SIGTERM raises `Interrupted` once (exit code
+128 + signal), later ones are ignored so the clean-up cannot be broken; without a signal the handlers are restored.
+(The real `camviz` process stopped by a signal: tests/cli/test_explain_signals.py.)"""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
-import subprocess
+import threading
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-from camviz.demo import CHECKPOINT_PATH
-from tests.support.manifest import manifest_rows
-from tests.support.processes import children, start_run
+from camviz.run import signals
+from camviz.run.signals import Interrupted, interruptible, received
 
-pytestmark = pytest.mark.process
-
-
-@pytest.fixture(scope="module")
-def many(small_split: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """240 images (copies of the small split's), enough to still be running when the signal comes (the CPU path
-    explains the demo's 96 px images at well over 100 per second)."""
-    data = tmp_path_factory.mktemp("many") / "data"
-    for source in sorted(small_split.rglob("*.png")):
-        (data / source.parent.name).mkdir(parents=True, exist_ok=True)
-        for copy in range(40):
-            shutil.copy(source, data / source.parent.name / f"{source.stem}_{copy}.png")
-    return data
+HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
-def _start(data: Path, out: Path) -> tuple[subprocess.Popen, set[int]]:
-    """A batch run with two decoding workers, in its own process group, once it has written two figures."""
-    process = start_run(["explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--output-dir", out,
-                         "--num-workers", "2", "--batch-size", "2"], out, figures=2,
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    return process, children(process.pid)
+@pytest.fixture
+def handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """This process's SIGINT/SIGTERM handlers, put back afterwards, and the module's flag back to "no signal"."""
+    monkeypatch.setattr(signals, "_received", None)
+    saved = {signum: signal.getsignal(signum) for signum in HANDLED}
+    yield saved
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
 
 
-def _stopped_cleanly(process: subprocess.Popen, workers: set[int], out: Path, signum: int) -> None:
-    try:
-        _, stderr = process.communicate(timeout=90)  # returns only once nothing holds the pipes open
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail("camviz (or a worker holding its pipes) was still running 90 s after the signal")
-    assert process.returncode == 128 + signum, stderr
-    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
-    assert stderr.strip().splitlines()[-1].startswith(f"camviz: stopped by {signal.Signals(signum).name}"), stderr
-    assert workers and not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "decoding workers are gone"
-    assert not list(out.glob(".*.part")), "no partial file is left behind"
+def _wait_for_signal() -> None:
+    time.sleep(5)  # the handler runs (and raises) within the first bytecodes after the signal arrives
 
 
-def test_sigterm_stops_like_ctrl_c_and_resume_finishes(camviz_main, many, tmp_path) -> None:
-    out = tmp_path / "out"
-    process, workers = _start(many, out)
-    second = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", many, "--output-dir", out,
-                         "--num-workers", 0)  # another run into the same folder, meanwhile
-    assert second.returncode == 1 and "another camviz run is writing to --output-dir" in second.stderr
-    process.send_signal(signal.SIGTERM)
-    _stopped_cleanly(process, workers, out, signal.SIGTERM)
-    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    assert record["status"] == "interrupted" and record["ended"], record  # run.json says how the run ended
-    result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", many, "--output-dir", out,
-                         "--num-workers", 0, "--batch-size", 8, "--resume")
-    assert result.returncode == 0, result.stderr
-    assert [int(row["index"]) for row in manifest_rows(out)] == list(range(240))
-    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    assert record["status"] == "exit 0" and 0 < record["counts"]["resumed"] < 240
+def test_without_a_signal_the_handlers_are_restored(handlers: dict) -> None:
+    with interruptible():
+        assert all(signal.getsignal(signum) is not handlers[signum] for signum in HANDLED)
+    assert {signum: signal.getsignal(signum) for signum in HANDLED} == handlers and received() is None
 
 
-def test_repeated_ctrl_c_prints_no_worker_traceback(many, tmp_path) -> None:
-    process, workers = _start(many, tmp_path / "out")
-    for _ in range(3):  # the terminal sends SIGINT to the whole process group, workers included
-        os.killpg(process.pid, signal.SIGINT)
-        time.sleep(0.15)
-    _stopped_cleanly(process, workers, tmp_path / "out", signal.SIGINT)
+@pytest.mark.parametrize("signum", HANDLED, ids=lambda s: signal.Signals(s).name)
+def test_the_first_signal_unwinds_once_and_later_ones_are_ignored(handlers: dict, signum: int) -> None:
+    started = time.monotonic()
+    with pytest.raises(Interrupted) as stop, interruptible():
+        os.kill(os.getpid(), signum)
+        _wait_for_signal()
+    assert time.monotonic() - started < 4, "the signal did not interrupt the sleep"
+    assert stop.value.signum == signum == received() and stop.value.exit_code == 128 + signum
+    assert all(signal.getsignal(s) is signal.SIG_IGN for s in HANDLED)
+    os.kill(os.getpid(), signal.SIGINT)  # ignored: no KeyboardInterrupt, no second Interrupted
+    time.sleep(0.05)
+
+
+def test_outside_the_main_thread_nothing_is_installed(handlers: dict) -> None:
+    seen = []
+
+    def run() -> None:
+        with interruptible():
+            seen.append({signum: signal.getsignal(signum) for signum in HANDLED})
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert seen == [handlers]

@@ -1,0 +1,45 @@
+"""camviz.run.ranks: `torchrun --nproc-per-node 2 -m camviz explain` on CPU (gloo) writes the figures one process
+writes, and one manifest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.manifest import manifest_rows
+
+TORCHRUN = Path(sys.executable).parent / "torchrun"
+
+
+def _torchrun(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "-m", "camviz", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=600, check=False)
+
+
+def _outputs(folder: Path) -> tuple[list[str], list[int]]:
+    indices = [int(row["index"]) for row in manifest_rows(folder)]
+    return sorted(p.name for p in folder.glob("gradcam_*.png")), indices
+
+
+@pytest.mark.process
+@pytest.mark.distributed
+@pytest.mark.parametrize("selection", [[], ["--num-samples", "7", "--classes", "circle,triangle", "--seed", "2"]],
+                         ids=["all", "sampled-and-filtered"])
+def test_two_ranks_write_what_one_process_writes(camviz_main, trained_checkpoint, shapes_split, tmp_path, selection):
+    data_dir, _ = shapes_split
+    common = ["--model-path", trained_checkpoint, "--data-dir", data_dir, "--num-workers", "0", *selection]
+    single = camviz_main("explain", *common, "--output-dir", tmp_path / "one")
+    assert single.returncode == 0, single.stderr
+    ranked = _torchrun("explain", *common, "--output-dir", tmp_path / "two", cwd=tmp_path)
+    assert ranked.returncode == 0, ranked.stderr[-3000:]
+    one_names, one_indices = _outputs(tmp_path / "one")
+    two_names, two_indices = _outputs(tmp_path / "two")
+    assert two_names == one_names and two_indices == one_indices
+    assert len(set(two_indices)) == len(two_indices)
+    assert not list((tmp_path / "two").glob("manifest.rank*.csv"))
+    assert ranked.stdout.count("processed:") == 1, "only rank 0 reports"

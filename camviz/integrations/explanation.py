@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from camviz.errors import UsageError
-from camviz.output.figures import FigureFormat, display_image, encode_image, figure_and_overlays, overlay
+from camviz.output.figures import FigureFormat, Titles, display_image, encode_image, figure_and_overlays, overlay
 from camviz.output.files import write_atomic
-from camviz.output.prediction import Titles
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -76,11 +76,11 @@ def joined(names: Sequence[str]) -> str:
 def _cells(result: ImageResult) -> dict[str, object]:
     """The result's fixed columns as text (text fields defused)."""
     source = result.source
-    cells = {"index": result.index, "path": result.path, "true": result.true, "pred": joined(result.predicted),
+    cells: dict[str, object] = {"index": result.index, "path": result.path, "true": result.true, "pred": joined(result.predicted),
              "confidence": "+".join(f"{value:.{PRECISION}f}" for value in result.confidence),
              "target": joined(result.explained), "output": result.output, "status": result.status.value,
              "error": result.note, "source": f"{source.key}:{source.image}" if source else ""}
-    return {name: defuse(value) if name in _TEXT_FIELDS else value for name, value in cells.items()}
+    return {name: defuse(str(value)) if name in _TEXT_FIELDS else value for name, value in cells.items()}
 
 
 def _score_cell(name: str, scores: Mapping[str, float]) -> str:

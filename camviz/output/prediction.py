@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from camviz.discovery.output_kind import OutputKind
-
-Titles = tuple[str, str, str]  # input, heatmap, overlay
+from camviz.output.figures import Titles
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,12 +19,12 @@ from camviz.data.listing import Sample
 from camviz.discovery.output_kind import OutputKind
 from camviz.errors import ImageDecodeError
 from camviz.output.class_means import ClassMeans
-from camviz.output.figures import write_figure
+from camviz.output.figures import CamFigure, Titles, write_figure
 from camviz.output.manifest import ManifestWriter, joined
 from camviz.output.names import batch_stem, single_stem
 from camviz.output.options import OutputOptions
 from camviz.output.pool import WritePool
-from camviz.output.prediction import Prediction, Titles, prediction, titles
+from camviz.output.prediction import Prediction, prediction, titles
 from camviz.output.result import ImageResult, Status
 
 
@@ -119,7 +119,8 @@ class BatchWriter:
     def _write(self, image: ExplainedImage, titles: list[Titles], result: ImageResult) -> None:
         figure = self.settings.output_dir / result.output  # rewritten even if there: only a matching row proves a file
         raw = figure.with_suffix(".npy") if self.settings.output.save_raw else None
-        write_figure(figure, image.pixels, image.cam, titles, raw_path=raw, outline=_mask(image))
+        write_figure(figure, CamFigure(pixels=image.pixels, cam=image.cam, titles=titles, outline=_mask(image)),
+                     raw_path=raw)
         self.manifest.add(_localized(result, image))
         self.outputs.append(figure)
 
@@ -160,5 +161,6 @@ class SingleWriter:
         overlay_path = settings.output_dir / f"{stem}_overlay.{settings.output.figure_format}"
         titles = settings.titles(sample.relative_path, settings.prediction(image.probabilities))
         raw = settings.output_dir / f"{stem}.npy" if settings.output.save_raw else None
-        write_figure(figure, image.pixels, np.nan_to_num(image.cam), titles, overlay_path=overlay_path, raw_path=raw)
+        write_figure(figure, CamFigure(pixels=image.pixels, cam=np.nan_to_num(image.cam), titles=titles),
+                     overlay_path=overlay_path, raw_path=raw)
         self.outputs += [figure, overlay_path] + ([raw] if raw else [])

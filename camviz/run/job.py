@@ -19,8 +19,8 @@ from camviz.cam.metrics import METRIC_NAMES
 from camviz.cam.options import CamOptions
 from camviz.data.classes import match_class_folders
 from camviz.data.ground_truth import GroundTruth, read_ground_truth
-from camviz.data.listing import Sample
-from camviz.data.loader import batch_loader
+from camviz.data.listing import ImageFolderListing, Sample
+from camviz.data.loader import Loading, batch_loader
 from camviz.data.sampling import input_samples, shard
 from camviz.discovery.spec import as_size
 from camviz.errors import CamvizError, UsageError
@@ -73,9 +73,9 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     for note in resolved.notes:
         progress.warn(note)
     if options.inputs.data_dir is not None:
-        samples, folder_classes = match_class_folders(samples, folder_classes, resolved.class_names,
-                                                      options.inputs.data_dir, recorded=loaded.class_names is not None,
-                                                      warn=progress.warn)
+        matched = match_class_folders(ImageFolderListing(classes=folder_classes, samples=samples), resolved.class_names,
+                                      options.inputs.data_dir, recorded=loaded.class_names is not None, warn=progress.warn)
+        samples, folder_classes = matched.samples, matched.classes
     check_target_category(options.cam.target_category, loaded.num_classes)
     ground_truth = _ground_truth(options.output, samples, progress)
     if options.output.metrics and not loaded.output_kind.is_softmax:
@@ -180,7 +180,7 @@ def _writer_settings(job: Job) -> WriterSettings:
 
 def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
     writer = SingleWriter(_writer_settings(job), job.progress.warn)
-    drive(job, batch_loader(samples, job.resolved.preprocessing, 1, 0), writer)
+    drive(job, batch_loader(samples, job.resolved.preprocessing, Loading(batch_size=1)), writer)
     return ExplainResult(output_dir=job.output_dir, outputs=writer.outputs)
 
 
@@ -226,9 +226,9 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
             outputs = writer.outputs
             workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))
             device = job.resolved.device.type  # on the CPU device the workers normalise
-            loader = batch_loader(todo, job.resolved.preprocessing, job.batch_size, workers,
-                                  pin_memory=device == "cuda", normalize=device == "cpu",
-                                  ground_truth=job.ground_truth)
+            loading = Loading(batch_size=job.batch_size, num_workers=workers, pin_memory=device == "cuda",
+                              normalize=device == "cpu")
+            loader = batch_loader(todo, job.resolved.preprocessing, loading, job.ground_truth)
             drive(job, loader, writer)
     except CamvizError as error:  # other ranks still wait for this rank's exit code
         failure = error

@@ -17,6 +17,7 @@ Each score is in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -49,37 +50,52 @@ def blurred(inputs: torch.Tensor) -> torch.Tensor:
     return gaussian_blur(inputs, [BLUR_KERNEL, BLUR_KERNEL], [BLUR_SIGMA, BLUR_SIGMA])
 
 
-def deletion_auc(model: nn.Module, inputs: torch.Tensor, ranks: torch.Tensor, categories: Sequence[int],
-                 *, steps: int = DELETION_STEPS, batch_size: int = 32) -> np.ndarray:
+@dataclass(frozen=True, kw_only=True)
+class Ranked:
+    """The maps being scored: each pixel's place in its map's order (`relevance_ranks`) and each map's class."""
+
+    ranks: torch.Tensor  # long [B, H*W], 0 for the most relevant pixel
+    categories: Sequence[int]  # the class each map explains
+
+
+@dataclass(frozen=True, kw_only=True)
+class Curve:
+    """How a curve is sampled: its points (`removal_counts`), and perturbed copies per forward pass."""
+
+    steps: int = DELETION_STEPS
+    batch_size: int = 32
+
+
+def deletion_auc(model: nn.Module, inputs: torch.Tensor, ranked: Ranked, curve: Curve = Curve()) -> np.ndarray:
     """Area under the probability curve as the most relevant pixels are set to zero (normalised input): [B]."""
-    return curve_areas(model, torch.zeros_like(inputs), inputs, ranks, categories, steps=steps, batch_size=batch_size)
+    return curve_areas(model, torch.zeros_like(inputs), inputs, ranked, curve)
 
 
-def insertion_auc(model: nn.Module, inputs: torch.Tensor, ranks: torch.Tensor, categories: Sequence[int],
-                  *, steps: int = DELETION_STEPS, batch_size: int = 32) -> np.ndarray:
+def insertion_auc(model: nn.Module, inputs: torch.Tensor, ranked: Ranked, curve: Curve = Curve()) -> np.ndarray:
     """Area under the probability curve as the most relevant pixels are restored into a blurred copy: [B]."""
-    return curve_areas(model, inputs, blurred(inputs), ranks, categories, steps=steps, batch_size=batch_size)
+    return curve_areas(model, inputs, blurred(inputs), ranked, curve)
 
 
-def curve_areas(model: nn.Module, first: torch.Tensor, rest: torch.Tensor, ranks: torch.Tensor,
-                categories: Sequence[int], *, steps: int = DELETION_STEPS, batch_size: int = 32) -> np.ndarray:
+def curve_areas(model: nn.Module, first: torch.Tensor, rest: torch.Tensor, ranked: Ranked,
+                curve: Curve = Curve()) -> np.ndarray:
     """For each image, the area under its class probability curve, where the point for k takes its k most
     relevant pixels from `first` and the others from `rest` (both [B, C, H, W], on the model's device).
 
-    Perturbed copies of all images and points go through the model `batch_size` at a time, under `no_grad`.
+    Perturbed copies of all images and points go through the model `curve.batch_size` at a time, under `no_grad`.
     """
-    counts = removal_counts(ranks.shape[1], steps)
+    ranks = ranked.ranks
+    counts = removal_counts(ranks.shape[1], curve.steps)
     jobs = [(image, point) for image in range(len(first)) for point in range(len(counts))]
     curves = np.zeros((len(first), len(counts)), np.float64)
     limits = torch.tensor(counts, device=ranks.device)
-    classes = torch.tensor([int(c) for c in categories], device=ranks.device)
+    classes = torch.tensor([int(c) for c in ranked.categories], device=ranks.device)
     with torch.no_grad():
-        for start in range(0, len(jobs), batch_size):
-            images, points = (torch.tensor(column, device=ranks.device) for column in zip(*jobs[start:start + batch_size],
-                                                                                         strict=True))
+        for start in range(0, len(jobs), curve.batch_size):
+            images, points = (torch.tensor(column, device=ranks.device)
+                              for column in zip(*jobs[start:start + curve.batch_size], strict=True))
             take_first = (ranks[images] < limits[points][:, None]).reshape(len(images), 1, *first.shape[2:])
             probabilities = torch.softmax(model(torch.where(take_first, first[images], rest[images])).float(), dim=1)
             picked = probabilities.gather(1, classes[images][:, None])[:, 0]
             curves[images.cpu().numpy(), points.cpu().numpy()] = picked.cpu().numpy()
     fractions = np.asarray(counts, np.float64) / ranks.shape[1]
-    return np.trapezoid(curves, fractions, axis=1).astype(np.float32)
+    return np.asarray(np.trapezoid(curves, fractions, axis=1), dtype=np.float32)

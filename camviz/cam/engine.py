@@ -8,17 +8,17 @@ same maps for a fraction of the cost, and the hooks are released in `close()`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from camviz.cam.memory import out_of_memory
 from camviz.cam.methods import canonical_method_name, method_class
 from camviz.cam.options import CamOptions
+from camviz.cam.targets import batch_targets, class_targets
 from camviz.discovery.output_kind import OutputKind
 from camviz.errors import CamvizError, first_line
 
@@ -70,7 +70,7 @@ class CamEngine:
 
     PASSES_BATCH_SIZE = 32  # Score-CAM / Ablation-CAM: masked forward passes per library batch
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- pytorch-grad-cam's (model, target_layers, reshape_transform), then camviz's
         self,
         model: torch.nn.Module,
         target_layers: Sequence[torch.nn.Module],
@@ -94,14 +94,15 @@ class CamEngine:
         if self.method == "scorecam":
             self.max_batch = 1  # ScoreCAM builds every masked copy of its whole input at once
         self.full_backward = full_backward
-        self._frozen = None
+        self._frozen: AbstractContextManager[None] | None = None
         self._freeze()
 
     def _freeze(self) -> None:
         """Stop the backward pass at the target layers, when the method allows it (see the module docstring)."""
         if not self.full_backward and _backward_stops_at_targets(self.cam):
-            self._frozen = gradients_from_targets_only(self.cam.model, self.cam.target_layers)
-            self._frozen.__enter__()
+            frozen = gradients_from_targets_only(self.cam.model, self.cam.target_layers)
+            frozen.__enter__()
+            self._frozen = frozen
 
     def compute(self, inputs: torch.Tensor, target_category: int | None = None) -> CamBatch:
         """CAMs for a batch (explaining `target_category`, or each image's predicted class) and probabilities.
@@ -116,7 +117,7 @@ class CamEngine:
                 break
             except (RuntimeError, MemoryError) as error:  # CUDA's OutOfMemoryError, the CPU allocator's error
                 self._halve_batch(inputs, error)
-        label_cams = None if parts[0].label_cams is None else [c for part in parts for c in part.label_cams]
+        label_cams = None if parts[0].label_cams is None else [c for part in parts for c in part.label_cams or ()]
         return CamBatch(np.concatenate([p.cams for p in parts]), np.concatenate([p.probabilities for p in parts]),
                         label_cams)
 
@@ -136,7 +137,7 @@ class CamEngine:
     def _compute_chunk(self, inputs: torch.Tensor, target_category: int | None) -> CamBatch:
         device = next(self.cam.model.parameters()).device
         inputs = inputs.to(device)
-        cams = self._cams(inputs, self.output_kind.targets(inputs, target_category, self.cam.model))
+        cams = self._cams(inputs, batch_targets(self.output_kind, inputs, target_category, self.cam.model))
         logits = self.cam.outputs
         if self.options.aug_smooth:  # the last pass saw an augmented image: predict on the image itself
             with torch.no_grad():
@@ -163,7 +164,7 @@ class CamEngine:
         stacks = [[cam] for cam in first]
         for rank in range(1, max(len(labels) for labels in explained)):
             rows = [i for i, labels in enumerate(explained) if len(labels) > rank]
-            targets = [ClassifierOutputTarget(explained[i][rank]) for i in rows]
+            targets = class_targets([explained[i][rank] for i in rows])
             for i, cam in zip(rows, self._cams(inputs[rows], targets), strict=True):
                 stacks[i].append(cam)
         return [np.stack(stack) for stack in stacks]

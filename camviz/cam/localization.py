@@ -31,7 +31,7 @@ def cam_at_size(cam: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def pointing_hit(cam: np.ndarray, mask: np.ndarray, tolerance: int = POINTING_TOLERANCE) -> bool:
     """Whether the CAM's maximum (same size as `mask`) lies within `tolerance` pixels of an object pixel."""
-    y, x = np.unravel_index(int(np.argmax(cam)), cam.shape)
+    y, x = (int(i) for i in np.unravel_index(int(np.argmax(cam)), cam.shape))
     top, left = max(0, y - tolerance), max(0, x - tolerance)
     window = mask[top : y + tolerance + 1, left : x + tolerance + 1]
     rows, cols = np.nonzero(window)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from pytorch_grad_cam.metrics.road import ROADCombined
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from torch import nn
 
-from camviz.cam.deletion import deletion_auc, insertion_auc, relevance_ranks
+from camviz.cam.deletion import Ranked, deletion_auc, insertion_auc, relevance_ranks
 from camviz.errors import UsageError
 
 METRIC_NAMES: tuple[str, ...] = ("road_combined", "cam_confidence_change", "deletion_auc", "insertion_auc")
@@ -36,21 +37,23 @@ ROAD_PERCENTILES: tuple[int, ...] = (20, 40, 60, 80)
 _SEED = 0  # ROAD's imputer adds noise from torch's global generator: seeded (in a forked RNG) for repeatable scores
 
 
-def faithfulness_scores(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    cams: np.ndarray,
-    target_categories: Sequence[int],
-    *,
-    metrics: Sequence[str] = METRIC_NAMES,
-    batch_size: int = 32,
-) -> dict[str, np.ndarray]:
+@dataclass(frozen=True, kw_only=True)
+class Scoring:
+    """Which metrics score the maps, and how many images go through them at a time."""
+
+    metrics: Sequence[str] = METRIC_NAMES
+    batch_size: int = 32
+
+
+def faithfulness_scores(model: nn.Module, inputs: torch.Tensor, cams: np.ndarray, target_categories: Sequence[int],
+                        scoring: Scoring = Scoring()) -> dict[str, np.ndarray]:
     """One float32 array of length B per metric name, for CAMs [B, H, W] in [0, 1] of `inputs` [B, C, H, W].
 
     `target_categories[i]` is the class that `cams[i]` explains. The model should be in eval mode. Runs under
-    `torch.no_grad()` (no graph, no parameter gradients) in chunks of `batch_size`; the caller's RNG state
+    `torch.no_grad()` (no graph, no parameter gradients) in chunks of `scoring.batch_size`; the caller's RNG state
     is left as it was.
     """
+    metrics, batch_size = scoring.metrics, scoring.batch_size
     unknown = [name for name in metrics if name not in METRIC_NAMES]
     if unknown:
         raise UsageError(f"unknown metric {', '.join(unknown)}; choose from {', '.join(METRIC_NAMES)}")
@@ -75,7 +78,8 @@ def _score(name: str, model: nn.Module, batch: torch.Tensor, cams: np.ndarray, c
     """One metric on one chunk, by the library's metric object (which takes the whole chunk) or `cam.deletion`."""
     if name in ("deletion_auc", "insertion_auc"):
         area = deletion_auc if name == "deletion_auc" else insertion_auc
-        return area(model, batch, relevance_ranks(rank_with_random_ties(cams), batch.device), categories)
+        ranks = relevance_ranks(rank_with_random_ties(cams), batch.device)
+        return area(model, batch, Ranked(ranks=ranks, categories=categories))
     targets = [ClassifierOutputSoftmaxTarget(int(c)) for c in categories]
     with warnings.catch_warnings():  # the library calls np.float32() on torch tensors: NumPy 2 deprecation noise
         warnings.filterwarnings("ignore", "__array_wrap__ must accept context", DeprecationWarning)

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from camviz.data.listing import Sample
+from camviz.data.listing import ImageFolderListing
 from camviz.discovery.models import LoadedModel
 
 
@@ -24,15 +24,16 @@ def class_names_for(loaded: LoadedModel, folder_classes: Sequence[str]) -> list[
 
 
 def match_class_folders(
-    samples: list[Sample], folders: list[str], class_names: list[str], data_dir: Path, *,
-    recorded: bool, warn: Callable[[str], None],
-) -> tuple[list[Sample], list[str]]:
-    """Samples and folder names with folders that differ from a model class only in case renamed to it;
-    `warn` names every other mismatch. `recorded`: the class names come from the checkpoint."""
+    listing: ImageFolderListing, class_names: list[str], data_dir: Path, *, recorded: bool,
+    warn: Callable[[str], None],
+) -> ImageFolderListing:
+    """The listing (its selected samples and class folders) with folders that differ from a model class only in case
+    renamed to it; `warn` names every other mismatch. `recorded`: the class names come from the checkpoint."""
+    folders = listing.classes
     _warn_too_deep(data_dir, folders, warn)
     if not recorded and list(folders) == list(class_names):
-        return samples, folders
-    by_lower = {}
+        return listing
+    by_lower: dict[str, list[str]] = {}
     for name in class_names:
         by_lower.setdefault(name.lower(), []).append(name)
     renamed = {f: by_lower[f.lower()][0] for f in folders
@@ -44,9 +45,9 @@ def match_class_folders(
     if unmatched:
         warn(_mismatch_message(folders, unmatched, class_names, recorded))
     if not renamed:
-        return samples, folders
-    samples = [dataclasses.replace(s, true_class=renamed.get(s.true_class, s.true_class)) for s in samples]
-    return samples, [renamed.get(f, f) for f in folders]
+        return listing
+    samples = [dataclasses.replace(s, true_class=renamed.get(s.true_class or "", s.true_class)) for s in listing.samples]
+    return ImageFolderListing(classes=[renamed.get(f, f) for f in folders], samples=samples)
 
 
 def _mismatch_message(folders: Sequence[str], unmatched: Sequence[str], class_names: Sequence[str],

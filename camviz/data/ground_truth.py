@@ -123,7 +123,7 @@ def _read_mask(path: Path, height: int, width: int, image: str, notes: list[Note
         notes.append(("unreadable", f"--masks: cannot read {path.name} (for {image}): {error}; "
                                     "unreadable masks leave their images without ground truth"))
         return None
-    mask = values.any(axis=2) if values.ndim == 3 else values != 0
+    mask = np.asarray(values.any(axis=2) if values.ndim == 3 else values != 0)
     if mask.shape != (height, width):
         notes.append(("resized", f"--masks: {path.name} is {mask.shape[1]}x{mask.shape[0]}, its image "
                                  f"{width}x{height}: masks of another size are resized to their image (nearest)"))

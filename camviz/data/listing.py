@@ -48,10 +48,10 @@ def list_image_folder(root: Path) -> ImageFolderListing:
         files = sorted(p for p in (root / folder).rglob("*") if p.is_file() and is_image_file(p))
         for path in files:
             rel = display_name(path.relative_to(root).as_posix())
-            samples.append(Sample(len(samples), path, rel, class_name))
+            samples.append(Sample(index=len(samples), path=path, relative_path=rel, true_class=class_name))
     if not samples:
         raise UsageError(f"--data-dir {root} has no image files in its class sub-folders")
-    return ImageFolderListing(classes, samples)
+    return ImageFolderListing(classes=classes, samples=samples)
 
 
 def display_name(name: str) -> str:

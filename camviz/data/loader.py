@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from camviz.data.preprocessing import Preprocessing
 from camviz.errors import ImageDecodeError
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DecodedBatch:
     """One batch as the loader workers collate it: one uint8 tensor for the decoded samples, and the failures.
 
@@ -43,7 +44,8 @@ class DecodedBatch:
     def pin_memory(self) -> DecodedBatch:
         """Page-locked tensors, for a non-blocking upload to the GPU (DataLoader's pin_memory thread calls this)."""
         inputs = None if self.inputs is None else self.inputs.pin_memory()
-        return DecodedBatch(self.samples, self.pixels.pin_memory(), self.failures, self.truths, inputs)
+        return DecodedBatch(samples=self.samples, pixels=self.pixels.pin_memory(), failures=self.failures,
+                            truths=self.truths, inputs=inputs)
 
 
 class SampleDataset(Dataset):
@@ -76,7 +78,8 @@ def collate_decoded(items: list[tuple[Sample, np.ndarray | None, str | None, Obj
     good = [(sample, pixels, truth) for sample, pixels, _, truth in items if pixels is not None]
     failures = [(sample, error or "unknown error") for sample, pixels, error, _ in items if pixels is None]
     stacked = torch.from_numpy(np.stack([pixels for _, pixels, _ in good])) if good else torch.empty(0, dtype=torch.uint8)
-    return DecodedBatch([sample for sample, _, _ in good], stacked, failures, [truth for _, _, truth in good])
+    return DecodedBatch(samples=[sample for sample, _, _ in good], pixels=stacked, failures=failures,
+                        truths=[truth for _, _, truth in good])
 
 
 @dataclass(frozen=True)
@@ -92,23 +95,29 @@ class NormalizingCollate:
         return batch
 
 
-def batch_loader(
-    samples: Sequence[Sample], preprocessing: Preprocessing, batch_size: int, num_workers: int,
-    *, pin_memory: bool = False, normalize: bool = False, ground_truth: GroundTruth | None = None,
-) -> DataLoader:
-    """A DataLoader that decodes and collates in `num_workers` processes and yields `DecodedBatch`es.
+@dataclass(frozen=True, kw_only=True)
+class Loading:
+    """How the loader makes batches: their size, the decoding processes, and what the workers prepare."""
 
-    `pin_memory`: page-locked batches for a GPU upload; `normalize`: the workers also compute the model's input
-    (for the CPU device, where normalising would otherwise cost the main thread); `ground_truth`: each sample's
-    object mask rides along.
-    """
+    batch_size: int
+    num_workers: int = 0  # 0: decode in this process
+    pin_memory: bool = False  # page-locked batches, for a non-blocking GPU upload
+    normalize: bool = False  # the workers also compute the model's input (the CPU device, where it would cost
+    # the main thread)
+
+
+def batch_loader(samples: Sequence[Sample], preprocessing: Preprocessing, loading: Loading,
+                 ground_truth: GroundTruth | None = None) -> DataLoader:
+    """A DataLoader that decodes and collates in `loading.num_workers` processes and yields `DecodedBatch`es;
+    with `ground_truth`, each sample's object mask rides along."""
+    batch_size, num_workers = loading.batch_size, loading.num_workers
     return DataLoader(
         SampleDataset(samples, preprocessing, ground_truth),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
-        collate_fn=NormalizingCollate(preprocessing) if normalize else collate_decoded,
-        pin_memory=pin_memory,
+        collate_fn=NormalizingCollate(preprocessing) if loading.normalize else collate_decoded,
+        pin_memory=loading.pin_memory,
         persistent_workers=False,
         prefetch_factor=(4 if batch_size <= 16 else 2) if num_workers > 0 else None,  # bounded images in flight
         worker_init_fn=quiet_worker,  # workers ignore Ctrl-C and die with this process (`quiet_worker`)
@@ -136,7 +145,7 @@ def quiet_worker(worker_id: int) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
-def _silent_hang_up(kind: type[BaseException], error: BaseException, traceback: object) -> None:
+def _silent_hang_up(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
     """A worker's excepthook: a connection the stopping main process dropped (multiprocessing's resource-sharer
     thread passing a batch's file descriptor) is expected there; anything else is printed as usual."""
     if issubclass(kind, (ConnectionError, EOFError)):

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from camviz.errors import UsageError
-from camviz.output.figures import FigureFormat, display_image, encode_image, figure_and_overlays, overlay
+from camviz.output.figures import FigureFormat, Titles, display_image, encode_image, figure_and_overlays, overlay
 from camviz.output.files import write_atomic
-from camviz.output.writers import Titles
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,7 +19,7 @@ class ImageExplanation:
     cam: np.ndarray  # float32 [H, W] in [0, 1] at the model's input size (multilabel: the first explained label's)
     pixels: np.ndarray  # uint8 [H, W, C]: the image as the model saw it
     probabilities: np.ndarray  # float32 [classes]
-    prediction: str  # the predicted class (multilabel: the labels joined with `+`)
+    prediction: str  # the predicted class (multilabel: the labels joined with `+`, as in manifest.csv)
     probability: float  # the predicted class's (multilabel: the most probable label's)
     explained: str  # the class the CAM explains (multilabel: each CAM's, joined with `+`)
     method: str

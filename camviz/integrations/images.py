@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Union, cast
 
 import numpy as np
 import torch
@@ -39,9 +39,9 @@ def prepare_images(images: ImageLike | Sequence[ImageLike], preprocessing: Prepr
     if isinstance(images, torch.Tensor) and images.ndim == 4:
         items: list[ImageLike] = list(images.unbind(0))
     elif isinstance(images, (list, tuple)):
-        items = list(images)
+        items = list(cast(Sequence[ImageLike], images))
     else:
-        items = [images]
+        items = [cast(ImageLike, images)]  # one image (a path is a sequence too, of characters)
     if not items:
         raise UsageError("no images to explain")
     parts = [_one(item, preprocessing) for item in items]
@@ -90,7 +90,7 @@ def _uint8_pixels(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     if np.issubdtype(array.dtype, np.floating):
-        return np.uint8(np.round(np.clip(array, 0.0, 1.0) * 255))
+        return np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8)
     raise UsageError(f"an image array must be uint8, or float in [0, 1] (got {array.dtype})")
 
 
@@ -105,4 +105,4 @@ def _from_input(tensor: torch.Tensor, preprocessing: Preprocessing) -> tuple[tor
     mean = torch.tensor(preprocessing.mean[:channels], dtype=torch.float32)[:, None, None]
     std = torch.tensor(preprocessing.std[:channels], dtype=torch.float32)[:, None, None]
     shown = (inputs[0] * std + mean).clamp(0.0, 1.0).permute(1, 2, 0)
-    return inputs, np.uint8(np.round(shown.numpy() * 255))
+    return inputs, np.round(shown.numpy() * 255).astype(np.uint8)

@@ -15,7 +15,8 @@ from camviz.errors import UsageError
 from camviz.integrations.explainer import Explainer, cached_explainer, checkpoint_explainer
 from camviz.integrations.explanation import ImageExplanation
 from camviz.integrations.images import ImageLike, Prepared
-from camviz.output.writers import WriterSettings
+from camviz.output.manifest import joined
+from camviz.output.prediction import prediction, titles
 
 
 def explain_image(
@@ -49,19 +50,18 @@ def _explainer(model_or_checkpoint: nn.Module | str | Path, options: ModelOption
 def explain_prepared(explainer: Explainer, prepared: Prepared, subjects: Sequence[str]) -> list[ImageExplanation]:
     """Each image of the batch explained in one engine pass, titled as the CLI titles single-mode figures."""
     batch = explainer.compute(prepared)
-    setup = explainer.setup
-    words = WriterSettings(method=explainer.method, class_names=tuple(setup.class_names),
-                           output_kind=setup.output_kind, target_category=explainer.cam.target_category)
+    kind, class_names = explainer.setup.output_kind, explainer.setup.class_names
     explained = []
     for position, subject in enumerate(subjects):
         probabilities = batch.probabilities[position]
-        prediction = words.prediction(probabilities)
-        top = setup.output_kind.predicted(probabilities) or [int(probabilities.argmax())]
+        named = prediction(kind, probabilities, class_names, explainer.cam.target_category)
+        top = kind.predicted(probabilities) or [int(probabilities.argmax())]
         label_cams = None if batch.label_cams is None else batch.label_cams[position]
         explained.append(ImageExplanation(
             cam=batch.cams[position], pixels=prepared.pixels[position], probabilities=probabilities,
-            prediction=prediction.pred, probability=float(probabilities[top[0]]), explained="+".join(prediction.explained),
-            method=explainer.method, titles=words.titles(subject, prediction), label_cams=label_cams))
+            prediction=joined(named.predicted), probability=float(probabilities[top[0]]),
+            explained=joined(named.explained), method=explainer.method,
+            titles=titles(explainer.method, subject, named), label_cams=label_cams))
     return explained
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from camviz.output.figures import encode_image, heatmap_figure
 from camviz.output.files import write_atomic
 from camviz.output.names import distinct_safe_names
+from camviz.output.result import ImageResult
 
 
 class ClassMeans:
@@ -20,10 +21,10 @@ class ClassMeans:
         self.sums = np.zeros((len(self.classes), *size), np.float64)
         self.counts = np.zeros(len(self.classes), np.float64)
 
-    def add(self, true_class: str | None, cam: np.ndarray) -> None:
-        """Count one sample's CAM towards its true class."""
-        if true_class in self.classes and np.isfinite(cam).all():
-            position = self.classes.index(true_class)
+    def add(self, result: ImageResult, cam: np.ndarray) -> None:
+        """Count one result's [H, W] CAM towards its true class."""
+        if result.true in self.classes and np.isfinite(cam).all():
+            position = self.classes.index(result.true)
             self.sums[position] += cam
             self.counts[position] += 1
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -35,7 +37,7 @@ def overlay(display: np.ndarray, cam: np.ndarray) -> np.ndarray:
 
 def heatmap(cam: np.ndarray) -> np.ndarray:
     """RGB uint8 rendering of a [0, 1] CAM with the JET colour map (the overlay's colours)."""
-    return cv2.cvtColor(cv2.applyColorMap(np.uint8(255 * cam), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(cv2.applyColorMap((255 * cam).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
 
 
 def compose_figure(
@@ -46,7 +48,7 @@ def compose_figure(
 
     `outline` (a bool object mask of any size, e.g. the original image's) is outlined on the overlay.
     """
-    image, heat, blend = (enlarge(p) for p in (np.uint8(np.round(display * 255)), heatmap(cam), overlay_rgb))
+    image, heat, blend = (enlarge(p) for p in (np.round(display * 255).astype(np.uint8), heatmap(cam), overlay_rgb))
     if outline is not None:
         blend = outlined(blend, outline)
     heat = np.hstack([heat, _colorbar(heat.shape[0])])
@@ -133,34 +135,43 @@ def display_image(pixels: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) / 255.0
 
 
-def write_figure(figure_path: Path, pixels: np.ndarray, cam: np.ndarray,
-                 titles: tuple[str, str, str] | Sequence[tuple[str, str, str]],
-                 *, overlay_path: Path | None = None, raw_path: Path | None = None,
-                 outline: np.ndarray | None = None) -> None:
+Titles = tuple[str, str, str]  # input, heatmap, overlay
+
+
+@dataclass(frozen=True, kw_only=True)
+class CamFigure:
+    """What a three-panel figure shows: the pixels the model saw, the CAM (a row per label), titles, the object."""
+
+    pixels: np.ndarray  # uint8 [H, W, C], before normalising
+    cam: np.ndarray  # [H, W] in [0, 1]; multilabel: [K, H, W]
+    titles: Titles | Sequence[Titles]  # one triple per CAM
+    outline: np.ndarray | None = None  # the object's bool mask (any size), drawn on each overlay panel
+
+
+def write_figure(figure_path: Path, shown: CamFigure, *, overlay_path: Path | None = None,
+                 raw_path: Path | None = None) -> None:
     """Write the three-panel figure, and optionally the overlay alone and the raw float32 CAM, atomically.
 
-    `pixels` are the uint8 HWC pixels the model was given (before normalising); the image format follows
-    the figure's extension (`.png`, `.jpg`, `.webp`). A multilabel `cam` is [K, H, W] with one title triple
-    per label: the figure gets a row of panels per label. `outline` (the object's bool mask, any size) is drawn on
-    each overlay panel.
+    The image format follows the figure's extension (`.png`, `.jpg`, `.webp`); a multilabel CAM gets a row of
+    panels per label.
     """
     figure_format = figure_path.suffix[1:]
-    figure, overlays = figure_and_overlays(pixels, cam, titles, outline)
+    figure, overlays = figure_and_overlays(shown.pixels, shown.cam, shown.titles, shown.outline)
     if raw_path is not None:
-        write_atomic(raw_path, encode_npy(cam.astype(np.float32)))
+        write_atomic(raw_path, encode_npy(shown.cam.astype(np.float32)))
     if overlay_path is not None:
         write_atomic(overlay_path, encode_image(overlays, figure_format))
     write_atomic(figure_path, encode_image(figure, figure_format))
 
 
 def figure_and_overlays(pixels: np.ndarray, cam: np.ndarray,
-                        titles: tuple[str, str, str] | Sequence[tuple[str, str, str]],
+                        titles: Titles | Sequence[Titles],
                         outline: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The figure `write_figure` writes and the overlay beside it (one per label, side by side), as RGB uint8;
     `outline` (an object's bool mask) is drawn on the figure's overlay panels."""
     display = display_image(pixels)
     cams = cam if cam.ndim == 3 else cam[None]
-    rows = [titles] if isinstance(titles[0], str) else list(titles)
+    rows = [cast(Titles, titles)] if isinstance(titles[0], str) else list(cast(Sequence[Titles], titles))
     overlays = [overlay(display, one) for one in cams]
     figures = [compose_figure(display, one, blend, row, outline)
                for one, blend, row in zip(cams, overlays, rows, strict=True)]
@@ -169,5 +180,5 @@ def figure_and_overlays(pixels: np.ndarray, cam: np.ndarray,
 
 def comparison_row(display: np.ndarray, cams: Sequence[np.ndarray], titles: Sequence[str]) -> np.ndarray:
     """The input and one overlay per CAM, enlarged for legibility, each under its title."""
-    panels = [np.uint8(np.round(display * 255)), *(overlay(display, cam) for cam in cams)]
+    panels = [np.round(display * 255).astype(np.uint8), *(overlay(display, cam) for cam in cams)]
     return join([titled(enlarge(panel), title) for panel, title in zip(panels, titles, strict=True)], axis=1)

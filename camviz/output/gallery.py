@@ -10,17 +10,20 @@ import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import Any
 from urllib.parse import quote
 
 from PIL import Image
 
 from camviz.output.files import write_atomic
-from camviz.output.manifest import ManifestRow
-from camviz.output.summary import is_correct, summarize
+from camviz.output.manifest import joined
+from camviz.output.result import ImageResult
+from camviz.output.summary import summarize
 
 GALLERY_NAME = "index.html"
 
@@ -30,39 +33,43 @@ def _page() -> Template:
     """The page (`gallery.html`, package data): `$title` and `$data` are filled in per run."""
     return Template(resources.files(__package__).joinpath("gallery.html").read_text(encoding="utf-8"))
 
-def write_gallery(output_dir: Path, rows: Sequence[ManifestRow], class_names: Sequence[str], method: str,
-                  title: str | None = None, *, run: Mapping[str, object] | None = None,
-                  multilabel: bool = False) -> Path:
-    """Write `output_dir/index.html` (atomically) for a batch run's manifest rows; return its path.
+@dataclass(frozen=True, kw_only=True)
+class Page:
+    """What the page says beside the results: the model's classes, the method, its title and the run's record."""
 
-    `run` is the run's `run.json` record, shown in the page's "run" panel.
-    """
+    class_names: Sequence[str]
+    method: str
+    title: str | None = None  # None: `camviz {method}: {output folder}`
+    run: Mapping[str, object] | None = None  # the run's `run.json` record, shown in the page's "run" panel
+
+
+def write_gallery(output_dir: Path, results: Sequence[ImageResult], page: Page) -> Path:
+    """Write `output_dir/index.html` (atomically) for a batch run's results; return its path."""
     output_dir = Path(output_dir)
-    title = title or f"camviz {method}: {output_dir.resolve().name}"
-    data = gallery_data(output_dir, rows, class_names, method, multilabel=multilabel)
-    data["run"] = run_panel(run) if run else None
+    title = page.title or f"camviz {page.method}: {output_dir.resolve().name}"
+    data = gallery_data(output_dir, results, page.class_names, page.method)
+    data["run"] = run_panel(page.run) if page.run else None
     html = _page().substitute(title=escape(title), data=_script_json(data))
     path = output_dir / GALLERY_NAME
     write_atomic(path, html.encode("utf-8"))
     return path
 
 
-def gallery_data(output_dir: Path, rows: Sequence[ManifestRow], class_names: Sequence[str],
-                 method: str, *, multilabel: bool = False) -> dict:
-    """What the page shows: class axis, sorted figure records, confusion counts, skipped rows, summary.
+def gallery_data(output_dir: Path, results: Sequence[ImageResult], class_names: Sequence[str], method: str) -> dict:
+    """What the page shows: class axis, sorted figure records, confusion counts, skipped results, summary.
 
-    Rows without a figure (`--only-misclassified` writes none for correct predictions) are counted and shown
-    as such, never as missing files; `figures` counts the figures on disk."""
-    labels = list(class_names) if multilabel else None
-    ok = sorted((row for row in rows if row.status == "ok"), key=lambda row: _sort_key(row, labels))
+    Results without a figure (`--only-misclassified` writes none for correct predictions) are counted and shown
+    as such, never as missing files; `figures` counts the figures on disk. Predictions are named as the manifest
+    names them (multi-label: the labels joined with `+`)."""
+    ok = sorted((result for result in results if result.ok), key=_sort_key)
     axis = class_axis(class_names, ok)
     position = {name: i for i, name in enumerate(axis)}
     matrix = [[0] * len(axis) for _ in axis]
-    for row in ok:
-        if row.true and row.pred:
-            matrix[position[row.true]][position[row.pred]] += 1
-    summary = summarize(rows, classes=class_names, multilabel=multilabel)
-    records = [_record(output_dir, row, position, labels) for row in ok]
+    for result in ok:
+        if result.true and result.predicted:
+            matrix[position[result.true]][position[joined(result.predicted)]] += 1
+    summary = summarize(results, classes=class_names)
+    records = [_record(output_dir, result, position) for result in ok]
     pointing = summary.localization.overall
     return {
         "pointing": {"hits": pointing.hits, "count": pointing.count} if pointing.count else None,
@@ -70,8 +77,8 @@ def gallery_data(output_dir: Path, rows: Sequence[ManifestRow], class_names: Seq
         "classes": axis,
         "rows": records,
         "matrix": matrix,
-        "errors": [{"index": row.index, "path": row.path, "error": row.error or "error"}
-                   for row in sorted(rows, key=lambda r: r.index) if row.status != "ok"],
+        "errors": [{"index": result.index, "path": result.path, "error": result.note or "error"}
+                   for result in sorted(results, key=lambda r: r.index) if not result.ok],
         "summary": {"processed": summary.processed, "skipped": summary.skipped, "correct": summary.correct,
                     "labelled": summary.labelled, "accuracy": summary.accuracy,
                     "mistakes": sum(record["mistake"] for record in records),
@@ -82,15 +89,14 @@ def gallery_data(output_dir: Path, rows: Sequence[ManifestRow], class_names: Seq
 
 def run_panel(record: Mapping[str, object]) -> list[list[str]]:
     """The "run" panel's rows (label, text) from a `run.json` record: what made these figures."""
-    model = record.get("model") or {}
-    versions = record.get("versions") or {}
-    spec = model.get("input") or {}
+    model, versions = _mapping(record.get("model")), _mapping(record.get("versions"))
+    spec = _mapping(model.get("input"))
     size = "x".join(str(v) for v in spec.get("size", []))
     rows = [
         ["model", f"{model.get('name')} ({model.get('family')})"],
         ["target layers", ", ".join(model.get("target_layers") or [])],
         ["input", f"{size}, {spec.get('channels')} channels" if size else ""],
-        ["output", str((model.get("output") or {}).get("kind", ""))],
+        ["output", str(_mapping(model.get("output")).get("kind", ""))],
         ["method", str(record.get("method", ""))], ["device", str(record.get("device", ""))],
         ["settings key", str(record.get("settings_key", ""))],
         ["started", str(record.get("started") or "")], ["ended", str(record.get("ended") or "")],
@@ -100,57 +106,55 @@ def run_panel(record: Mapping[str, object]) -> list[list[str]]:
     return [row for row in rows if row[1]]
 
 
-def class_axis(class_names: Sequence[str], rows: Sequence[ManifestRow]) -> list[str]:
-    """The model's class names in order, then any other label the rows use (e.g. an unknown folder)."""
+def _mapping(value: object) -> Mapping[str, Any]:
+    """A record's part that is a mapping, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def class_axis(class_names: Sequence[str], results: Sequence[ImageResult]) -> list[str]:
+    """The model's class names in order, then any other label the results use (e.g. an unknown folder)."""
     axis = list(dict.fromkeys(class_names))
     seen = set(axis)
-    for row in rows:
-        for name in (row.true, row.pred):
+    for result in results:
+        for name in (result.true, joined(result.predicted)):
             if name and name not in seen:
                 seen.add(name)
                 axis.append(name)
     return axis
 
 
-def _record(output_dir: Path, row: ManifestRow, position: dict[str, int], labels: Sequence[str] | None) -> dict:
+def _record(output_dir: Path, result: ImageResult, position: dict[str, int]) -> dict:
     """One figure's card data; `src` is the figure's URL relative to `index.html` (empty: no figure was made)."""
-    size = _image_size(output_dir / row.output) if row.output else None
+    size = _image_size(output_dir / result.output) if result.output else None
+    pred = joined(result.predicted)
     return {
-        "index": row.index, "path": row.path, "true": row.true, "pred": row.pred,
-        "ti": position.get(row.true, -1), "pi": position.get(row.pred, -1),
-        "conf": _confidence(row), "target": row.target, "output": row.output, "src": quote(row.output),
-        "w": size[0] if size else None, "h": size[1] if size else None, "missing": bool(row.output) and size is None,
-        "labelled": bool(row.true), "mistake": _is_mistake(row, labels), "warn": row.error,
-        **_localization(row),
+        "index": result.index, "path": result.path, "true": result.true, "pred": pred,
+        "ti": position.get(result.true, -1), "pi": position.get(pred, -1),
+        "conf": _confidence(result), "target": joined(result.explained), "output": result.output,
+        "src": quote(result.output), "w": size[0] if size else None, "h": size[1] if size else None,
+        "missing": bool(result.output) and size is None, "labelled": bool(result.true), "mistake": result.mistake,
+        "warn": result.note, **_localization(result),
     }
 
 
-def _localization(row: ManifestRow) -> dict:
+def _localization(result: ImageResult) -> dict:
     """The pointing game's outcome and the energy in the object (None without ground truth), for tags and filters."""
-    hit = row.scores.get("pointing_hit", "")
-    try:
-        energy = float(row.scores.get("energy_in_object", ""))
-    except ValueError:
-        energy = None
-    return {"hit": (hit == "1") if hit else None, "energy": energy}
+    hit = result.scores.get("pointing_hit")
+    return {"hit": None if hit is None else hit == 1, "energy": result.scores.get("energy_in_object")}
 
 
-def _is_mistake(row: ManifestRow, labels: Sequence[str] | None) -> bool:
-    return bool(row.true) and not is_correct(row.true, row.pred, labels)
-
-
-def _confidence(row: ManifestRow) -> float | None:
-    try:
-        value = float(row.confidence)
-    except ValueError:
+def _confidence(result: ImageResult) -> float | None:
+    """The one predicted class's probability (None for several labels, or one that is not a number)."""
+    if len(result.confidence) != 1:
         return None
+    value = result.confidence[0]
     return value if math.isfinite(value) else None
 
 
-def _sort_key(row: ManifestRow, labels: Sequence[str] | None) -> tuple[bool, float, int]:
+def _sort_key(result: ImageResult) -> tuple[bool, float, int]:
     """Mistakes first, then the least confident, then by index."""
-    confidence = _confidence(row)
-    return (not _is_mistake(row, labels), confidence if confidence is not None else -1.0, row.index)
+    confidence = _confidence(result)
+    return (not result.mistake, confidence if confidence is not None else -1.0, result.index)
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:

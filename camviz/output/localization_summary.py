@@ -1,12 +1,12 @@
 """The localization part of a run's summary: pointing accuracy and mean energy in the object, per class and overall,
-counted from the manifest's `pointing_hit` and `energy_in_object` cells (empty cells: no ground truth)."""
+counted from the results' `pointing_hit`, `energy_in_object` and `iou` scores (none: no ground truth)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from camviz.output.manifest import ManifestRow
+from camviz.output.result import ImageResult
 
 
 @dataclass
@@ -52,14 +52,14 @@ class LocalizationSummary:
         return lines
 
 
-def summarize_localization(rows: Iterable[ManifestRow]) -> LocalizationSummary:
-    """Pointing accuracy, mean energy and IoU from the rows that have localization cells."""
+def summarize_localization(results: Iterable[ImageResult]) -> LocalizationSummary:
+    """Pointing accuracy, mean energy and IoU from the results that have localization scores."""
     summary = LocalizationSummary()
-    for row in sorted(rows, key=lambda r: (r.true, r.index)):
-        hit = row.scores.get("pointing_hit", "")
-        if row.status != "ok" or not hit:
+    for result in sorted(results, key=lambda r: (r.true, r.index)):
+        scores = result.scores
+        if not result.ok or "pointing_hit" not in scores:
             continue
-        values = (hit == "1", float(row.scores.get("energy_in_object") or 0), float(row.scores.get("iou") or 0))
+        values = (scores["pointing_hit"] == 1, scores.get("energy_in_object", 0.0), scores.get("iou", 0.0))
         summary.overall.add(*values)
-        summary.per_class.setdefault(row.true or "?", Pointing()).add(*values)
+        summary.per_class.setdefault(result.true or "?", Pointing()).add(*values)
     return summary

@@ -1,4 +1,9 @@
-"""`manifest.csv`: one row per sample, appended as it is done, rewritten sorted at the end; read back for `--resume`."""
+"""`manifest.csv`: one row per `ImageResult`, appended as it is done, rewritten sorted at the end; read back for `--resume`.
+
+The only place results are text: probabilities and scores with `PRECISION` decimals (`pointing_hit` as 1 or 0), a
+multi-label prediction as its labels joined with `+`, the source as `{key}:{size}:{mtime}`, and a text field that
+starts with `= + - @` led by `'` (a spreadsheet shows it literally).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import csv
 import io
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import replace
 from pathlib import Path
 
 from camviz.errors import writing
 from camviz.output.files import write_atomic
+from camviz.output.result import PRECISION, ImageResult, Source, Status
 
 MANIFEST_NAME = "manifest.csv"
 
@@ -20,50 +26,37 @@ def manifest_name(rank: int, world_size: int) -> str:
     return MANIFEST_NAME if world_size == 1 else f"manifest.rank{rank}.csv"
 
 
-@dataclass
-class ManifestRow:
-    """One sample's outcome; `status` is `ok` or `error`, `error` holds the reason or a warning."""
-
-    index: int
-    path: str
-    true: str
-    pred: str = ""
-    confidence: str = ""
-    target: str = ""
-    output: str = ""
-    status: str = "ok"
-    error: str = ""
-    source: str = ""  # what made the row: the run's settings key and the image's size and mtime (--resume)
-    scores: dict[str, str] = field(default_factory=dict)  # --metrics: extra numeric columns after `error`
-
-
-MANIFEST_FIELDS = tuple(f.name for f in fields(ManifestRow) if f.name != "scores")
+MANIFEST_FIELDS = ("index", "path", "true", "pred", "confidence", "target", "output", "status", "error", "source")
+_TEXT_FIELDS = frozenset({"path", "true", "pred", "target", "output", "error"})
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_WHOLE_NUMBERS = frozenset({"pointing_hit"})  # score columns written as 1 or 0
 
 
 class ManifestWriter:
-    """Appends each row as soon as its sample is done (so a killed run keeps them); `close` rewrites it sorted.
+    """Appends each result as soon as its sample is done (so a killed run keeps it); `close` rewrites it sorted.
 
-    `sources` gives each index its `source` (see `camviz.resume`); a full disk or unwritable folder raises a
+    `sources` gives each index its source (see `camviz.run.resume`); a full disk or unwritable folder raises a
     one-line `OutputError`.
     """
 
-    def __init__(self, path: Path, kept_rows: Iterable[ManifestRow] = (), score_names: Sequence[str] = (),
-                 sources: Mapping[int, str] | None = None) -> None:
+    def __init__(self, path: Path, *, kept: Iterable[ImageResult] = (), score_names: Sequence[str] = (),
+                 sources: Mapping[int, Source] | None = None) -> None:
         self.path = path
-        self.rows = {row.index: row for row in kept_rows}
+        self.results = {result.index: result for result in kept}
         self.score_names = tuple(score_names)
         self.sources = dict(sources or {})
         self._lock = threading.Lock()
-        write_atomic(path, _to_csv(self.rows.values(), header=True, score_names=self.score_names))
+        write_atomic(path, _to_csv(self.results.values(), header=True, score_names=self.score_names))
         with writing(path):
             self._file = path.open("a", newline="", encoding="utf-8", errors="backslashreplace")
 
-    def add(self, row: ManifestRow) -> None:
-        """Record a finished sample, on disk at once."""
-        row.source = self.sources.get(row.index, row.source)
+    def add(self, result: ImageResult) -> None:
+        """Record a finished sample, on disk at once (with this run's source for its index)."""
+        if result.index in self.sources:
+            result = replace(result, source=self.sources[result.index])
         with self._lock, writing(self.path):
-            self.rows[row.index] = row
-            self._file.write(_to_csv([row], header=False, score_names=self.score_names).decode())
+            self.results[result.index] = result
+            self._file.write(_to_csv([result], header=False, score_names=self.score_names).decode())
             self._file.flush()
 
     def close(self) -> None:
@@ -71,11 +64,33 @@ class ManifestWriter:
         if not self._file.closed:
             with writing(self.path):
                 self._file.close()
-            rows = sorted(self.rows.values(), key=lambda r: r.index)
-            write_atomic(self.path, _to_csv(rows, header=True, score_names=self.score_names))
+            results = sorted(self.results.values(), key=lambda r: r.index)
+            write_atomic(self.path, _to_csv(results, header=True, score_names=self.score_names))
 
 
-def _to_csv(rows: Iterable[ManifestRow], header: bool, score_names: Sequence[str] = ()) -> bytes:
+def joined(names: Sequence[str]) -> str:
+    """Class names as one `pred` or `target` cell (and file names, and the gallery): joined with `+`."""
+    return "+".join(names)
+
+
+def _cells(result: ImageResult) -> dict[str, object]:
+    """The result's fixed columns as text (text fields defused)."""
+    source = result.source
+    cells: dict[str, object] = {"index": result.index, "path": result.path, "true": result.true, "pred": joined(result.predicted),
+             "confidence": "+".join(f"{value:.{PRECISION}f}" for value in result.confidence),
+             "target": joined(result.explained), "output": result.output, "status": result.status.value,
+             "error": result.note, "source": f"{source.key}:{source.image}" if source else ""}
+    return {name: defuse(str(value)) if name in _TEXT_FIELDS else value for name, value in cells.items()}
+
+
+def _score_cell(name: str, scores: Mapping[str, float]) -> str:
+    """A score column's cell: empty when the result has no such score."""
+    if name not in scores:
+        return ""
+    return f"{scores[name]:.0f}" if name in _WHOLE_NUMBERS else f"{scores[name]:.{PRECISION}f}"
+
+
+def _to_csv(results: Iterable[ImageResult], header: bool, score_names: Sequence[str] = ()) -> bytes:
     """CSV bytes; a field holding a line break is quoted (`csv` leaves a lone CR bare), formulas are defused."""
     buffer = io.StringIO()
     names = (*MANIFEST_FIELDS, *score_names)
@@ -83,18 +98,11 @@ def _to_csv(rows: Iterable[ManifestRow], header: bool, score_names: Sequence[str
     quoted = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n", quoting=csv.QUOTE_ALL)
     if header:
         plain.writeheader()
-    for row in rows:
-        record = asdict(row)
-        scores = record.pop("scores")
-        record = {name: defuse(value) if name in _TEXT_FIELDS else value for name, value in record.items()}
+    for result in results:
+        record = _cells(result)
         writer = quoted if any("\r" in str(value) for value in record.values()) else plain
-        writer.writerow({**record, **{name: scores.get(name, "") for name in score_names}})
+        writer.writerow({**record, **{name: _score_cell(name, result.scores) for name in score_names}})
     return buffer.getvalue().encode("utf-8", "backslashreplace")
-
-
-_TEXT_FIELDS = frozenset({"path", "true", "pred", "target", "output", "error"})
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def defuse(text: str) -> str:
@@ -107,39 +115,78 @@ def restore(text: str) -> str:
     return text[1:] if text.startswith("'") and text.lstrip("'").startswith(_FORMULA_START) else text
 
 
-def read_manifest(path: Path) -> list[ManifestRow]:
-    """The rows of an existing manifest; rows cut short by a killed run (even mid-character) are dropped."""
+def read_manifest(path: Path, labels: Sequence[str] | None = None) -> list[ImageResult]:
+    """The results of an existing manifest; rows cut short by a killed run (even mid-character) are dropped.
+
+    `labels`: a multi-label model's labels, by which `pred` and `target` cells are split into names (only at a `+`
+    between two known labels, so `HER2+` stays whole); None: each cell is one class name, `+` and all.
+    """
+    return _read(path, labels)[1]
+
+
+def _read(path: Path, labels: Sequence[str] | None) -> tuple[tuple[str, ...], list[ImageResult]]:
+    """The manifest's score columns and its results."""
     if not path.is_file():
-        return []
-    rows = []
+        return (), []
+    results = []
     with path.open(newline="", encoding="utf-8", errors="replace") as file:
+        reader = csv.DictReader(file)
         try:
-            for record in csv.DictReader(file):
-                row = _row(record)
-                if row is not None:
-                    rows.append(row)
+            for record in reader:
+                result = _result(record, labels)
+                if result is not None:
+                    results.append(result)
         except csv.Error:
             pass  # the tail is garbage (a crash mid-write): keep the rows before it
-    return rows
+    return tuple(name for name in reader.fieldnames or () if name not in MANIFEST_FIELDS), results
 
 
-def _row(record: dict) -> ManifestRow | None:
-    """A manifest row from a csv record, or None for a row cut short."""
+def _result(record: dict, labels: Sequence[str] | None) -> ImageResult | None:
+    """A result from a csv record, or None for a row cut short."""
     if None in record.values() or None in record or not (record.get("index") or "").isdigit():
         return None
-    if record.get("status") not in ("ok", "error"):
+    if record.get("status") not in tuple(Status):
         return None
-    base = {name: record.pop(name, "") for name in MANIFEST_FIELDS}
-    base = {name: restore(value) if name in _TEXT_FIELDS else value for name, value in base.items()}
-    return ManifestRow(**{**base, "index": int(base["index"])}, scores=record)
+    cells = {name: record.pop(name, "") for name in MANIFEST_FIELDS}
+    text = {name: restore(value) if name in _TEXT_FIELDS else value for name, value in cells.items()}
+    try:
+        confidence = tuple(float(value) for value in text["confidence"].split("+")) if text["confidence"] else ()
+        scores = {name: float(value) for name, value in record.items() if value}
+    except ValueError:
+        return None  # not a number: not a row camviz wrote whole
+    key, _, image = text["source"].partition(":")
+    return ImageResult(index=int(text["index"]), path=text["path"], true=text["true"],
+                       predicted=_names(text["pred"], labels), confidence=confidence,
+                       explained=_names(text["target"], labels), status=Status(text["status"]), note=text["error"],
+                       scores=scores, output=text["output"], source=Source(key, image) if text["source"] else None)
 
 
-def merge_rank_manifests(output_dir: Path, world_size: int) -> list[ManifestRow]:
+def _names(cell: str, labels: Sequence[str] | None) -> tuple[str, ...]:
+    """A `pred` or `target` cell as class names (see `read_manifest`); an unknown spelling splits at every `+`."""
+    if not cell:
+        return ()
+    if labels is None:
+        return (cell,)
+    return tuple(_split_known(cell, frozenset(labels)) or cell.split("+"))
+
+
+def _split_known(text: str, known: frozenset[str]) -> list[str] | None:
+    """`text` as known labels joined with `+`, or None when it is not."""
+    if text in known:
+        return [text]
+    for at, char in enumerate(text):
+        if char == "+" and text[:at] in known and (rest := _split_known(text[at + 1:], known)) is not None:
+            return [text[:at], *rest]
+    return None
+
+
+def merge_rank_manifests(output_dir: Path, world_size: int, labels: Sequence[str] | None = None) -> list[ImageResult]:
     """Merge every rank's manifest into `manifest.csv` (sorted by index) and remove the per-rank files."""
     paths = [output_dir / manifest_name(rank, world_size) for rank in range(world_size)]
-    rows = sorted((row for path in paths for row in read_manifest(path)), key=lambda row: row.index)
-    score_names = sorted({name for row in rows for name in row.scores})
-    write_atomic(output_dir / MANIFEST_NAME, _to_csv(rows, header=True, score_names=score_names))
+    read = [_read(path, labels) for path in paths]
+    results = sorted((result for _, part in read for result in part), key=lambda result: result.index)
+    score_names = sorted({name for columns, part in read if part for name in columns})
+    write_atomic(output_dir / MANIFEST_NAME, _to_csv(results, header=True, score_names=score_names))
     for path in paths:
         path.unlink(missing_ok=True)
-    return rows
+    return results

@@ -18,7 +18,7 @@ from camviz.output.files import remove_partial_files
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs are not locked there
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 def make_output_dir(path: Path) -> Path:

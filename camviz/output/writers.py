@@ -6,8 +6,8 @@ so the next batch's CAMs are computed while the previous batch's figures are wri
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +16,33 @@ from camviz.cam.checks import cam_problem
 from camviz.cam.localization import localization_scores
 from camviz.data.ground_truth import ObjectTruth
 from camviz.data.listing import Sample
-from camviz.discovery.output_kind import OutputKind, Prediction
+from camviz.discovery.output_kind import OutputKind
 from camviz.errors import ImageDecodeError
 from camviz.output.class_means import ClassMeans
-from camviz.output.figures import write_figure
-from camviz.output.manifest import ManifestRow, ManifestWriter
+from camviz.output.figures import CamFigure, Titles, write_figure
+from camviz.output.manifest import ManifestWriter, joined
 from camviz.output.names import batch_stem, single_stem
 from camviz.output.options import OutputOptions
 from camviz.output.pool import WritePool
-from camviz.output.summary import is_correct
+from camviz.output.prediction import Prediction, prediction, titles
+from camviz.output.result import ImageResult, Status
 
-Titles = tuple[str, str, str]  # input, heatmap, overlay
+
+@dataclass(frozen=True, kw_only=True)
+class ExplainedImage:
+    """What the engine gave for one decoded sample: its pixels, CAM and probabilities, and what else was scored."""
+
+    sample: Sample
+    pixels: np.ndarray  # uint8 [H, W, C], as the model saw the image
+    cam: np.ndarray  # float32 [H, W] in [0, 1]; multilabel: [K, H, W], one per explained label
+    probabilities: np.ndarray  # float32 [classes]
+    scores: Mapping[str, float] = field(default_factory=dict)  # --metrics: faithfulness scores by name
+    truth: ObjectTruth | None = None  # --masks / --boxes: the object (outlined on the overlay, scored)
+
+    @property
+    def first_cam(self) -> np.ndarray:
+        """The [H, W] CAM (multilabel: the first explained label's)."""
+        return self.cam if self.cam.ndim == 2 else self.cam[0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,23 +61,18 @@ class WriterSettings:
         return self.output.output_dir
 
     def prediction(self, probabilities: np.ndarray) -> Prediction:
-        """One image's prediction and explained classes, as names and text."""
-        return self.output_kind.prediction(probabilities, self.class_names, self.target_category)
+        """One image's prediction and explained classes, by name."""
+        return prediction(self.output_kind, probabilities, self.class_names, self.target_category)
 
-    def is_correct(self, true: str, pred: str) -> bool:
-        """Whether a manifest `pred` names the true class, read as this run's output kind writes it."""
-        return is_correct(true, pred, self.class_names if self.output_kind.is_multilabel else None)
-
-    def titles(self, subject: str, prediction: Prediction) -> list[Titles]:
+    def titles(self, subject: str, explained: Prediction) -> list[Titles]:
         """One title triple per CAM: input, heatmap naming the explained class, overlay naming the prediction."""
-        return [(f"Input | {subject}", f"{self.method} heatmap | explained: {name}",
-                 f"Overlay | pred: {prediction.shown}") for name in prediction.explained]
+        return titles(self.method, subject, explained)
 
 
 class BatchWriter:
     """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.{png|jpg|webp}` per sample and one manifest row each."""
 
-    def __init__(self, settings: WriterSettings, manifest: ManifestWriter, pool: WritePool,
+    def __init__(self, settings: WriterSettings, *, manifest: ManifestWriter, pool: WritePool,
                  warn: Callable[[str], None], class_means: ClassMeans | None = None) -> None:
         self.settings = settings
         self.manifest = manifest
@@ -72,59 +83,59 @@ class BatchWriter:
 
     def failed(self, sample: Sample, error: str) -> None:
         """Record a sample that could not be decoded."""
-        self.manifest.add(ManifestRow(sample.index, sample.relative_path, sample.true_class or "",
-                                      status="error", error=error))
+        self.manifest.add(ImageResult(index=sample.index, path=sample.relative_path, true=sample.true_class or "",
+                                      status=Status.error, note=error))
 
-    def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
-             scores: dict[str, float] | None = None, *, truth: ObjectTruth | None = None) -> None:
-        """Queue the figure (and raw CAM) of an explained sample, then record its row (with --metrics scores, and
-        with ground truth the localization scores; the object is outlined on the overlay)."""
-        prediction = self.settings.prediction(probabilities)
-        row = self._row(sample, prediction, scores)
-        problem = cam_problem(cam, probabilities)
+    def done(self, image: ExplainedImage) -> None:
+        """Queue the figure (and raw CAM) of an explained sample, then record its result (with ground truth, the
+        localization scores; the object is outlined on the overlay)."""
+        explained = self.settings.prediction(image.probabilities)
+        result = self._result(image, explained)
+        problem = cam_problem(image.cam, image.probabilities)
         if problem is not None:
-            self.warn(f"{sample.relative_path}: {problem}")
-            row.error = f"warning: {problem}"
-            if not np.isfinite(cam).all():
-                row.status, row.output = "error", ""
-                self.manifest.add(row)
+            self.warn(f"{image.sample.relative_path}: {problem}")
+            result = replace(result, note=f"warning: {problem}")
+            if not np.isfinite(image.cam).all():
+                self.manifest.add(replace(result, status=Status.error, output=""))
                 return
         if self.class_means is not None:
-            self.class_means.add(sample.true_class, cam if cam.ndim == 2 else cam[0])
-        mask = truth.mask if truth is not None else None
-        if self.settings.output.only_misclassified and sample.true_class and self.settings.is_correct(sample.true_class, row.pred):
-            row.output = ""  # explained and counted, but no figure: --only-misclassified
-            _localize(row, cam, mask)
-            self.manifest.add(row)
+            self.class_means.add(result, image.first_cam)
+        if self.settings.output.only_misclassified and result.correct:
+            self.manifest.add(_localized(replace(result, output=""), image))  # counted, no figure
             return
-        titles = self.settings.titles(f"true: {sample.true_class}", prediction)
-        self.pool.submit(self._write, pixels, cam, titles, row, mask)
+        titles = self.settings.titles(f"true: {image.sample.true_class}", explained)
+        self.pool.submit(self._write, image, titles, result)
 
-    def _row(self, sample: Sample, prediction: Prediction, scores: dict[str, float] | None) -> ManifestRow:
-        """The sample's manifest row, naming the figure it will have."""
-        settings = self.settings
-        stem = batch_stem(settings.method, sample.index, sample.true_class or "unknown", prediction.pred or "no_label")
-        return ManifestRow(sample.index, sample.relative_path, sample.true_class or "", prediction.pred,
-                           prediction.confidence, "+".join(prediction.explained), f"{stem}.{settings.output.figure_format}",
-                           scores={name: f"{value:.6f}" for name, value in (scores or {}).items()})
+    def _result(self, image: ExplainedImage, explained: Prediction) -> ImageResult:
+        """The sample's result, naming the figure it will have."""
+        settings, sample = self.settings, image.sample
+        stem = batch_stem(settings.method, sample.index, sample.true_class or "unknown",
+                          joined(explained.predicted) or "no_label")
+        return ImageResult(index=sample.index, path=sample.relative_path, true=sample.true_class or "",
+                           predicted=explained.predicted, confidence=explained.confidence,
+                           explained=explained.explained, scores=image.scores,
+                           output=f"{stem}.{settings.output.figure_format}")
 
-    def _write(self, pixels: np.ndarray, cam: np.ndarray, titles: list[Titles], row: ManifestRow,
-               mask: np.ndarray | None = None) -> None:
-        figure = self.settings.output_dir / row.output  # rewritten even if there: only a matching row proves a file
-        write_figure(figure, pixels, cam, titles, raw_path=figure.with_suffix(".npy") if self.settings.output.save_raw else None,
-                     outline=mask)
-        _localize(row, cam, mask)
-        self.manifest.add(row)
+    def _write(self, image: ExplainedImage, titles: list[Titles], result: ImageResult) -> None:
+        figure = self.settings.output_dir / result.output  # rewritten even if there: only a matching row proves a file
+        raw = figure.with_suffix(".npy") if self.settings.output.save_raw else None
+        write_figure(figure, CamFigure(pixels=image.pixels, cam=image.cam, titles=titles, outline=_mask(image)),
+                     raw_path=raw)
+        self.manifest.add(_localized(result, image))
         self.outputs.append(figure)
 
 
-def _localize(row: ManifestRow, cam: np.ndarray, mask: np.ndarray | None) -> None:
-    """With an object mask, add the localization columns of the (first) CAM to the row: a hit as 1 or 0."""
+def _mask(image: ExplainedImage) -> np.ndarray | None:
+    """The object's mask, with ground truth."""
+    return image.truth.mask if image.truth is not None else None
+
+
+def _localized(result: ImageResult, image: ExplainedImage) -> ImageResult:
+    """With an object mask, the result with the localization scores of the (first) CAM added."""
+    mask = _mask(image)
     if mask is None:
-        return
-    scores = localization_scores(cam if cam.ndim == 2 else cam[0], mask)
-    row.scores.update({name: f"{value:.0f}" if name == "pointing_hit" else f"{value:.6f}"
-                       for name, value in scores.items()})
+        return result
+    return replace(result, scores={**result.scores, **localization_scores(image.first_cam, mask)})
 
 
 class SingleWriter:
@@ -139,17 +150,17 @@ class SingleWriter:
         """A single image that cannot be decoded ends the run."""
         raise ImageDecodeError(error)
 
-    def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
-             scores: dict[str, float] | None = None, *, truth: ObjectTruth | None = None) -> None:
+    def done(self, image: ExplainedImage) -> None:
         """Write the figure, overlay (and raw CAM) of the one image (ground truth is for batch runs: not used)."""
-        settings = self.settings
-        problem = cam_problem(cam, probabilities)
+        settings, sample = self.settings, image.sample
+        problem = cam_problem(image.cam, image.probabilities)
         if problem is not None:
             self.warn(f"{sample.relative_path}: {problem}")
         stem = single_stem(sample.path, settings.method)
         figure = settings.output_dir / f"{stem}.{settings.output.figure_format}"
         overlay_path = settings.output_dir / f"{stem}_overlay.{settings.output.figure_format}"
-        titles = settings.titles(sample.relative_path, settings.prediction(probabilities))
+        titles = settings.titles(sample.relative_path, settings.prediction(image.probabilities))
         raw = settings.output_dir / f"{stem}.npy" if settings.output.save_raw else None
-        write_figure(figure, pixels, np.nan_to_num(cam), titles, overlay_path=overlay_path, raw_path=raw)
+        write_figure(figure, CamFigure(pixels=image.pixels, cam=np.nan_to_num(image.cam), titles=titles),
+                     overlay_path=overlay_path, raw_path=raw)
         self.outputs += [figure, overlay_path] + ([raw] if raw else [])

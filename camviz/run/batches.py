@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import torch
 
 from camviz.cam.engine import CamBatch, CamEngine
@@ -17,6 +16,7 @@ from camviz.data.ground_truth import GroundTruth, ObjectTruth
 from camviz.data.listing import Sample
 from camviz.data.loader import DecodedBatch, stop_workers
 from camviz.data.preprocessing import Preprocessing
+from camviz.output.writers import ExplainedImage
 from camviz.run.model import ResolvedModel
 from camviz.run.options import ExplainOptions
 from camviz.run.progress import NoteLog
@@ -47,8 +47,7 @@ class SampleWriter(Protocol):
 
     def failed(self, sample: Sample, error: str) -> None: ...
 
-    def done(self, sample: Sample, pixels: np.ndarray, cam: np.ndarray, probabilities: np.ndarray,
-             scores: dict[str, float] | None = None, *, truth: ObjectTruth | None = None) -> None: ...
+    def done(self, image: ExplainedImage) -> None: ...
 
 
 def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter) -> None:
@@ -58,7 +57,7 @@ def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter) -> Non
             for sample, error in batch.failures:
                 writer.failed(sample, error)
             _say_notes(job, batch.truths)
-            if batch.samples:
+            if inputs is not None:  # the batch has decoded samples
                 _write_batch(job, batch, inputs, writer)
             job.progress.advance(len(batch.samples) + len(batch.failures))
 
@@ -66,13 +65,14 @@ def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter) -> Non
 def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor, writer: SampleWriter) -> None:
     """CAMs (and --metrics scores) for one decoded batch, each sample handed to the writer."""
     result = job.engine.compute(inputs, job.options.cam.target_category)
-    scores = _scores(job, inputs, result) if job.options.output.metrics else [None] * len(batch.samples)
+    scores = _scores(job, inputs, result) if job.options.output.metrics else [{} for _ in batch.samples]
     pixels = batch.pixels.numpy()
     cams = result.cams if result.label_cams is None else result.label_cams  # multilabel: [K, H, W] each
     truths = batch.truths or [None] * len(batch.samples)
     for position, sample in enumerate(batch.samples):
-        writer.done(sample, pixels[position], cams[position], result.probabilities[position], scores[position],
-                    truth=truths[position])
+        writer.done(ExplainedImage(sample=sample, pixels=pixels[position], cam=cams[position],
+                                   probabilities=result.probabilities[position], scores=scores[position],
+                                   truth=truths[position]))
 
 
 def _say_notes(job: Job, truths: list[ObjectTruth | None]) -> None:
@@ -85,10 +85,10 @@ def _say_notes(job: Job, truths: list[ObjectTruth | None]) -> None:
 
 
 def uploaded(loader: Iterable[DecodedBatch], preprocessing: Preprocessing,
-             device: torch.device) -> Iterator[tuple[DecodedBatch, torch.Tensor]]:
+             device: torch.device) -> Generator[tuple[DecodedBatch, torch.Tensor | None], None, None]:
     """Each batch with its normalised input on `device`, one batch ahead: the next upload is queued
     (non-blocking from pinned memory on CUDA) before the current batch is explained. A batch the workers
-    already normalised (CPU device) is used as it came."""
+    already normalised (CPU device) is used as it came; a batch of failures only has no input (None)."""
     pending = None
     iterator = iter(loader)
     try:

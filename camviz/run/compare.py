@@ -19,11 +19,11 @@ from camviz.cam.options import CamOptions
 from camviz.data.decode import decode_image
 from camviz.data.options import InputOptions
 from camviz.discovery.options import ModelOptions
-from camviz.discovery.output_kind import Prediction
 from camviz.errors import UsageError
 from camviz.output.figures import comparison_row, display_image, encode_image, join
 from camviz.output.files import write_atomic
 from camviz.output.outdir import make_output_dir
+from camviz.output.prediction import Prediction, prediction
 from camviz.run.model import resolve_model
 from camviz.run.options import check_images_exist, check_model_options, check_target_category
 
@@ -60,7 +60,7 @@ def compare_methods(
         cams[name], probabilities = batch.cams, batch.probabilities  # the same model outputs for every method
     kind = resolved.loaded.output_kind
     rows = [comparison_row(display_image(one), [cams[name][i] for name in names],
-                           _titles(path, kind.prediction(probabilities[i], resolved.class_names, target_category), names))
+                           _titles(path, prediction(kind, probabilities[i], resolved.class_names, target_category), names))
             for i, (path, one) in enumerate(zip(images, pixels, strict=True))]
     make_output_dir(destination.parent)
     write_atomic(destination, encode_image(join(rows, axis=0)))

@@ -19,18 +19,19 @@ from camviz.cam.metrics import METRIC_NAMES
 from camviz.cam.options import CamOptions
 from camviz.data.classes import match_class_folders
 from camviz.data.ground_truth import GroundTruth, read_ground_truth
-from camviz.data.listing import Sample
-from camviz.data.loader import batch_loader
+from camviz.data.listing import ImageFolderListing, Sample
+from camviz.data.loader import Loading, batch_loader
 from camviz.data.sampling import input_samples, shard
 from camviz.discovery.spec import as_size
 from camviz.errors import CamvizError, UsageError
 from camviz.output.class_means import ClassMeans
 from camviz.output.figures import figure_bytes
-from camviz.output.gallery import write_gallery
-from camviz.output.manifest import MANIFEST_NAME, ManifestRow, ManifestWriter, manifest_name, merge_rank_manifests
+from camviz.output.gallery import Page, write_gallery
+from camviz.output.manifest import MANIFEST_NAME, ManifestWriter, manifest_name, merge_rank_manifests
 from camviz.output.options import OutputOptions
 from camviz.output.outdir import claim_output_dir, make_output_dir
 from camviz.output.pool import WritePool
+from camviz.output.result import ImageResult
 from camviz.output.run_record import write_run_record
 from camviz.output.summary import Summary, summarize
 from camviz.output.writers import BatchWriter, SingleWriter, WriterSettings
@@ -72,9 +73,9 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
     for note in resolved.notes:
         progress.warn(note)
     if options.inputs.data_dir is not None:
-        samples, folder_classes = match_class_folders(samples, folder_classes, resolved.class_names,
-                                                      options.inputs.data_dir, recorded=loaded.class_names is not None,
-                                                      warn=progress.warn)
+        matched = match_class_folders(ImageFolderListing(classes=folder_classes, samples=samples), resolved.class_names,
+                                      options.inputs.data_dir, recorded=loaded.class_names is not None, warn=progress.warn)
+        samples, folder_classes = matched.samples, matched.classes
     check_target_category(options.cam.target_category, loaded.num_classes)
     ground_truth = _ground_truth(options.output, samples, progress)
     if options.output.metrics and not loaded.output_kind.is_softmax:
@@ -119,6 +120,7 @@ def _recorded(job: Job, is_main: bool) -> Iterator[_Outcome]:
     except BaseException as error:
         _record_end(job, is_main, f"failed: {type(error).__name__}", None, quiet=True)
         raise
+    assert outcome.result is not None, "the run's body sets its result"
     _record_end(job, is_main, f"exit {outcome.result.exit_code}", outcome.result)
 
 
@@ -178,7 +180,7 @@ def _writer_settings(job: Job) -> WriterSettings:
 
 def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
     writer = SingleWriter(_writer_settings(job), job.progress.warn)
-    drive(job, batch_loader(samples, job.resolved.preprocessing, 1, 0), writer)
+    drive(job, batch_loader(samples, job.resolved.preprocessing, Loading(batch_size=1)), writer)
     return ExplainResult(output_dir=job.output_dir, outputs=writer.outputs)
 
 
@@ -186,14 +188,14 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     """Explain this rank's shard into its manifest; then agree on the exit code; rank 0 merges and tidies."""
     mine = shard(samples, ranks.rank, ranks.world_size)
     row_sources = sources(mine, job.settings_key)
-    check = resumable_rows(job.output_dir, mine, row_sources, job.options.output.save_raw) if job.options.resume \
-        else ResumeCheck()
+    check = resumable_rows(job.output_dir, mine, row_sources, save_raw=job.options.output.save_raw,
+                           labels=_labels(job)) if job.options.resume else ResumeCheck()
     for note in check.notes():
         job.progress.warn(note)
-    done = {row.index for row in check.rows}
+    done = {result.index for result in check.results}
     score_names = (*(METRIC_NAMES if job.options.output.metrics else ()), *(LOCALIZATION_NAMES if job.ground_truth else ()))
-    manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), check.rows,
-                              score_names, row_sources)
+    manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), kept=check.results,
+                              score_names=score_names, sources=row_sources)
     class_means = ClassMeans(folder_classes, job.resolved.preprocessing.size)
     job.progress.start(len(mine))
     job.progress.advance(len(done))
@@ -201,13 +203,12 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     if exit_code in (0, 3):  # every rank finished: the same decision everywhere, so the collective is safe
         class_means.sums = sum_over_ranks(class_means.sums, job.resolved.device)
         class_means.counts = sum_over_ranks(class_means.counts, job.resolved.device)
-    rows = list(manifest.rows.values())
+    results = list(manifest.results.values())
     if ranks.is_main and ranks.is_distributed:
-        rows = merge_rank_manifests(job.output_dir, ranks.world_size)
-    summary = summarize(rows, len(check.rows), job.resolved.class_names,
-                        multilabel=job.resolved.loaded.output_kind.is_multilabel)
+        results = merge_rank_manifests(job.output_dir, ranks.world_size, _labels(job))
+    summary = summarize(results, len(check.results), job.resolved.class_names)
     if ranks.is_main:
-        _finish_output_dir(job, rows, summary, class_means)
+        _finish_output_dir(job, results, summary, class_means)
     return ExplainResult(output_dir=job.output_dir, outputs=outputs, manifest=job.output_dir / MANIFEST_NAME,
                          summary=summary, exit_code=exit_code)
 
@@ -220,28 +221,34 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
     cpus = share_cpus(job.options.num_workers)
     try:
         with WritePool(cpus.writer_threads, max_pending=max(16, 2 * job.batch_size)) as pool:
-            writer = BatchWriter(_writer_settings(job), manifest, pool, job.progress.warn, class_means)
+            writer = BatchWriter(_writer_settings(job), manifest=manifest, pool=pool, warn=job.progress.warn,
+                                 class_means=class_means)
             outputs = writer.outputs
             workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))
             device = job.resolved.device.type  # on the CPU device the workers normalise
-            loader = batch_loader(todo, job.resolved.preprocessing, job.batch_size, workers,
-                                  pin_memory=device == "cuda", normalize=device == "cpu",
-                                  ground_truth=job.ground_truth)
+            loading = Loading(batch_size=job.batch_size, num_workers=workers, pin_memory=device == "cuda",
+                              normalize=device == "cpu")
+            loader = batch_loader(todo, job.resolved.preprocessing, loading, job.ground_truth)
             drive(job, loader, writer)
     except CamvizError as error:  # other ranks still wait for this rank's exit code
         failure = error
     finally:
         manifest.close()
-    own_code = failure.exit_code if failure else (3 if any(r.status != "ok" for r in manifest.rows.values()) else 0)
+    own_code = failure.exit_code if failure else (3 if any(not r.ok for r in manifest.results.values()) else 0)
     exit_code = worst_exit_code(own_code, job.resolved.device)
     if failure is not None:
         raise failure
     return exit_code, outputs
 
 
-def _finish_output_dir(job: Job, rows: list[ManifestRow], summary: Summary, class_means: ClassMeans) -> None:
+def _labels(job: Job) -> list[str] | None:
+    """A multi-label model's labels, by which a manifest's predictions are read back; None: one class a row."""
+    return job.resolved.class_names if job.resolved.loaded.output_kind.is_multilabel else None
+
+
+def _finish_output_dir(job: Job, results: list[ImageResult], summary: Summary, class_means: ClassMeans) -> None:
     """Rank 0, once all ranks are done and their manifests merged: write class means and the gallery."""
     class_means.write(job.output_dir, job.engine.method, job.options.output.figure_format)
     record = finish_record(job.record, "finishing", job.progress.notes, summary)
-    write_gallery(job.output_dir, rows, job.resolved.class_names, job.engine.method, run=record,
-                  multilabel=job.resolved.loaded.output_kind.is_multilabel)
+    write_gallery(job.output_dir, results, Page(class_names=job.resolved.class_names, method=job.engine.method,
+                                                run=record))

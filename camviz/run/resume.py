@@ -1,6 +1,6 @@
 """`--resume` that cannot lie: a finished row counts only if this run would produce exactly that row.
 
-Each manifest row carries a `source` column, `{settings key}:{image size}:{image mtime in ns}`: the settings key
+Each result carries its `Source` (the manifest's `source` column): the settings key
 is a short hash of every value that shapes an output, derived from the run's options themselves (every field of
 `ExplainOptions` and the types it holds, but those listed in `NOT_IN_KEY` with why) and from what the model
 resolved to (method, output kind, classes, preprocessing, target layers); the rest identifies the image file as it
@@ -20,7 +20,8 @@ from pathlib import Path
 
 from camviz.data.listing import Sample
 from camviz.discovery.formats import model_files
-from camviz.output.manifest import ManifestRow, read_manifest
+from camviz.output.manifest import read_manifest
+from camviz.output.result import ImageResult, Source
 from camviz.run.model import ResolvedModel
 from camviz.run.options import ExplainOptions
 
@@ -60,7 +61,7 @@ def option_values(value: object, owner: str = "") -> object:
 
 
 def _field_value(owner: str, name: str, value: object) -> object:
-    if owner == "ModelOptions" and name == "path" and value is not None:
+    if owner == "ModelOptions" and name == "path" and isinstance(value, (str, Path)):
         return [str(Path(value).resolve()), *model_stamps(Path(value))]
     return option_values(value)
 
@@ -92,16 +93,16 @@ def file_stamp(path: Path) -> str:
     return f"{status.st_size}:{status.st_mtime_ns}"
 
 
-def sources(samples: Sequence[Sample], key: str) -> dict[int, str]:
-    """Each sample's `source` value for this run."""
-    return {sample.index: f"{key}:{file_stamp(sample.path)}" for sample in samples}
+def sources(samples: Sequence[Sample], key: str) -> dict[int, Source]:
+    """Each sample's source for this run."""
+    return {sample.index: Source(key, file_stamp(sample.path)) for sample in samples}
 
 
 @dataclass
 class ResumeCheck:
-    """The rows an earlier run finished that still hold, and how many did not (and why)."""
+    """The results an earlier run finished that still hold, and how many did not (and why)."""
 
-    rows: list[ManifestRow] = field(default_factory=list)
+    results: list[ImageResult] = field(default_factory=list)
     data_changed: int = 0  # the image at that index is another file, or was modified
     settings_changed: int = 0  # same image, other settings (or a manifest from an older camviz)
 
@@ -117,36 +118,32 @@ class ResumeCheck:
         return notes
 
 
-def resumable_rows(output_dir: Path, samples: Sequence[Sample], sources: Mapping[int, str],
-                   save_raw: bool) -> ResumeCheck:
-    """Rows of earlier runs (merged or per-rank manifests) for `samples` that this run would write unchanged."""
+def resumable_rows(output_dir: Path, samples: Sequence[Sample], sources: Mapping[int, Source], *,
+                   save_raw: bool, labels: Sequence[str] | None = None) -> ResumeCheck:
+    """Results of earlier runs (merged or per-rank manifests) for `samples` that this run would write unchanged;
+    `labels`: a multi-label model's labels, by which the manifest's predictions are read."""
     by_index = {sample.index: sample for sample in samples}
-    kept: dict[int, ManifestRow] = {}
+    kept: dict[int, ImageResult] = {}
     other_data, other_settings = set(), set()
     for path in sorted(output_dir.glob("manifest*.csv")):
-        for row in read_manifest(path):
-            sample = by_index.get(row.index)
-            if sample is None or row.status != "ok" or not _files_present(output_dir, row, save_raw):
+        for result in read_manifest(path, labels):
+            sample = by_index.get(result.index)
+            if sample is None or not result.ok or not _files_present(output_dir, result, save_raw):
                 continue
-            expected = sources[row.index]
-            if row.path != sample.relative_path or (row.source and _stamp(row.source) != _stamp(expected)):
-                other_data.add(row.index)
-            elif row.source != expected:  # an empty source: a manifest from before camviz kept one
-                other_settings.add(row.index)
+            expected = sources[result.index]
+            if result.path != sample.relative_path or (result.source and result.source.image != expected.image):
+                other_data.add(result.index)
+            elif result.source != expected:  # None: a manifest from before camviz kept a source
+                other_settings.add(result.index)
             else:
-                kept[row.index] = row
+                kept[result.index] = result
     return ResumeCheck(list(kept.values()), len(other_data - set(kept)), len(other_settings - set(kept)))
 
 
-def _stamp(source: str) -> str:
-    """The image part of a `source` value."""
-    return source.partition(":")[2]
-
-
-def _files_present(output_dir: Path, row: ManifestRow, save_raw: bool) -> bool:
-    """A row without a figure (--only-misclassified) needs nothing; else its figure (and raw CAM). Writes are
+def _files_present(output_dir: Path, result: ImageResult, save_raw: bool) -> bool:
+    """A result without a figure (--only-misclassified) needs nothing; else its figure (and raw CAM). Writes are
     atomic, so a file under its final name is complete."""
-    if not row.output:
+    if not result.output:
         return True
-    figure = output_dir / row.output
+    figure = output_dir / result.output
     return figure.is_file() and (not save_raw or figure.with_suffix(".npy").is_file())

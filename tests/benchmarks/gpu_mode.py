@@ -171,7 +171,7 @@ def in_process_rates(model_name: str, checkpoint: Path, device: str, batch: int,
 
 def writer_rate(work: Path, figures: int) -> float:
     """Three-panel PNG figures/s of camviz's writer alone, one thread per usable CPU but one."""
-    from camviz.output.figures import write_figure
+    from camviz.output.figures import CamFigure, write_figure
     from camviz.output.pool import WritePool
     from camviz.run.cpus import usable_cpus
 
@@ -185,7 +185,8 @@ def writer_rate(work: Path, figures: int) -> float:
     start = time.perf_counter()
     with WritePool(max(1, usable_cpus() - 1), max_pending=128) as pool:
         for index in range(figures):
-            pool.submit(write_figure, out / f"figure_{index:05d}.png", pixels[index % 16], cams[index % 16], titles)
+            pool.submit(write_figure, out / f"figure_{index:05d}.png",
+                        CamFigure(pixels=pixels[index % 16], cam=cams[index % 16], titles=titles))
     return figures / (time.perf_counter() - start)
 
 

@@ -104,7 +104,7 @@ def metric_seconds(images: int = 8) -> dict[str, float]:
     import torch
 
     from camviz.cam.engine import CamEngine
-    from camviz.cam.metrics import METRIC_NAMES, faithfulness_scores
+    from camviz.cam.metrics import METRIC_NAMES, Scoring, faithfulness_scores
 
     torch.manual_seed(0)
     model = timm.create_model("resnet18", pretrained=False, num_classes=len(CLASSES)).eval()
@@ -115,7 +115,7 @@ def metric_seconds(images: int = 8) -> dict[str, float]:
     seconds = {}
     for name in METRIC_NAMES:
         start = time.perf_counter()
-        faithfulness_scores(model, inputs, batch.cams, categories, metrics=[name], batch_size=8)
+        faithfulness_scores(model, inputs, batch.cams, categories, Scoring(metrics=[name], batch_size=8))
         seconds[name] = (time.perf_counter() - start) / images
         print(f"{name}: {seconds[name]:.2f} s/image", flush=True)
     return seconds

@@ -13,7 +13,7 @@ from torchcam.metrics import DeletionInsertionMetric
 
 from camviz.cam.deletion import blurred, removal_counts
 from camviz.cam.engine import CamBatch, CamEngine
-from camviz.cam.metrics import faithfulness_scores, rank_with_random_ties
+from camviz.cam.metrics import Scoring, faithfulness_scores, rank_with_random_ties
 from camviz.cam.options import CamOptions
 from camviz.discovery.models import LoadedModel
 from tests.support.demo import fresh_shapes
@@ -59,7 +59,7 @@ def _torchcam(model: torch.nn.Module, image: torch.Tensor, ranked: np.ndarray, c
 def test_deletion_and_insertion_match_torchcam(loaded: LoadedModel, explained) -> None:
     inputs, batch = explained
     predicted = batch.probabilities.argmax(axis=1).tolist()
-    ours = faithfulness_scores(loaded.model, inputs, batch.cams, predicted, metrics=AREAS, batch_size=4)
+    ours = faithfulness_scores(loaded.model, inputs, batch.cams, predicted, Scoring(metrics=AREAS, batch_size=4))
     ranked = rank_with_random_ties(batch.cams)  # distinct values: torchcam's stable sort sees the same order
     for i, (image, category) in enumerate(zip(inputs, predicted, strict=True)):
         zero = _torchcam(loaded.model, image, ranked[i], category, None)  # torchcam's default baseline: zeros
@@ -72,8 +72,8 @@ def test_deletion_and_insertion_match_torchcam(loaded: LoadedModel, explained) -
 def test_a_trained_models_map_beats_its_inverse(loaded: LoadedModel, explained) -> None:
     inputs, batch = explained
     predicted = batch.probabilities.argmax(axis=1).tolist()
-    real = faithfulness_scores(loaded.model, inputs, batch.cams, predicted, metrics=AREAS)
-    inverse = faithfulness_scores(loaded.model, inputs, 1.0 - batch.cams, predicted, metrics=AREAS)
+    real = faithfulness_scores(loaded.model, inputs, batch.cams, predicted, Scoring(metrics=AREAS))
+    inverse = faithfulness_scores(loaded.model, inputs, 1.0 - batch.cams, predicted, Scoring(metrics=AREAS))
     for scores in (real, inverse):
         for values in scores.values():
             assert values.dtype == np.float32 and ((values >= 0) & (values <= 1)).all()

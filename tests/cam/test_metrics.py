@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from camviz.cam.engine import CamBatch, CamEngine
-from camviz.cam.metrics import METRIC_NAMES, faithfulness_scores, rank_with_random_ties
+from camviz.cam.metrics import METRIC_NAMES, Scoring, faithfulness_scores, rank_with_random_ties
 from camviz.cam.options import CamOptions
 from camviz.discovery.models import LoadedModel
 from camviz.errors import UsageError
@@ -26,12 +26,13 @@ def explained(loaded: LoadedModel) -> tuple[torch.Tensor, CamBatch]:
 def test_cam_confidence_change_tells_the_real_map_from_its_inverse(loaded: LoadedModel, explained) -> None:
     inputs, batch = explained
     predicted = batch.probabilities.argmax(axis=1).tolist()
-    real = faithfulness_scores(loaded.model, inputs, batch.cams, predicted, metrics=["cam_confidence_change"])
+    one = Scoring(metrics=["cam_confidence_change"])
+    real = faithfulness_scores(loaded.model, inputs, batch.cams, predicted, one)
     chunked = faithfulness_scores(
-        loaded.model, inputs, batch.cams, predicted, metrics=["cam_confidence_change"], batch_size=3
+        loaded.model, inputs, batch.cams, predicted, Scoring(metrics=["cam_confidence_change"], batch_size=3)
     )
     np.testing.assert_allclose(chunked["cam_confidence_change"], real["cam_confidence_change"], atol=1e-5)
-    inverse = faithfulness_scores(loaded.model, inputs, 1.0 - batch.cams, predicted, metrics=["cam_confidence_change"])
+    inverse = faithfulness_scores(loaded.model, inputs, 1.0 - batch.cams, predicted, one)
     for scores in (real, inverse):
         assert list(scores) == ["cam_confidence_change"]
         values = scores["cam_confidence_change"]
@@ -83,6 +84,6 @@ def test_ranks_break_ties_and_keep_order() -> None:
 def test_bad_arguments(loaded: LoadedModel, explained) -> None:
     inputs, batch = explained
     with pytest.raises(UsageError, match="unknown metric"):
-        faithfulness_scores(loaded.model, inputs, batch.cams, [0] * len(inputs), metrics=["accuracy"])
+        faithfulness_scores(loaded.model, inputs, batch.cams, [0] * len(inputs), Scoring(metrics=["accuracy"]))
     with pytest.raises(ValueError, match="do not match"):
         faithfulness_scores(loaded.model, inputs, batch.cams[:3], [0] * len(inputs))

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from camviz.data.listing import list_image_folder
-from camviz.data.loader import DecodedBatch, SampleDataset, batch_loader
+from camviz.data.loader import DecodedBatch, Loading, SampleDataset, batch_loader
 from camviz.data.preprocessing import Preprocessing
 from tests.support.images import write_png
 
@@ -28,7 +28,8 @@ def test_workers_collate_one_uint8_tensor_per_batch_and_keep_failures(tmp_path: 
         write_png(tmp_path / "cls" / name)
     (tmp_path / "cls" / "b.png").write_bytes(b"nope")
     samples = list_image_folder(tmp_path).samples
-    loader = batch_loader(samples, Preprocessing((12, 20), (0.5,) * 3, (0.5,) * 3), batch_size=4, num_workers=1)
+    loader = batch_loader(samples, Preprocessing((12, 20), (0.5,) * 3, (0.5,) * 3),
+                          Loading(batch_size=4, num_workers=1))
     (batch,) = list(loader)
     assert isinstance(batch, DecodedBatch)
     assert batch.pixels.dtype == torch.uint8 and tuple(batch.pixels.shape) == (3, 12, 20, 3)
@@ -41,9 +42,9 @@ def test_workers_normalise_for_the_cpu_device_exactly_as_the_main_process_would(
         write_png(tmp_path / "cls" / name)
     samples = list_image_folder(tmp_path).samples
     preprocessing = Preprocessing((12, 20), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    (batch,) = list(batch_loader(samples, preprocessing, batch_size=4, num_workers=1, normalize=True))
+    (batch,) = list(batch_loader(samples, preprocessing, Loading(batch_size=4, num_workers=1, normalize=True)))
     expected = preprocessing.normalize(batch.pixels)  # what the main process computed before (same strides too)
     assert batch.inputs.dtype == torch.float32 and batch.inputs.stride() == expected.stride()
     assert torch.equal(batch.inputs, expected)
-    (plain,) = list(batch_loader(samples, preprocessing, batch_size=4, num_workers=1))
+    (plain,) = list(batch_loader(samples, preprocessing, Loading(batch_size=4, num_workers=1)))
     assert plain.inputs is None and torch.equal(plain.pixels, batch.pixels)

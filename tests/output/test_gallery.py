@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from camviz.output.gallery import class_axis, gallery_data, write_gallery
-from camviz.output.manifest import ManifestRow
+from camviz.output.gallery import Page, class_axis, gallery_data, write_gallery
+from camviz.output.result import ImageResult, Status
 from tests.support.browser import CHROMIUM, DevTools, headless_page
 
 CLASSES = ["cat", "dog", '<b>&"x"']
@@ -26,19 +26,26 @@ def _figure(folder: Path, name: str, colour: tuple[int, int, int]) -> str:
     return name
 
 
-def _rows(folder: Path) -> list[ManifestRow]:
-    """Six ok rows (two mistakes, one unlabelled), one error row, one class name that needs escaping."""
+def _result(index: int, true: str, pred: str, confidence: float, output: str = "") -> ImageResult:
+    return ImageResult(index=index, path=f"{true or 'none'}/img{index}.png", true=true, predicted=(pred,),
+                       confidence=(confidence,), explained=(pred,), output=output)
+
+
+def _rows(folder: Path) -> list[ImageResult]:
+    """Six ok results (two mistakes, one unlabelled), one error, one class name that needs escaping."""
     spec = [  # index, true, pred, confidence
-        (0, "cat", "cat", "0.99"), (1, "cat", "dog", "0.80"), (2, "dog", "dog", "0.55"),
-        (3, '<b>&"x"', "cat", "0.95"), (4, '<b>&"x"', '<b>&"x"', "0.70"), (6, "", "dog", "0.60"),
+        (0, "cat", "cat", 0.99), (1, "cat", "dog", 0.80), (2, "dog", "dog", 0.55),
+        (3, '<b>&"x"', "cat", 0.95), (4, '<b>&"x"', '<b>&"x"', 0.70), (6, "", "dog", 0.60),
     ]
-    rows = [
-        ManifestRow(i, f"{true or 'none'}/img{i}.png", true, pred, conf, pred,
-                    _figure(folder, f"gradcam_{i:04d}_true_{i}.png", (20 * i, 80, 160)))
-        for i, true, pred, conf in spec
-    ]
-    rows.append(ManifestRow(5, "cat/broken.png", "cat", status="error", error="cannot decode </script> broken.png"))
+    rows = [_result(i, true, pred, conf, _figure(folder, f"gradcam_{i:04d}_true_{i}.png", (20 * i, 80, 160)))
+            for i, true, pred, conf in spec]
+    rows.append(ImageResult(index=5, path="cat/broken.png", true="cat", status=Status.error,
+                            note="cannot decode </script> broken.png"))
     return rows
+
+
+def _page(classes: list[str], title: str | None = None) -> Page:
+    return Page(class_names=classes, method="gradcam", title=title)
 
 
 def _embedded(html: str) -> dict:
@@ -48,7 +55,7 @@ def _embedded(html: str) -> dict:
 
 
 def test_writes_index_html_with_mistakes_first(tmp_path: Path) -> None:
-    path = write_gallery(tmp_path, _rows(tmp_path), CLASSES, "gradcam")
+    path = write_gallery(tmp_path, _rows(tmp_path), _page(CLASSES))
     assert path == tmp_path / "index.html"
     data = _embedded(path.read_text(encoding="utf-8"))
     assert [r["index"] for r in data["rows"]] == [1, 3, 2, 6, 4, 0]  # mistakes, then least confident
@@ -61,7 +68,7 @@ def test_writes_index_html_with_mistakes_first(tmp_path: Path) -> None:
 
 
 def test_escapes_class_names_and_script_breakers(tmp_path: Path) -> None:
-    html = write_gallery(tmp_path, _rows(tmp_path), CLASSES, "gradcam", title='<i>run & "best"</i>').read_text()
+    html = write_gallery(tmp_path, _rows(tmp_path), _page(CLASSES, '<i>run & "best"</i>')).read_text()
     assert "<title>&lt;i&gt;run &amp; &quot;best&quot;&lt;/i&gt;</title>" in html
     blob = html.split('id="camviz-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in blob and "&" not in blob  # nothing in the data can close the script element
@@ -71,21 +78,20 @@ def test_escapes_class_names_and_script_breakers(tmp_path: Path) -> None:
 
 def test_relative_urls_are_encoded_and_missing_figures_flagged(tmp_path: Path) -> None:
     name = _figure(tmp_path, "gradcam_0000_true_a#1_pred_b.png", (0, 0, 0))
-    rows = [ManifestRow(0, "a/x.png", "a", "b", "0.5", "b", name),
-            ManifestRow(1, "a/y.png", "a", "a", "0.9", "a", "gone.png")]
+    rows = [_result(0, "a", "b", 0.5, name), _result(1, "a", "a", 0.9, "gone.png")]
     records = {r["index"]: r for r in gallery_data(tmp_path, rows, ["a"], "gradcam")["rows"]}
     assert records[0]["src"] == "gradcam_0000_true_a%231_pred_b.png"
     assert records[1]["missing"] and not records[0]["missing"]
 
 
 def test_class_axis_keeps_model_order_and_adds_unknown_labels() -> None:
-    rows = [ManifestRow(0, "p", "zebra", "b", "0.5"), ManifestRow(1, "q", "", "a", "0.5")]
+    rows = [_result(0, "zebra", "b", 0.5), _result(1, "", "a", 0.5)]
     assert class_axis(["b", "a"], rows) == ["b", "a", "zebra"]
 
 
 def test_rewrites_atomically(tmp_path: Path) -> None:
-    write_gallery(tmp_path, [], ["a"], "gradcam")
-    write_gallery(tmp_path, _rows(tmp_path), CLASSES, "gradcam")
+    write_gallery(tmp_path, [], _page(["a"]))
+    write_gallery(tmp_path, _rows(tmp_path), _page(CLASSES))
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".png") == ["index.html"]
 
 
@@ -107,7 +113,7 @@ def test_gallery_in_headless_chromium(tmp_path: Path, browser: DevTools) -> None
     out = tmp_path / "run with space"
     out.mkdir()
     rows = _rows(out)
-    page = write_gallery(out, rows, CLASSES, "gradcam")
+    page = write_gallery(out, rows, _page(CLASSES))
     browser.call("Page.navigate", url=page.as_uri())
     browser.wait_event("Page.loadEventFired")
     assert browser.evaluate(VISIBLE) == sum(row.status == "ok" for row in rows) == 6

@@ -6,15 +6,21 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from camviz.output.manifest import MANIFEST_FIELDS, ManifestRow, ManifestWriter, read_manifest
+from camviz.output.manifest import MANIFEST_FIELDS, ManifestWriter, merge_rank_manifests, read_manifest
+from camviz.output.result import ImageResult, Source, Status
+
+
+def _ok(index: int, true: str, pred: str, output: str = "") -> ImageResult:
+    return ImageResult(index=index, path=f"{true}/{index}.png", true=true, predicted=(pred,), confidence=(0.5,),
+                       explained=(pred,), output=output)
 
 
 def test_manifest_is_written_as_rows_arrive_and_sorted_at_close(tmp_path: Path) -> None:
     path = tmp_path / "manifest.csv"
-    writer = ManifestWriter(path, kept_rows=[ManifestRow(5, "b/5.png", "b", "b", "0.9", "b", "f5.png")])
-    writer.add(ManifestRow(2, "a/2.png", "a", "b", "0.6", "b", "f2.png"))
+    writer = ManifestWriter(path, kept=[_ok(5, "b", "b", "f5.png")])
+    writer.add(_ok(2, "a", "b", "f2.png"))
     assert [r.index for r in read_manifest(path)] == [5, 2]  # on disk before close
-    writer.add(ManifestRow(1, "a/1.png", "a", status="error", error="cannot decode 1.png"))
+    writer.add(ImageResult(index=1, path="a/1.png", true="a", status=Status.error, note="cannot decode 1.png"))
     writer.close()
     with path.open(newline="") as file:
         reader = csv.DictReader(file)
@@ -34,21 +40,82 @@ def test_hostile_text_round_trips_quoted_and_defused(tmp_path: Path) -> None:
     names = ["a\rb.png", "=1+2", "+x", "-y", "@z", "'=q", "'plain", "ok"]
     writer = ManifestWriter(path)
     for index, name in enumerate(names):
-        writer.add(ManifestRow(index, name, name, error=name))
+        writer.add(ImageResult(index=index, path=name, true=name, note=name))
     writer.close()
     with path.open(newline="") as file:
         records = list(csv.DictReader(file))
     assert len(records) == len(names)
     assert not [r for r in records if r["path"].startswith(("=", "+", "-", "@"))]
-    assert [(r.path, r.true, r.error) for r in read_manifest(path)] == [(n, n, n) for n in names]
+    assert [(r.path, r.true, r.note) for r in read_manifest(path)] == [(n, n, n) for n in names]
 
 
 def test_a_manifest_cut_inside_a_character_reads_up_to_the_cut(tmp_path: Path) -> None:
     path = tmp_path / "manifest.csv"
-    writer = ManifestWriter(path, [ManifestRow(0, "猫/a.png", "猫", source="k:1:2"),
-                                   ManifestRow(1, "猫/b.png", "猫", source="k:1:2")])
+    source = Source("k", "1:2")
+    writer = ManifestWriter(path, kept=[ImageResult(index=0, path="猫/a.png", true="猫", source=source),
+                                        ImageResult(index=1, path="猫/b.png", true="猫", source=source)])
     writer.close()
     path.write_bytes(path.read_bytes()[:-9])  # inside the last row's source or its last character
     assert [row.index for row in read_manifest(path)] == [0]
     path.write_bytes(path.read_bytes()[: path.read_bytes().rindex("猫".encode()) + 2])
     assert [row.index for row in read_manifest(path)] == [0]
+
+
+SCORES = ("deletion", "pointing_hit", "energy_in_object")
+
+
+def _results() -> list[ImageResult]:
+    """A softmax-like result with scores and a source, a multi-label one whose labels hold `+`, one with no label,
+    a warning on a formula-like name, and a skipped image."""
+    return [
+        ImageResult(index=0, path="cat/0.png", true="cat", predicted=("cat",), confidence=(0.9123456789,),
+                    explained=("cat",), scores={"deletion": 0.1234567, "pointing_hit": 1.0, "energy_in_object": 0.5},
+                    output="gradcam_0000_true_cat_pred_cat.png", source=Source("abc123", "10:20")),
+        ImageResult(index=1, path="HER2+/1.png", true="HER2+", predicted=("HER2+", "car"), confidence=(0.8, 0.6),
+                    explained=("HER2+", "car"), output="f1.png"),
+        ImageResult(index=2, path="car/2.png", true="car", confidence=(0.4,), explained=("car",), output="f2.png"),
+        ImageResult(index=3, path="=x/3.png", true="=x", predicted=("HER2",), confidence=(0.7,), explained=("HER2",),
+                    note="warning: constant heatmap", scores={"deletion": 0.5}),
+        ImageResult(index=4, path="car/broken.png", true="car", status=Status.error, note="cannot decode"),
+    ]
+
+
+def test_results_read_back_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.csv"
+    writer = ManifestWriter(path, score_names=SCORES)
+    for result in _results():
+        writer.add(result)
+    writer.close()
+    assert read_manifest(path, labels=["HER2", "HER2+", "car", "cat", "=x"]) == _results()
+
+
+def test_results_keep_what_the_manifest_records(tmp_path: Path) -> None:
+    """Probabilities and scores at six decimals, a hit as 1, a multi-label prediction joined with `+`, the source as
+    `key:stamp`, a formula defused; a softmax class named with `+` reads back whole without labels."""
+    path = tmp_path / "manifest.csv"
+    writer = ManifestWriter(path, score_names=SCORES)
+    for result in _results():
+        writer.add(result)
+    writer.close()
+    with path.open(newline="") as file:
+        records = list(csv.DictReader(file))
+    assert records[0]["confidence"] == "0.912346" and records[0]["deletion"] == "0.123457"
+    assert (records[0]["pointing_hit"], records[0]["source"], records[3]["pointing_hit"]) == ("1", "abc123:10:20", "")
+    assert (records[1]["pred"], records[1]["confidence"]) == ("HER2++car", "0.800000+0.600000")
+    assert (records[2]["pred"], records[2]["target"], records[3]["path"]) == ("", "car", "'=x/3.png")
+    assert [result.predicted for result in read_manifest(path)][:3] == [("cat",), ("HER2++car",), ()]
+    assert _results()[0].confidence == (0.912346,)  # a result keeps what the manifest records
+
+
+def test_merged_rank_manifests_keep_every_score_column(tmp_path: Path) -> None:
+    results = _results()
+    for rank, part in enumerate((results[:2], results[2:])):
+        writer = ManifestWriter(tmp_path / f"manifest.rank{rank}.csv", score_names=SCORES[rank:])
+        for result in part:
+            writer.add(result)
+        writer.close()
+    merged = merge_rank_manifests(tmp_path, 2, labels=["HER2", "HER2+", "car", "cat"])
+    assert [result.index for result in merged] == [0, 1, 2, 3, 4]
+    with (tmp_path / "manifest.csv").open(newline="") as file:
+        assert tuple(csv.DictReader(file).fieldnames) == (*MANIFEST_FIELDS, *sorted(SCORES))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.csv"]

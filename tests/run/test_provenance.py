@@ -13,7 +13,7 @@ import pytest
 
 from camviz.demo import CHECKPOINT_PATH
 from camviz.discovery.options import ModelOptions
-from camviz.output.manifest import ManifestRow
+from camviz.output.result import ImageResult, Status
 from camviz.output.summary import summarize
 from camviz.run.model import resolve_model
 from camviz.run.options import RunMode
@@ -33,8 +33,9 @@ def test_a_record_says_what_made_the_outputs_and_how_the_run_ended(monkeypatch: 
     assert model["output"] == {"kind": "softmax"} and model["class_names"] == ["circle", "square", "triangle"]
     assert (record["mode"], record["device"], record["status"], record["ended"]) == ("batch", "cpu", "running", None)
 
-    rows = [ManifestRow(0, "circle/a.png", "circle", "circle"), ManifestRow(1, "square/b.png", "square", "circle"),
-            ManifestRow(2, "square/c.png", "square", status="error", error="cannot decode")]
+    rows = [ImageResult(index=0, path="circle/a.png", true="circle", predicted=("circle",)),
+            ImageResult(index=1, path="square/b.png", true="square", predicted=("circle",)),
+            ImageResult(index=2, path="square/c.png", true="square", status=Status.error, note="cannot decode")]
     ended = finish_record(record, "exit 3", ["a note"], summarize(rows, resumed=1))
     assert ended["counts"] == {"processed": 2, "skipped": 1, "resumed": 1, "correct": 1, "labelled": 2}
     assert ended["status"] == "exit 3" and ended["notes"] == ["a note"] and record["ended"] is None

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from camviz.data.listing import list_image_folder
-from camviz.output.manifest import ManifestRow, ManifestWriter
+from camviz.output.manifest import ManifestWriter
+from camviz.output.result import ImageResult
 from camviz.run.resume import file_stamp, model_stamps, resumable_rows, sources
 from tests.support.images import write_png
 
@@ -20,7 +21,8 @@ def _earlier_run(data: Path, out: Path, key: str) -> list:
     for sample in samples:
         figure = f"gradcam_{sample.index:04d}.png"
         (out / figure).write_bytes(b"png")
-        writer.add(ManifestRow(sample.index, sample.relative_path, sample.true_class or "", "a", output=figure))
+        writer.add(ImageResult(index=sample.index, path=sample.relative_path, true=sample.true_class or "",
+                               predicted=("a",), output=figure))
     writer.close()
     return samples
 
@@ -32,18 +34,18 @@ def test_rows_are_kept_only_when_image_settings_and_files_still_hold(tmp_path: P
     out.mkdir()
     samples = _earlier_run(data, out, "key1")
     check = resumable_rows(out, samples, sources(samples, "key1"), save_raw=False)
-    assert [row.index for row in check.rows] == [0, 1, 2, 3] and check.notes() == []
+    assert [row.index for row in check.results] == [0, 1, 2, 3] and check.notes() == []
 
     stat = (data / "a" / "2.png").stat()
     os.utime(data / "a" / "2.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the image was modified
     (out / "gradcam_0002.png").unlink()  # a figure is gone
     check = resumable_rows(out, samples, sources(samples, "key1"), save_raw=False)
-    assert [row.index for row in check.rows] == [0, 3] and (check.data_changed, check.settings_changed) == (1, 0)
+    assert [row.index for row in check.results] == [0, 3] and (check.data_changed, check.settings_changed) == (1, 0)
     assert len(check.notes()) == 1 and "1 earlier rows no longer match their image" in check.notes()[0]
 
     check = resumable_rows(out, samples, sources(samples, "key2"), save_raw=False)  # other settings
-    assert check.rows == [] and (check.data_changed, check.settings_changed) == (1, 2)
-    assert resumable_rows(out, samples, sources(samples, "key1"), save_raw=True).rows == []  # no raw CAMs on disk
+    assert check.results == [] and (check.data_changed, check.settings_changed) == (1, 2)
+    assert resumable_rows(out, samples, sources(samples, "key1"), save_raw=True).results == []  # no raw CAMs on disk
 
 
 def test_a_model_is_stamped_by_every_file_it_is_read_from(trained_checkpoint: Path, tmp_path: Path) -> None:

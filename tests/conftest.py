@@ -77,3 +77,12 @@ def sources_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def circle_image(small_split: Path) -> Path:
     """One image of the small split: `circle/circle_000.png`."""
     return small_split / "circle" / "circle_000.png"
+
+
+@pytest.fixture(scope="session")
+def hf_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The transformers folders of `tests.support.hf` (vit, convnext, swin, resnet, multilabel), written once."""
+    pytest.importorskip("transformers", reason='needs the transformers extra: pip install -e ".[transformers]"')
+    from tests.support.hf import write_hf_folders
+
+    return write_hf_folders(tmp_path_factory.mktemp("hf"))

@@ -13,14 +13,9 @@ import pytest
 
 from camviz.demo import write_image_folder
 from tests.support.checkpoints import assert_batch_follows_the_model
-from tests.support.hf import LABELS, VIT, Folder, expected, label_config, save_folder, write_hf_folders
+from tests.support.hf import LABELS, VIT, Folder, expected, label_config, save_folder
 
 transformers = pytest.importorskip("transformers", reason='needs the transformers extra: pip install -e ".[transformers]"')
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Folder]:
-    return write_hf_folders(tmp_path_factory.mktemp("hf"))
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +26,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("name", ["vit", "convnext", "swin", "resnet", "multilabel"])
-def test_layers_reads_the_folder_with_no_flags(folders: dict[str, Folder], name: str, camviz_main) -> None:
-    folder = folders[name]
+def test_layers_reads_the_folder_with_no_flags(hf_folders: dict[str, Folder], name: str, camviz_main) -> None:
+    folder = hf_folders[name]
     result = camviz_main("layers", "--model-path", folder.path, "--json")
     assert result.returncode == 0 and result.stderr == "", result.stderr
     info = json.loads(result.stdout)
@@ -46,9 +41,9 @@ def test_layers_reads_the_folder_with_no_flags(folders: dict[str, Folder], name:
 
 
 @pytest.mark.parametrize("name", ["vit", "convnext", "swin", "resnet", "multilabel"])
-def test_explain_single_and_batch_with_no_flags(folders: dict[str, Folder], name: str, data_dir: Path,
+def test_explain_single_and_batch_with_no_flags(hf_folders: dict[str, Folder], name: str, data_dir: Path,
                                                 tmp_path: Path, camviz_main) -> None:
-    folder = folders[name]
+    folder = hf_folders[name]
     image = data_dir / "circle" / "circle_000.png"
     single = camviz_main("explain", "--model-path", folder.path, "--image-path", image,
                          "--output-dir", tmp_path / "one", "--save-raw")
@@ -65,8 +60,8 @@ def test_explain_single_and_batch_with_no_flags(folders: dict[str, Folder], name
     assert_batch_follows_the_model(tmp_path / "all", data_dir, lambda image: expected(folder, image))
 
 
-def test_the_weight_file_inside_the_folder_reads_the_same(folders: dict[str, Folder], camviz_main) -> None:
-    result = camviz_main("layers", "--model-path", folders["vit"].path / "model.safetensors", "--json")
+def test_the_weight_file_inside_the_folder_reads_the_same(hf_folders: dict[str, Folder], camviz_main) -> None:
+    result = camviz_main("layers", "--model-path", hf_folders["vit"].path / "model.safetensors", "--json")
     info = json.loads(result.stdout)
     assert (info["model_name"], info["img_size"], info["class_names"]) == ("ViTForImageClassification", [32, 48], LABELS)
 
@@ -82,10 +77,10 @@ def test_a_vit_explained_at_another_size_interpolates_its_position_embeddings(da
     assert raw.shape == (48, 64) and np.ptp(raw) > 0.1
 
 
-def test_a_model_that_cannot_run_at_the_given_size_is_one_line(folders: dict[str, Folder], data_dir: Path,
+def test_a_model_that_cannot_run_at_the_given_size_is_one_line(hf_folders: dict[str, Folder], data_dir: Path,
                                                                 tmp_path: Path, camviz_main) -> None:
     """transformers interpolates only square position grids: the non-square ViT cannot run at 64x64."""
-    result = camviz_main("explain", "--model-path", folders["vit"].path, "--image-path",
+    result = camviz_main("explain", "--model-path", hf_folders["vit"].path, "--image-path",
                          data_dir / "square/square_000.png", "--output-dir", tmp_path, "--img-size", "64", "64")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     warnings = [line for line in lines if line.startswith("warning: ")]  # the lookup's own: its check could not run
@@ -95,10 +90,10 @@ def test_a_model_that_cannot_run_at_the_given_size_is_one_line(folders: dict[str
     assert errors[0].startswith("camviz: error: the model could not be explained on 64x64 inputs") and "--img-size" in errors[0]
 
 
-def test_without_transformers_a_folder_is_one_line_saying_what_to_install(folders: dict[str, Folder], camviz_main,
+def test_without_transformers_a_folder_is_one_line_saying_what_to_install(hf_folders: dict[str, Folder], camviz_main,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "transformers", None)  # `import transformers` now raises ImportError
-    result = camviz_main("layers", "--model-path", folders["vit"].path)
+    result = camviz_main("layers", "--model-path", hf_folders["vit"].path)
     assert result.returncode == 1 and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
     assert 'pip install "camviz[transformers]"' in result.stderr and "transformers model" in result.stderr

@@ -13,18 +13,12 @@ from camviz.discovery.describe import describe
 from camviz.discovery.models import load_model
 from camviz.discovery.options import ModelOptions, OutputName
 from camviz.errors import UsageError
-from tests.support.hf import LABELS, write_hf_folders
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    pytest.importorskip("transformers")
-    return write_hf_folders(tmp_path_factory.mktemp("describe"))
+from tests.support.hf import LABELS
 
 
 @pytest.mark.parametrize("name", ["convnext", "multilabel"])
-def test_a_transformers_model_in_memory_is_described_as_its_folder(folders: dict, name: str) -> None:
-    folder = folders[name]
+def test_a_transformers_model_in_memory_is_described_as_its_folder(hf_folders: dict, name: str) -> None:
+    folder = hf_folders[name]
     in_memory = describe(folder.model, ModelOptions())
     loaded = load_model(folder.path).description
     assert (in_memory.output_kind, in_memory.num_classes, in_memory.class_names) == \
@@ -40,8 +34,8 @@ def test_a_timm_model_in_memory_is_described_as_its_checkpoint(tmp_path: Path) -
     assert describe(model, ModelOptions()) == load_model(tmp_path / "ckpt.pth").description
 
 
-def test_explicit_options_win_for_both(folders: dict, tmp_path: Path) -> None:
-    folder = folders["convnext"]
+def test_explicit_options_win_for_both(hf_folders: dict, tmp_path: Path) -> None:
+    folder = hf_folders["convnext"]
     options = ModelOptions(img_size=(24, 32), mean=(0.1, 0.2, 0.3), std=(0.4, 0.5, 0.6),
                            class_names=("a", "b", "c"), output=OutputName.multilabel, threshold=0.25)
     in_memory = describe(folder.model, options)

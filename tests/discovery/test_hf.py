@@ -15,14 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from tests.support.hf import VIT, Folder, label_config, save_folder, write_hf_folders
+from tests.support.hf import VIT, Folder, label_config, save_folder
 
 transformers = pytest.importorskip("transformers", reason='needs the transformers extra: pip install -e ".[transformers]"')
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Folder]:
-    return write_hf_folders(tmp_path_factory.mktemp("hf"))
-
 
 @pytest.mark.parametrize(("config", "model", "prefix"), [
     ("DeiTConfig", "DeiTForImageClassificationWithTeacher", 2),  # class + distillation tokens
@@ -49,7 +44,7 @@ def test_token_models_use_their_own_prefix_tokens_and_grid(config: str, model: s
 
 
 @pytest.mark.parametrize("name", ["vit", "swin"])
-def test_find_target_layers_alone_follows_the_input_size(folders: dict[str, Folder], name: str, tmp_path: Path) -> None:
+def test_find_target_layers_alone_follows_the_input_size(hf_folders: dict[str, Folder], name: str, tmp_path: Path) -> None:
     """Issue 17 case 13: the README's call with no size (`find_target_layers(loaded.model)`) on a transformers ViT
     trained at 32 px and a Swin at 40 px, both loaded and run at 48x64: the token grid follows the input."""
     from pytorch_grad_cam import GradCAM
@@ -60,7 +55,7 @@ def test_find_target_layers_alone_follows_the_input_size(folders: dict[str, Fold
     torch.manual_seed(0)
     vit = transformers.ViTForImageClassification(transformers.ViTConfig(**VIT, image_size=32, patch_size=8,
                                                                         **label_config()))
-    path = save_folder(tmp_path, "vit32", vit) if name == "vit" else folders["swin"].path
+    path = save_folder(tmp_path, "vit32", vit) if name == "vit" else hf_folders["swin"].path
     loaded = load_model(ModelOptions(path=path, img_size=(48, 64)))
     assert loaded.input.size == (48, 64)
     x = torch.randn(2, 3, 48, 64)

@@ -52,12 +52,16 @@ def test_plugin_file_registers_its_model_and_is_imported_once(tmp_path: Path) ->
     assert plugin.with_suffix(".imported").read_text() == "x"
 
 
-def test_plugin_module_is_imported_by_dotted_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    package = tmp_path / "camviz_test_pkg"
+def _plugin_package(package: Path, model_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An importable package `{package.name}.nets` whose import registers `model_name` with timm."""
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "nets.py").write_text(PLUGIN.replace("{name}", "tinynet_pkgtest"))
-    monkeypatch.syspath_prepend(str(tmp_path))
+    (package / "nets.py").write_text(PLUGIN.replace("{name}", model_name))
+    monkeypatch.syspath_prepend(str(package.parent))
+
+
+def test_plugin_module_is_imported_by_dotted_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _plugin_package(tmp_path / "camviz_test_pkg", "tinynet_pkgtest", monkeypatch)
 
     import_plugins(["camviz_test_pkg.nets"])
 
@@ -66,10 +70,7 @@ def test_plugin_module_is_imported_by_dotted_name(tmp_path: Path, monkeypatch: p
 
 def test_a_plugin_the_checkpoint_records_registers_its_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "camviz_recorded_pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "nets.py").write_text(PLUGIN.replace("{name}", "tinynet_recorded"))
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _plugin_package(package, "tinynet_recorded", monkeypatch)
     source = tmp_path / "source.py"  # built from a file, so the module itself is imported only by the checkpoint
     source.write_text(PLUGIN.replace("{name}", "tinynet_recorded_source"))
     import_plugins([str(source)])

@@ -1,10 +1,13 @@
-"""camviz's own error types: each carries the exit code the CLI reports."""
+"""What goes wrong and what is said: camviz's own error types, each carrying the exit code the CLI reports, and
+`Say`, the one channel every stage tells the user through (a run hands it `NoteLog.warn`: terminal and run.json)."""
 
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+Say = Callable[[str], None]  # how a stage tells the user something: one line, said once by the run
 
 
 class CamvizError(Exception):

@@ -20,7 +20,7 @@ from camviz.cam.methods import canonical_method_name, method_class
 from camviz.cam.options import CamOptions
 from camviz.cam.targets import batch_targets, class_targets
 from camviz.discovery.output_kind import OutputKind
-from camviz.errors import CamvizError, first_line
+from camviz.errors import CamvizError, Say, first_line
 
 
 @dataclass
@@ -78,12 +78,12 @@ class CamEngine:
         *,
         options: CamOptions = CamOptions(),
         output_kind: OutputKind = OutputKind(),
-        on_warning: Callable[[str], None] = lambda message: None,
+        say: Say = lambda message: None,
         full_backward: bool = False,
     ) -> None:
         self.output_kind = output_kind
         self.options = options
-        self.on_warning = on_warning
+        self.say = say
         self.method = canonical_method_name(options.method)
         self.cam = method_class(options.method)(
             model=model, target_layers=list(target_layers), reshape_transform=reshape_transform
@@ -132,7 +132,7 @@ class CamEngine:
         if self.max_batch < 1:
             hint = "try --cpu or a smaller --img-size" if device == "GPU" else "try a smaller --img-size"
             raise CamvizError(f"out of {device} memory even for one image: {hint}") from error
-        self.on_warning(f"out of {device} memory; retrying with batches of {self.max_batch} (set --batch-size)")
+        self.say(f"out of {device} memory; retrying with batches of {self.max_batch} (set --batch-size)")
 
     def _compute_chunk(self, inputs: torch.Tensor, target_category: int | None) -> CamBatch:
         device = next(self.cam.model.parameters()).device

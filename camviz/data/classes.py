@@ -8,11 +8,12 @@ folder maps to one of the model's classes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from camviz.data.listing import ImageFolderListing
 from camviz.discovery.models import LoadedModel
+from camviz.errors import Say
 
 
 def class_names_for(loaded: LoadedModel, folder_classes: Sequence[str]) -> list[str]:
@@ -25,12 +26,12 @@ def class_names_for(loaded: LoadedModel, folder_classes: Sequence[str]) -> list[
 
 def match_class_folders(
     listing: ImageFolderListing, class_names: list[str], data_dir: Path, *, recorded: bool,
-    warn: Callable[[str], None],
+    say: Say,
 ) -> ImageFolderListing:
     """The listing (its selected samples and class folders) with folders that differ from a model class only in case
-    renamed to it; `warn` names every other mismatch. `recorded`: the class names come from the checkpoint."""
+    renamed to it; `say` names every other mismatch. `recorded`: the class names come from the checkpoint."""
     folders = listing.classes
-    _warn_too_deep(data_dir, folders, warn)
+    _warn_too_deep(data_dir, folders, say)
     if not recorded and list(folders) == list(class_names):
         return listing
     by_lower: dict[str, list[str]] = {}
@@ -41,9 +42,9 @@ def match_class_folders(
     unmatched = [f for f in folders if f not in class_names and f not in renamed]
     if renamed:
         pairs = ", ".join(f"{folder} -> {name}" for folder, name in renamed.items())
-        warn(f"class folders differ from the model's class names only in case; matched ignoring case: {pairs}")
+        say(f"class folders differ from the model's class names only in case; matched ignoring case: {pairs}")
     if unmatched:
-        warn(_mismatch_message(folders, unmatched, class_names, recorded))
+        say(_mismatch_message(folders, unmatched, class_names, recorded))
     if not renamed:
         return listing
     samples = [dataclasses.replace(s, true_class=renamed.get(s.true_class or "", s.true_class)) for s in listing.samples]
@@ -59,13 +60,13 @@ def _mismatch_message(folders: Sequence[str], unmatched: Sequence[str], class_na
             "their images are explained but not counted in the accuracy")
 
 
-def _warn_too_deep(data_dir: Path, folders: Sequence[str], warn: Callable[[str], None]) -> None:
+def _warn_too_deep(data_dir: Path, folders: Sequence[str], say: Say) -> None:
     """A data dir whose only class folder holds class-like sub-folders is probably one level too high."""
     if len(folders) != 1:
         return
     inner = sorted(p.name for p in (data_dir / folders[0]).iterdir() if p.is_dir() and not p.name.startswith("."))
     if inner:
-        warn(f"--data-dir {data_dir} has one class folder, {folders[0]!r}, holding sub-folders "
+        say(f"--data-dir {data_dir} has one class folder, {folders[0]!r}, holding sub-folders "
              f"({_preview(inner)}): did you mean --data-dir {data_dir / folders[0]}?")
 
 

@@ -20,16 +20,16 @@ import torchvision
 from camviz.discovery.checkpoint import Checkpoint
 from camviz.discovery.plugins import import_plugins
 from camviz.discovery.spec import ImageSize, first_conv
-from camviz.errors import CheckpointError, UsageError
+from camviz.errors import CheckpointError, Say, UsageError
 
 
 def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, *, state_prefix: str | None = None,
-                on_note: Callable[[str], None] = lambda note: None,
+                say: Say = lambda note: None,
                 ) -> tuple[torch.nn.Module, Callable[[], torch.nn.Module]]:
     """Build `name` to fit the checkpoint's weights (class count, input channels, size, wrapper prefix) and load them.
 
     Returns the model and a factory that builds the same architecture again, freshly initialised (no weights).
-    `state_prefix` picks the wrapped network in a checkpoint that holds several (see `fit_prefix`); `on_note`
+    `state_prefix` picks the wrapped network in a checkpoint that holds several (see `fit_prefix`); `say`
     hears which prefix was used when more than one fits.
     """
     if ckpt.plugins and not _known(name):  # the checkpoint records the plugin that registers its architecture
@@ -59,7 +59,7 @@ def build_model(name: str, ckpt: Checkpoint, img_size: ImageSize | None = None, 
             model.load_state_dict(fitted.weights, strict=True)
             note = fitted.note()
             if note:
-                on_note(note)
+                say(note)
             return model, rebuild
         hint = " (trained at another input size? pass --img-size)" if "pos_embed" in problem else ""
         problems.append(f"{name} ({source}) does not fit its weights: {problem}{hint}")

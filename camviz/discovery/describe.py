@@ -8,7 +8,7 @@ given with the same function, so a fix here reaches them all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from camviz.discovery.hf import logits_of
 from camviz.discovery.options import ModelOptions
 from camviz.discovery.output_kind import OutputKind
 from camviz.discovery.spec import ImageSize, InputSpec, as_size, height_width, input_channels
-from camviz.errors import CheckpointError, UsageError
+from camviz.errors import CheckpointError, Say, UsageError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,13 +89,13 @@ def checked_class_names(names: Sequence[str], count: int) -> list[str]:
     return list(names)
 
 
-def fitting_class_names(names: list[str] | None, count: int, warn: Callable[[str], None]) -> list[str] | None:
+def fitting_class_names(names: list[str] | None, count: int, say: Say) -> list[str] | None:
     """Recorded class names usable as keys: None (with a warning) when their count is not the head's;
     duplicates made distinct as `cat (2)` (with a warning)."""
     if not names:
         return None
     if len(names) != count:
-        warn(f"the checkpoint records {len(names)} class names for a head of {count} classes; the names are set "
+        say(f"the checkpoint records {len(names)} class names for a head of {count} classes; the names are set "
              "aside (the data dir's folders or the indices name the classes)")
         return None
     recorded, used, distinct = set(names), set(), []
@@ -109,7 +109,7 @@ def fitting_class_names(names: list[str] | None, count: int, warn: Callable[[str
     renamed = [new for old, new in zip(names, distinct, strict=True) if old != new]
     if renamed:
         repeated = ", ".join(dict.fromkeys(n for n in names if names.count(n) > 1))
-        warn(f"the checkpoint's class names repeat {repeated}; later ones are renamed ({', '.join(renamed)}) "
+        say(f"the checkpoint's class names repeat {repeated}; later ones are renamed ({', '.join(renamed)}) "
              "so each class keeps its own name in the manifest, the figure names and the confusion matrix")
     return distinct
 

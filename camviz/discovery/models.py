@@ -72,7 +72,7 @@ def load_model(source: str | Path | ModelOptions) -> LoadedModel:
     elif not name:
         raise UsageError(f"{ckpt.path} does not record its architecture; pass --model-name (e.g. resnet50)")
     else:
-        model, rebuild = build_model(name, ckpt, size, state_prefix=options.state_prefix, on_note=notes.append)
+        model, rebuild = build_model(name, ckpt, size, state_prefix=options.state_prefix, say=notes.append)
     model = _in_float32(model.cpu().eval())
     description = describe(model, options, ckpt)
     return LoadedModel(model=model, model_name=name, description=description,

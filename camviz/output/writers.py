@@ -6,7 +6,7 @@ so the next batch's CAMs are computed while the previous batch's figures are wri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from camviz.cam.localization import localization_scores
 from camviz.data.ground_truth import ObjectTruth
 from camviz.data.listing import Sample
 from camviz.discovery.output_kind import OutputKind
-from camviz.errors import ImageDecodeError
+from camviz.errors import ImageDecodeError, Say
 from camviz.output.class_means import ClassMeans
 from camviz.output.figures import CamFigure, Titles, write_figure
 from camviz.output.manifest import ManifestWriter, joined
@@ -73,11 +73,11 @@ class BatchWriter:
     """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.{png|jpg|webp}` per sample and one manifest row each."""
 
     def __init__(self, settings: WriterSettings, *, manifest: ManifestWriter, pool: WritePool,
-                 warn: Callable[[str], None], class_means: ClassMeans | None = None) -> None:
+                 say: Say, class_means: ClassMeans | None = None) -> None:
         self.settings = settings
         self.manifest = manifest
         self.pool = pool  # figures are encoded and written on its threads
-        self.warn = warn
+        self.say = say
         self.class_means = class_means
         self.outputs: list[Path] = []
 
@@ -93,7 +93,7 @@ class BatchWriter:
         result = self._result(image, explained)
         problem = cam_problem(image.cam, image.probabilities)
         if problem is not None:
-            self.warn(f"{image.sample.relative_path}: {problem}")
+            self.say(f"{image.sample.relative_path}: {problem}")
             result = replace(result, note=f"warning: {problem}")
             if not np.isfinite(image.cam).all():
                 self.manifest.add(replace(result, status=Status.error, output=""))
@@ -141,9 +141,9 @@ def _localized(result: ImageResult, image: ExplainedImage) -> ImageResult:
 class SingleWriter:
     """Single mode: `{stem}_{M}.{ext}` (three panels), `{stem}_{M}_overlay.{ext}`, and `.npy` with --save-raw."""
 
-    def __init__(self, settings: WriterSettings, warn: Callable[[str], None]) -> None:
+    def __init__(self, settings: WriterSettings, say: Say) -> None:
         self.settings = settings
-        self.warn = warn
+        self.say = say
         self.outputs: list[Path] = []
 
     def failed(self, sample: Sample, error: str) -> None:
@@ -155,7 +155,7 @@ class SingleWriter:
         settings, sample = self.settings, image.sample
         problem = cam_problem(image.cam, image.probabilities)
         if problem is not None:
-            self.warn(f"{sample.relative_path}: {problem}")
+            self.say(f"{sample.relative_path}: {problem}")
         stem = single_stem(sample.path, settings.method)
         figure = settings.output_dir / f"{stem}.{settings.output.figure_format}"
         overlay_path = settings.output_dir / f"{stem}_overlay.{settings.output.figure_format}"

@@ -74,7 +74,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
         progress.warn(note)
     if options.inputs.data_dir is not None:
         matched = match_class_folders(ImageFolderListing(classes=folder_classes, samples=samples), resolved.class_names,
-                                      options.inputs.data_dir, recorded=loaded.class_names is not None, warn=progress.warn)
+                                      options.inputs.data_dir, recorded=loaded.class_names is not None, say=progress.warn)
         samples, folder_classes = matched.samples, matched.classes
     check_target_category(options.cam.target_category, loaded.num_classes)
     ground_truth = _ground_truth(options.output, samples, progress)
@@ -168,7 +168,7 @@ def _engine(resolved: ResolvedModel, cam: CamOptions, progress: Progress) -> Cam
     """The run's one CAM engine, on the resolved target layers."""
     targets = resolved.targets
     return CamEngine(resolved.model, targets.modules, targets.reshape_transform, options=cam,
-                     output_kind=resolved.loaded.output_kind, on_warning=progress.warn)
+                     output_kind=resolved.loaded.output_kind, say=progress.warn)
 
 
 def _writer_settings(job: Job) -> WriterSettings:
@@ -221,7 +221,7 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
     cpus = share_cpus(job.options.num_workers)
     try:
         with WritePool(cpus.writer_threads, max_pending=max(16, 2 * job.batch_size)) as pool:
-            writer = BatchWriter(_writer_settings(job), manifest=manifest, pool=pool, warn=job.progress.warn,
+            writer = BatchWriter(_writer_settings(job), manifest=manifest, pool=pool, say=job.progress.warn,
                                  class_means=class_means)
             outputs = writer.outputs
             workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))

@@ -119,7 +119,7 @@ def _setup(options: SanityOptions, resolved: ResolvedModel, progress: Progress) 
 
     def engine_for(model: nn.Module) -> CamEngine:  # the user's model or a fresh copy: the target layers by name
         return CamEngine(model, [get_submodule(model, name) for name in targets.names], targets.reshape_transform,
-                         options=options.cam, output_kind=loaded.output_kind, on_warning=progress.warn)
+                         options=options.cam, output_kind=loaded.output_kind, say=progress.warn)
 
     return RandomisationSetup(
         model=resolved.model, rebuild=loaded.rebuild, engine_for=engine_for,

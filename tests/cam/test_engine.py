@@ -135,7 +135,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_smaller_size() -> None:
     model = _MemoryBoundNet(limit=2).eval()
     warnings: list[str] = []
     inputs = torch.randn(7, 3, 16, 16)
-    with CamEngine(model, [model.features], on_warning=warnings.append) as engine:
+    with CamEngine(model, [model.features], say=warnings.append) as engine:
         result = engine.compute(inputs)
         assert engine.max_batch == 1  # 7 -> 3 -> 1: halved until it fits
         model.batch_sizes.clear()
@@ -167,7 +167,7 @@ class _CpuMemoryBoundNet(_MemoryBoundNet):
 def test_cpu_out_of_memory_backs_off_like_cuda_then_says_so_in_one_line() -> None:
     model = _CpuMemoryBoundNet(limit=2).eval()
     warnings: list[str] = []
-    with CamEngine(model, [model.features], on_warning=warnings.append) as engine:
+    with CamEngine(model, [model.features], say=warnings.append) as engine:
         assert engine.compute(torch.randn(5, 3, 16, 16)).cams.shape == (5, 16, 16)
     assert warnings and "out of CPU memory" in warnings[0]
     model = _CpuMemoryBoundNet(limit=0).eval()

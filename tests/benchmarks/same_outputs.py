@@ -53,7 +53,9 @@ def write_checkpoints(folder: Path) -> None:
     binary = dict(weights)
     binary["head.weight"] = (weights["head.weight"][1] - weights["head.weight"][0])[None]
     binary["head.bias"] = (weights["head.bias"][1] - weights["head.bias"][0])[None]
-    torch.save({"model_name": "camviz_shapenet", "state_dict": binary, "class_names": ["square"]}, folder / "binary.pth")
+    plugins = {"plugins": demo["plugins"]} if "plugins" in demo else {}  # the demo network's module, as recorded
+    torch.save({"model_name": "camviz_shapenet", "state_dict": binary, "class_names": ["square"], **plugins},
+               folder / "binary.pth")
     torch.save({**demo, "multi_label": True}, folder / "multilabel.pth")
 
 

@@ -58,7 +58,7 @@ def cam_options(
 
 
 def input_options(
-    image_path: Annotated[Optional[list[Path]], typer.Option(help="An image to explain (single mode).")] = None,
+    image_path: Annotated[Optional[list[Path]], typer.Option(help="An image to explain: explain takes one (single mode); sanity and compare take several (repeat it).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="An ImageFolder split: one sub-folder per class (batch mode).")] = None,
     num_samples: Annotated[Optional[int], typer.Option(help="A seeded random subset covering all classes (default: all).")] = None,
     classes: Annotated[Optional[str], typer.Option(help="Only these classes (batch mode), comma-separated: A,B.")] = None,

@@ -12,11 +12,10 @@ import torch
 from torchcam.metrics import DeletionInsertionMetric
 
 from camviz.cam.deletion import blurred, removal_counts
-from camviz.cam.engine import CamBatch, CamEngine
+from camviz.cam.engine import CamBatch
 from camviz.cam.metrics import Scoring, faithfulness_scores, rank_with_random_ties
-from camviz.cam.options import CamOptions
 from camviz.discovery.models import LoadedModel
-from tests.support.demo import fresh_shapes
+from tests.support.demo import explained_shapes
 
 AREAS = ["deletion_auc", "insertion_auc"]
 
@@ -24,10 +23,7 @@ AREAS = ["deletion_auc", "insertion_auc"]
 @pytest.fixture(scope="module")
 def explained(loaded: LoadedModel) -> tuple[torch.Tensor, CamBatch]:
     """Six fresh shapes images (the model never saw them) and their Grad-CAMs."""
-    inputs, _, _ = fresh_shapes(loaded, 6, seed=4242)
-    model = loaded.model
-    with CamEngine(model, [model.stages[-1][-1]], None, options=CamOptions(method="gradcam")) as engine:
-        return inputs, engine.compute(inputs)
+    return explained_shapes(loaded, 6, seed=4242)
 
 
 class _GivenMaps:

@@ -6,21 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from camviz.cam.engine import CamBatch, CamEngine
+from camviz.cam.engine import CamBatch
 from camviz.cam.metrics import METRIC_NAMES, Scoring, faithfulness_scores, rank_with_random_ties
-from camviz.cam.options import CamOptions
 from camviz.discovery.models import LoadedModel
 from camviz.errors import UsageError
-from tests.support.demo import fresh_shapes
+from tests.support.demo import explained_shapes
 
 
 @pytest.fixture(scope="module")
 def explained(loaded: LoadedModel) -> tuple[torch.Tensor, CamBatch]:
     """Eight fresh shapes images (the model never saw them) and their Grad-CAMs."""
-    inputs, _, _ = fresh_shapes(loaded, 8, seed=31337)
-    model = loaded.model
-    with CamEngine(model, [model.stages[-1][-1]], None, options=CamOptions(method="gradcam")) as engine:
-        return inputs, engine.compute(inputs)
+    return explained_shapes(loaded, 8, seed=31337)
 
 
 def test_cam_confidence_change_tells_the_real_map_from_its_inverse(loaded: LoadedModel, explained) -> None:

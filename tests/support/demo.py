@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from camviz.cam.engine import CamBatch, CamEngine
+from camviz.cam.options import CamOptions
 from camviz.data.preprocessing import Preprocessing
 from camviz.demo.shapes import make_arrays
 from camviz.discovery.models import LoadedModel
@@ -16,3 +18,11 @@ def fresh_shapes(loaded: LoadedModel, count: int, seed: int) -> tuple[torch.Tens
     preprocessing = Preprocessing.for_input(loaded.input)
     inputs = preprocessing.normalize(torch.from_numpy(np.stack(images).astype(np.uint8)))
     return inputs, labels, boxes
+
+
+def explained_shapes(loaded: LoadedModel, count: int, seed: int) -> tuple[torch.Tensor, CamBatch]:
+    """`count` fresh shapes images (the model never saw them) and their Grad-CAMs at the demo's last stage."""
+    inputs, _, _ = fresh_shapes(loaded, count, seed)
+    model = loaded.model
+    with CamEngine(model, [model.stages[-1][-1]], None, options=CamOptions(method="gradcam")) as engine:
+        return inputs, engine.compute(inputs)

@@ -7,16 +7,9 @@ import json
 
 import pytest
 
+from tests.support.checkpoints import BAD_METADATA as METADATA
 from tests.support.checkpoints import BUILDERS, SHAPES, Source, save_demo_checkpoint
 from tests.support.cli import invoke_ok, one_error_line
-
-METADATA = {  # key -> (bad value, words of the message)
-    "class_names": (5, "`class_names` must be a list"),
-    "img_size": ([], "`img_size` must be a positive int"),
-    "mean": ("abc", "`mean` must be 3 numbers"),
-    "class_to_idx": ({"circle": "zero", "square": "one", "triangle": "two"}, "`class_to_idx` must map"),
-    "std": ([0.0, 0.0, 0.0], "`std` must be finite and positive"),
-}
 
 
 @pytest.mark.parametrize("key", METADATA)

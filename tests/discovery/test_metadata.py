@@ -11,16 +11,8 @@ import torch
 
 from camviz.discovery.metadata import read_metadata
 from camviz.errors import CheckpointError
+from tests.support.checkpoints import BAD_METADATA as WRONG
 from tests.support.checkpoints import SHAPES, tiny_timm
-
-WRONG = {  # key -> (bad value, words of the message)
-    "class_names": (5, "`class_names` must be a list"),
-    "img_size": ([], "`img_size` must be a positive int"),
-    "mean": ("abc", "`mean` must be 3 numbers"),
-    "class_to_idx": ({"circle": "zero", "square": "one", "triangle": "two"}, "`class_to_idx` must map"),
-    "std": ([0.0, 0.0, 0.0], "`std` must be finite and positive"),
-    "plugins": (["../evil.py"], "`plugins` must be a list of module names"),  # a file could be anywhere
-}
 
 
 def test_top_level_wins_over_args_and_hyper_parameters(tmp_path: Path) -> None:

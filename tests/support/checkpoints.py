@@ -257,3 +257,13 @@ def figure_shape(size: tuple[int, int], rows: int = 1) -> tuple[int, int]:
     height, width = size
     scale = max(1, -(-224 // height))
     return rows * (48 + height * scale) + (rows - 1) * 12, 3 * width * scale + 56 + 2 * 12
+
+
+BAD_METADATA = {  # refused checkpoint metadata: key -> (bad value, words of the one-line message)
+    "class_names": (5, "`class_names` must be a list"),
+    "img_size": ([], "`img_size` must be a positive int"),
+    "mean": ("abc", "`mean` must be 3 numbers"),
+    "class_to_idx": ({"circle": "zero", "square": "one", "triangle": "two"}, "`class_to_idx` must map"),
+    "std": ([0.0, 0.0, 0.0], "`std` must be finite and positive"),
+    "plugins": (["../evil.py"], "`plugins` must be a list of module names"),  # a file could be anywhere
+}

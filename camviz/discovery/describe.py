@@ -8,6 +8,7 @@ given with the same function, so a fix here reaches them all.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,9 +62,23 @@ def input_spec(model: nn.Module, options: ModelOptions, recorded: Checkpoint | N
         (height_width(configured) if configured else None) or height_width(timm_config["input_size"])
     channels = input_channels(model) or (recorded.in_chans if recorded else None) or \
         getattr(config, "num_channels", None) or 3
-    mean = options.mean or (recorded.mean if recorded else None) or tuple(float(v) for v in timm_config["mean"])
-    std = options.std or (recorded.std if recorded else None) or tuple(float(v) for v in timm_config["std"])
+    mean = given_normalisation(options.mean, "mean") or (recorded.mean if recorded else None) or \
+        tuple(float(v) for v in timm_config["mean"])
+    std = given_normalisation(options.std, "std") or (recorded.std if recorded else None) or \
+        tuple(float(v) for v in timm_config["std"])
     return InputSpec(channels=int(channels), size=size, mean=tuple(mean), std=tuple(std))
+
+
+def given_normalisation(values: Sequence[float] | None, what: str) -> tuple[float, ...] | None:
+    """A user's `--mean`/`--std`: one number (for every channel) or three, finite; a std positive."""
+    if values is None:
+        return None
+    numbers = tuple(float(value) for value in values) * (3 if len(values) == 1 else 1)
+    if len(numbers) != 3 or not all(math.isfinite(value) for value in numbers) or \
+            (what == "std" and min(numbers) <= 0):
+        rule = "finite and positive" if what == "std" else "finite"
+        raise UsageError(f"--{what} must be one number or three (one per channel), {rule} (got {list(values)})")
+    return numbers
 
 
 def logit_count(model: nn.Module, spec: InputSpec, recorded: int | None = None) -> int:
@@ -86,6 +101,9 @@ def checked_class_names(names: Sequence[str], count: int) -> list[str]:
     """Class names the user gave: exactly one per class the head predicts."""
     if len(names) != count:
         raise UsageError(f"{len(names)} class names for a model with {count} classes")
+    repeated = sorted({name for name in names if list(names).count(name) > 1})
+    if repeated:
+        raise UsageError(f"class names must differ: {', '.join(repeated)} repeated")
     return list(names)
 
 

@@ -101,3 +101,16 @@ def test_explain_says_the_lookups_fallback_warning_and_run_json_keeps_it(camviz_
     assert len(warnings) == 1 and "--target-layer" in warnings[0], result.stderr
     notes = json.loads((tmp_path / "out" / "run.json").read_text())["notes"]
     assert any("no family row or timm metadata" in note for note in notes), notes
+
+
+@pytest.mark.parametrize(("flags", "words"), [(["--mean", "0.5,0.5"], "--mean must be one number or three"),
+                                              (["--std", "0,0,0"], "finite and positive"),
+                                              (["--class-names", "a,b"], "2 class names for a model with 3 classes")])
+def test_bad_loading_values_are_one_line(camviz_main, circle_image: Path, tmp_path: Path, flags: list[str],
+                                         words: str) -> None:
+    from camviz.demo import CHECKPOINT_PATH
+
+    result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--image-path", circle_image, "--cpu",
+                         "--output-dir", tmp_path, *flags)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1 and words in lines[0], result.stderr

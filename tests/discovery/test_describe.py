@@ -46,3 +46,22 @@ def test_explicit_options_win_for_both(hf_folders: dict, tmp_path: Path) -> None
     assert in_memory.output_kind.name == "multilabel" and in_memory.output_kind.threshold == 0.25
     with pytest.raises(UsageError, match="2 class names for a model with 3 classes"):
         describe(folder.model, ModelOptions(class_names=("a", "b")))
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"mean": (0.5, 0.5)}, "--mean must be one number or three"),
+    ({"std": (0.0, 0.0, 0.0)}, "--std must be one number or three (one per channel), finite and positive"),
+    ({"mean": (float("nan"), 1.0, 1.0)}, "--mean must be one number or three (one per channel), finite"),
+    ({"class_names": ("a", "b", "a", "c")}, "class names must differ: a repeated"),
+])
+def test_given_values_that_cannot_describe_the_model_are_one_usage_error(given: dict, message: str) -> None:
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=4).eval()
+    with pytest.raises(UsageError) as refused:
+        describe(model, ModelOptions(**given))
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_one_number_normalises_every_channel() -> None:
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=4).eval()
+    spec = describe(model, ModelOptions(mean=(0.5,), std=(0.25,))).input
+    assert (spec.mean, spec.std) == ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))

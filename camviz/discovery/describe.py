@@ -8,7 +8,6 @@ given with the same function, so a fix here reaches them all.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,15 @@ from camviz.discovery.checkpoint import Checkpoint
 from camviz.discovery.hf import logits_of
 from camviz.discovery.options import ModelOptions
 from camviz.discovery.output_kind import OutputKind
-from camviz.discovery.spec import ImageSize, InputSpec, as_size, height_width, input_channels
+from camviz.discovery.spec import (
+    ImageSize,
+    InputSpec,
+    as_size,
+    height_width,
+    input_channels,
+    per_channel,
+    usable_normalisation,
+)
 from camviz.errors import CheckpointError, Say, UsageError
 
 
@@ -73,9 +80,8 @@ def given_normalisation(values: Sequence[float] | None, what: str) -> tuple[floa
     """A user's `--mean`/`--std`: one number (for every channel) or three, finite; a std positive."""
     if values is None:
         return None
-    numbers = tuple(float(value) for value in values) * (3 if len(values) == 1 else 1)
-    if len(numbers) != 3 or not all(math.isfinite(value) for value in numbers) or \
-            (what == "std" and min(numbers) <= 0):
+    numbers = per_channel(values)
+    if numbers is None or not usable_normalisation(numbers, divides=what == "std"):
         rule = "finite and positive" if what == "std" else "finite"
         raise UsageError(f"--{what} must be one number or three (one per channel), {rule} (got {list(values)})")
     return numbers

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from camviz.discovery._json import read_json_object
-from camviz.discovery.spec import height_width
+from camviz.discovery.spec import height_width, per_channel, usable_normalisation
 from camviz.errors import CheckpointError, first_line
 
 NAME_KEYS = ("model_name", "arch", "architecture", "model", "backbone")
@@ -121,17 +121,15 @@ def _triple(value: Any, what: str, path: Path) -> tuple[float, float, float] | N
     if value is None:
         return None
     try:
-        values = [float(v) for v in (value.tolist() if torch.is_tensor(value) else value)]
+        values = per_channel([float(v) for v in (value.tolist() if torch.is_tensor(value) else value)])
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: metadata `{what}` must be 3 numbers (got {_preview(value)})") from error
-    if len(values) == 1:
-        values *= 3
-    if len(values) != 3 or isinstance(value, (str, bytes)):
+    if values is None or isinstance(value, (str, bytes)):
         raise CheckpointError(f"{path}: metadata `{what}` must be 3 numbers (got {_preview(value)})")
-    if not all(np.isfinite(values)) or (what == "std" and min(values) <= 0):
+    if not usable_normalisation(values, divides=what == "std"):
         raise CheckpointError(f"{path}: metadata `{what}` must be finite{' and positive' * (what == 'std')} "
                               f"(got {_preview(value)})")
-    return (values[0], values[1], values[2])
+    return values
 
 
 def _preview(value: Any) -> str:

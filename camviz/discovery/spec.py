@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,3 +53,16 @@ def input_channels(model: nn.Module) -> int | None:
     other planes: TResNet's space-to-depth stem gives it 48, CSATv2's DCT stem 64)."""
     found = first_conv(model)
     return found[1].in_channels if found is not None and found[1].in_channels in (1, 3) else None
+
+
+def per_channel(values: Sequence[float]) -> tuple[float, float, float] | None:
+    """A mean or std as three per-channel floats: one value is every channel's; None for any count but 1 or 3."""
+    numbers = [float(value) for value in values]
+    if len(numbers) == 1:
+        numbers *= 3
+    return (numbers[0], numbers[1], numbers[2]) if len(numbers) == 3 else None
+
+
+def usable_normalisation(values: Sequence[float], *, divides: bool) -> bool:
+    """Every value finite, and positive when it divides (a std)."""
+    return all(math.isfinite(value) for value in values) and (not divides or min(values) > 0)

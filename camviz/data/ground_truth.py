@@ -1,7 +1,8 @@
 """Ground truth for localization: where each image's object is, from `--masks DIR` and/or `--boxes FILE`.
 
 - `--masks DIR`: a mask image per data image at the same relative path, same stem, any image format
-  (`DIR/cat/001.png` for `data/cat/001.jpg`); a pixel that is nonzero in any channel is the object.
+  (`DIR/cat/001.png` for `data/cat/001.jpg`); a pixel that is nonzero in a colour channel is the object (the
+  alpha channel only where the colours are one value everywhere: see `_object_pixels`).
 - `--boxes FILE`: CSV rows `path,x_min,y_min,x_max,y_max` (an optional header line), `path` relative to the data
   dir, in the decoded image's pixels; a box covers columns x_min <= x < x_max and rows y_min <= y < y_max. Several
   rows per image (all its objects).
@@ -64,6 +65,10 @@ class GroundTruth:
             notes.append(("empty", f"{sample.relative_path}: its ground truth has no object pixels; "
                                    "such images get empty localization cells"))
             return ObjectTruth(None, tuple(notes))
+        if mask.all():
+            notes.append(("whole", f"{sample.relative_path}: its object covers the whole image, where every map "
+                                   "would point at it; such images get empty localization cells"))
+            return ObjectTruth(None, tuple(notes))
         return ObjectTruth(mask, tuple(notes))
 
 
@@ -115,20 +120,39 @@ def _mask_key(relative_path: str) -> str:
 
 
 def _read_mask(path: Path, height: int, width: int, image: str, notes: list[Note]) -> np.ndarray | None:
-    """A mask file as bool (nonzero in any channel), resized (nearest) to the image when its size differs."""
+    """A mask file as bool (`_object_pixels`), resized (nearest) to the image when its size differs."""
     try:
         with Image.open(path) as opened:
-            values = np.asarray(opened)
+            mask = _object_pixels(opened)
     except Exception as error:  # PIL raises many types for broken files
         notes.append(("unreadable", f"--masks: cannot read {path.name} (for {image}): {error}; "
                                     "unreadable masks leave their images without ground truth"))
         return None
-    mask = np.asarray(values.any(axis=2) if values.ndim == 3 else values != 0)
     if mask.shape != (height, width):
         notes.append(("resized", f"--masks: {path.name} is {mask.shape[1]}x{mask.shape[0]}, its image "
                                  f"{width}x{height}: masks of another size are resized to their image (nearest)"))
         mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST), bool)
     return mask
+
+
+def _object_pixels(mask: Image.Image) -> np.ndarray:
+    """Which pixels of a mask image are the object: nonzero in a colour channel. The alpha channel decides only
+    where the colour says nothing (one colour everywhere, a cut-out): a mask saved with an opaque alpha
+    (matplotlib's `imsave`) is read by its colours, a transparent background around a flat object by its alpha."""
+    values = np.asarray(mask)
+    if values.ndim == 2:
+        return values != 0
+    if mask.getbands()[-1] in ("A", "a"):  # LA, PA, RGBA, RGBa: the alpha band is the last
+        colour, alpha = values[..., :-1], values[..., -1]
+        if _constant(colour) and not _constant(alpha):
+            return alpha != 0
+        values = colour
+    return np.asarray(values.any(axis=2))
+
+
+def _constant(values: np.ndarray) -> bool:
+    """Whether every pixel has the same value(s)."""
+    return bool((values == values.reshape(-1, *values.shape[2:])[0]).all())
 
 
 def _fill_box(mask: np.ndarray, box: Box, image: str, notes: list[Note]) -> None:

@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import timm
@@ -145,6 +146,38 @@ def test_masks_of_another_size_are_resized_and_boxes_outside_clipped_each_said_o
     cam = np.load(out / first["output"].replace(".png", ".npy"))
     assert float(first["energy_in_object"]) == pytest.approx(cam[:, :48].sum() / cam.sum(), abs=1e-4)
     assert json.loads((out / "run.json").read_text())["status"] == "exit 0"
+
+
+def test_masks_saved_by_matplotlib_score_as_the_same_masks_saved_grey(camviz_main, tmp_path) -> None:
+    """`plt.imsave(path, mask, cmap="gray")` writes RGBA with an opaque alpha: the object is the white pixels, not
+    every pixel (which scored energy 1.000 and a hit for every image); an object filling its image is said, unscored."""
+    data, grey, _ = write_shapes_with_masks(tmp_path / "gt", per_class=2, seed=31)
+    rgba = tmp_path / "rgba"
+    for path in sorted(grey.rglob("*.png")):
+        target = rgba / path.relative_to(grey)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        plt.imsave(target, np.asarray(Image.open(path)) > 0, cmap="gray")
+    columns = {}
+    for name, masks in (("grey", grey), ("rgba", rgba)):
+        result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--masks", masks,
+                             "--output-dir", tmp_path / name, "--num-workers", 0)
+        assert result.returncode == 0, result.stderr
+        columns[name] = [[row[column] for column in LOCALIZATION_NAMES] for row in manifest_rows(tmp_path / name,
+                                                                                                LOCALIZATION_NAMES)]
+    assert columns["rgba"] == columns["grey"] and len(columns["rgba"]) == 6
+    assert any(float(energy) < 0.9 for _, energy, _ in columns["rgba"]), columns["rgba"]
+
+    whole = sorted(rgba.rglob("*.png"))[:2]  # two objects filling their image: said once, cells left empty
+    for path in whole:
+        Image.new("RGBA", Image.open(path).size, (255, 255, 255, 255)).save(path)
+    result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--masks", rgba,
+                         "--output-dir", tmp_path / "whole", "--num-workers", 0)
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "covers the whole image" in line]
+    assert len(said) == 1 and "circle/" in said[0], result.stderr
+    rows = manifest_rows(tmp_path / "whole", LOCALIZATION_NAMES)
+    assert [row["pointing_hit"] for row in rows[:2]] == ["", ""] and all(row["pointing_hit"] for row in rows[2:])
+    assert any("covers the whole image" in note for note in json.loads((tmp_path / "whole" / "run.json").read_text())["notes"])
 
 
 @pytest.mark.process

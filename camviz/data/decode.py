@@ -1,4 +1,5 @@
-"""Robust decoding: every image camviz reads becomes 8-bit RGB here, or one `ImageDecodeError` line."""
+"""Robust decoding: every image camviz reads becomes 8-bit RGB here, or one `ImageDecodeError` line; mask files are
+read in the same frame (`oriented_frame`: first frame, EXIF orientation applied)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,20 @@ from camviz.errors import ImageDecodeError, first_line
 def decode_image(path: Path) -> Image.Image:
     """Open any common image as 8-bit RGB: first frame, EXIF orientation, alpha on white, 16-bit scaled."""
     try:
-        with Image.open(path) as opened:
-            opened.seek(0)
-            return _to_rgb(ImageOps.exif_transpose(opened))
+        return _to_rgb(oriented_frame(path))
     except ImageDecodeError:
         raise
     except Exception as error:  # PIL raises many types for broken files; all mean "cannot decode"
         reason = first_line(error).replace(str(path), path.name)
         raise ImageDecodeError(display_name(f"cannot decode {path.name}: {reason}")) from error
+
+
+def oriented_frame(path: Path) -> Image.Image:
+    """The file's first frame in its own mode, turned and flipped as its EXIF orientation says (as a viewer shows
+    it): the frame every image is decoded in, and every `--masks` file is read in. PIL's errors pass through."""
+    with Image.open(path) as opened:
+        opened.seek(0)
+        return ImageOps.exif_transpose(opened)  # a loaded copy, turned or not: independent of the closed file
 
 
 def as_rgb(image: Image.Image) -> Image.Image:

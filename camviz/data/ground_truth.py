@@ -7,8 +7,10 @@
   dir, in the decoded image's pixels; a box covers columns x_min <= x < x_max and rows y_min <= y < y_max. Several
   rows per image (all its objects).
 
-With both, an image's object is the union. The mask is built per image at the decoded image's size (the loader
-workers call `object_mask`), so localization is measured at the original scale, not the model's.
+With both, an image's object is the union. The frame is the image as decoded (`camviz.data.decode`: EXIF
+orientation applied), and mask files are decoded into their own frame the same way (`oriented_frame`). The mask is
+built per image at the decoded image's size (the loader workers call `object_mask`), so localization is measured at
+the original scale, not the model's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
+from camviz.data.decode import oriented_frame
 from camviz.data.listing import Sample, is_image_file
 from camviz.errors import UsageError
 
@@ -122,8 +125,7 @@ def _mask_key(relative_path: str) -> str:
 def _read_mask(path: Path, height: int, width: int, image: str, notes: list[Note]) -> np.ndarray | None:
     """A mask file as bool (`_object_pixels`), resized (nearest) to the image when its size differs."""
     try:
-        with Image.open(path) as opened:
-            mask = _object_pixels(opened)
+        mask = _object_pixels(oriented_frame(path))  # in the frame its image is decoded in
     except Exception as error:  # PIL raises many types for broken files
         notes.append(("unreadable", f"--masks: cannot read {path.name} (for {image}): {error}; "
                                     "unreadable masks leave their images without ground truth"))

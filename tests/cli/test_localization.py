@@ -180,6 +180,28 @@ def test_masks_saved_by_matplotlib_score_as_the_same_masks_saved_grey(camviz_mai
     assert any("covers the whole image" in note for note in json.loads((tmp_path / "whole" / "run.json").read_text())["notes"])
 
 
+def test_masks_carrying_their_photos_exif_orientation_score_as_upright_masks(camviz_main, tmp_path) -> None:
+    """Photos stored on their side with an EXIF orientation tag (as cameras save them), and masks that carry the same
+    tag: the masks are turned as the photos are, so they score as masks drawn on the upright photos do."""
+    upright, upright_masks, _ = write_shapes_with_masks(tmp_path / "gt", per_class=2, seed=32)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    data, tagged = tmp_path / "data", tmp_path / "tagged"
+    for source, target in [(path, data / path.relative_to(upright)) for path in upright.rglob("*.png")] + \
+            [(path, tagged / path.relative_to(upright_masks)) for path in upright_masks.rglob("*.png")]:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.rot90(np.asarray(Image.open(source)))).save(target, exif=exif)  # stored turned back
+    columns = []
+    for masks in (upright_masks, tagged):
+        out = tmp_path / masks.name
+        result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--masks", masks,
+                             "--output-dir", out, "--num-workers", 0)
+        assert result.returncode == 0 and "resized" not in result.stderr, result.stderr
+        columns.append([[row[name] for name in LOCALIZATION_NAMES] for row in manifest_rows(out, LOCALIZATION_NAMES)])
+    assert columns[1] == columns[0] and len(columns[0]) == 6
+    assert _pointing(manifest_rows(tmp_path / "tagged", LOCALIZATION_NAMES)) >= 5 / 6
+
+
 @pytest.mark.process
 def test_the_installed_script_scores_localization_with_masks_and_boxes(camviz, shapes_192, tmp_path) -> None:
     data, masks, boxes = shapes_192

@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from camviz.data.decode import decode_image
 from camviz.data.ground_truth import read_ground_truth
 from camviz.data.listing import Sample
+
+ROTATE_90_CLOCKWISE = 6  # EXIF orientation: the stored pixels are shown turned 90 degrees clockwise
+ORIENTATION = 0x0112
 
 
 def _object(height: int, width: int) -> np.ndarray:
@@ -66,3 +70,32 @@ def test_a_mask_or_box_covering_the_whole_image_is_said_and_not_scored(tmp_path:
     boxes.write_text("cat/002.png,0,0,20,10\n")
     whole = read_ground_truth(None, boxes).object_mask(_sample(tmp_path, "cat/002.png"), 10, 20)
     assert whole.mask is None and [kind for kind, _ in whole.notes] == ["whole"]
+
+
+@pytest.mark.parametrize(("size", "image_format", "mask_format"), [
+    ((48, 32), "JPEG", "PNG"), ((40, 40), "JPEG", "PNG"), ((40, 40), "PNG", "JPEG"),
+], ids=["non-square", "square", "jpeg-mask"])
+def test_a_mask_carrying_its_photos_exif_orientation_is_turned_as_the_photo_is(tmp_path: Path, size, image_format,
+                                                                                mask_format) -> None:
+    width, height = size  # as stored; the image is shown (and decoded) `height` wide and `width` tall
+    stored = _object(height, width)
+    photo = np.where(stored[..., None], np.uint8([250, 40, 40]), np.uint8([20, 20, 90]))
+    exif = Image.Exif()
+    exif[ORIENTATION] = ROTATE_90_CLOCKWISE
+    suffix = {"JPEG": ".jpg", "PNG": ".png"}
+    image_path = tmp_path / "data" / "cat" / f"001{suffix[image_format]}"
+    mask_path = tmp_path / "masks" / "cat" / f"001{suffix[mask_format]}"
+    for path in (image_path, mask_path):
+        path.parent.mkdir(parents=True)
+    Image.fromarray(photo).save(image_path, format=image_format, exif=exif, quality=95)
+    Image.fromarray(np.uint8(stored) * 255).save(mask_path, format=mask_format, exif=exif, quality=95)
+    image = decode_image(image_path)
+    assert image.size == (height, width)  # decoded turned: `height` wide
+    truth = _truth(tmp_path / "masks", _sample(tmp_path / "data", image_path.relative_to(tmp_path / "data").as_posix()),
+                   image.height, image.width)
+    shown = np.rot90(stored, k=-1)  # the stored pixels turned 90 degrees clockwise, as a viewer shows them
+    assert truth.notes == (), truth.notes  # no "resized": the mask is in the image's frame
+    agreement = (truth.mask == shown).mean()
+    assert agreement > (0.99 if mask_format == "PNG" else 0.97), agreement  # a JPEG mask rings at its edges
+    object_in_photo = np.asarray(image)[..., 0] > 128
+    assert (truth.mask == object_in_photo).mean() > 0.97  # the mask lies on the photo's object as decoded

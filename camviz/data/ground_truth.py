@@ -39,6 +39,19 @@ class ObjectTruth:
     notes: tuple[Note, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
+class GivenTruth:
+    """What was given for one image: its own mask file (None: none) and its boxes (what `--resume` stamps)."""
+
+    mask_file: Path | None = None
+    boxes: tuple[Box, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        """Whether the image has a mask or a box."""
+        return self.mask_file is not None or bool(self.boxes)
+
+
 @dataclass(frozen=True)
 class GroundTruth:
     """Mask files by image key (relative path without suffix) and boxes by relative path."""
@@ -46,23 +59,28 @@ class GroundTruth:
     masks: dict[str, Path] = field(default_factory=dict)
     boxes: dict[str, list[Box]] = field(default_factory=dict)
 
+    def given(self, sample: Sample) -> GivenTruth:
+        """The image's own mask file and boxes."""
+        return GivenTruth(mask_file=self.masks.get(_mask_key(sample.relative_path)),
+                          boxes=tuple(self.boxes.get(sample.relative_path, ())))
+
     def covers(self, sample: Sample) -> bool:
         """Whether this image has a mask or a box."""
-        return _mask_key(sample.relative_path) in self.masks or sample.relative_path in self.boxes
+        return self.given(sample).any
 
     def object_mask(self, sample: Sample, height: int, width: int) -> ObjectTruth | None:
         """The image's object at `height` x `width` (the decoded image's size), or None without ground truth."""
-        if not self.covers(sample):
+        given = self.given(sample)
+        if not given.any:
             return None
         notes: list[Note] = []
         mask = np.zeros((height, width), bool)
-        mask_path = self.masks.get(_mask_key(sample.relative_path))
-        if mask_path is not None:
-            read = _read_mask(mask_path, height, width, sample.relative_path, notes)
+        if given.mask_file is not None:
+            read = _read_mask(given.mask_file, height, width, sample.relative_path, notes)
             if read is None:
                 return ObjectTruth(None, tuple(notes))
             mask |= read
-        for box in self.boxes.get(sample.relative_path, []):
+        for box in given.boxes:
             _fill_box(mask, box, sample.relative_path, notes)
         if not mask.any():
             notes.append(("empty", f"{sample.relative_path}: its ground truth has no object pixels; "

@@ -1,8 +1,8 @@
 """`manifest.csv`: one row per `ImageResult`, appended as it is done, rewritten sorted at the end; read back for `--resume`.
 
 The only place results are text: probabilities and scores with `PRECISION` decimals (`pointing_hit` as 1 or 0), a
-multi-label prediction as its labels joined with `+`, the source as `{key}:{size}:{mtime}`, and a text field that
-starts with `= + - @` led by `'` (a spreadsheet shows it literally).
+multi-label prediction as its labels joined with `+`, the source as `{key}:{size}:{mtime}` (then `|{truth}` for an
+image with ground truth), and a text field that starts with `= + - @` led by `'` (a spreadsheet shows it literally).
 """
 
 from __future__ import annotations
@@ -79,8 +79,24 @@ def _cells(result: ImageResult) -> dict[str, object]:
     cells: dict[str, object] = {"index": result.index, "path": result.path, "true": result.true, "pred": joined(result.predicted),
              "confidence": "+".join(f"{value:.{PRECISION}f}" for value in result.confidence),
              "target": joined(result.explained), "output": result.output, "status": result.status.value,
-             "error": result.note, "source": f"{source.key}:{source.image}" if source else ""}
+             "error": result.note, "source": _source_cell(source)}
     return {name: defuse(str(value)) if name in _TEXT_FIELDS else value for name, value in cells.items()}
+
+
+def _source_cell(source: Source | None) -> str:
+    """`{key}:{image stamp}`, then `|{truth stamp}` when the image had ground truth; empty without a source."""
+    if source is None:
+        return ""
+    return f"{source.key}:{source.image}" + (f"|{source.truth}" if source.truth else "")
+
+
+def _read_source(cell: str) -> Source | None:
+    """A `source` cell read back (see `_source_cell`)."""
+    if not cell:
+        return None
+    stamps, _, truth = cell.partition("|")
+    key, _, image = stamps.partition(":")
+    return Source(key, image, truth)
 
 
 def _score_cell(name: str, scores: Mapping[str, float]) -> str:
@@ -154,11 +170,10 @@ def _result(record: dict, labels: Sequence[str] | None) -> ImageResult | None:
         scores = {name: float(value) for name, value in record.items() if value}
     except ValueError:
         return None  # not a number: not a row camviz wrote whole
-    key, _, image = text["source"].partition(":")
     return ImageResult(index=int(text["index"]), path=text["path"], true=text["true"],
                        predicted=_names(text["pred"], labels), confidence=confidence,
                        explained=_names(text["target"], labels), status=Status(text["status"]), note=text["error"],
-                       scores=scores, output=text["output"], source=Source(key, image) if text["source"] else None)
+                       scores=scores, output=text["output"], source=_read_source(text["source"]))
 
 
 def _names(cell: str, labels: Sequence[str] | None) -> tuple[str, ...]:

@@ -23,10 +23,12 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Source:
-    """What made a result (`--resume` checks it): the run's settings key and the image file's stamp as read."""
+    """What made a result (`--resume` checks it): the run's settings key, the image file's stamp as read, and the
+    stamp of the image's own ground truth (`--masks` file and `--boxes` rows)."""
 
     key: str  # `camviz.run.resume.settings_key`
     image: str  # the image file's `{size}:{mtime in ns}` (`camviz.run.resume.file_stamp`)
+    truth: str = ""  # `camviz.run.resume.truth_stamp`; empty: the image had no ground truth (or none was given)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -187,7 +187,7 @@ def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
 def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks: Ranks) -> ExplainResult:
     """Explain this rank's shard into its manifest; then agree on the exit code; rank 0 merges and tidies."""
     mine = shard(samples, ranks.rank, ranks.world_size)
-    row_sources = sources(mine, job.settings_key)
+    row_sources = sources(mine, job.settings_key, job.ground_truth)
     check = resumable_rows(job.output_dir, mine, row_sources, save_raw=job.options.output.save_raw,
                            labels=_labels(job)) if job.options.resume else ResumeCheck()
     for note in check.notes():

@@ -4,8 +4,10 @@ Each result carries its `Source` (the manifest's `source` column): the settings 
 is a short hash of every value that shapes an output, derived from the run's options themselves (every field of
 `ExplainOptions` and the types it holds, but those listed in `NOT_IN_KEY` with why) and from what the model
 resolved to (method, output kind, classes, preprocessing, target layers); the rest identifies the image file as it
-was read. `--resume` keeps an earlier row only if its index, path and source match this run's and its files are on
-disk; anything else is redone, and why is said in one line.
+was read, and the last identifies the image's own ground truth (its `--masks` file and `--boxes` rows, `STAMPED_PER_IMAGE`),
+so a fixed, added or removed mask redoes that image's row and no other. `--resume` keeps an earlier row only if its
+index, path and source match this run's and its files are on disk; anything else is redone, and why is said in one
+line.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from camviz.data.ground_truth import GivenTruth, GroundTruth
 from camviz.data.listing import Sample
 from camviz.discovery.formats import model_files
 from camviz.output.manifest import read_manifest
@@ -34,6 +37,12 @@ NOT_IN_KEY: dict[str, str] = {  # `Type.field`: why it changes no row and no fil
     "OutputOptions.output_dir": "where the files are; a resumed run reads the rows that are there",
     "ModelOptions.trust_checkpoint": "a permission to unpickle, not which weights are read (the files' stamps are)",
     "ModelOptions.cpu": "the device: the same rows up to float rounding, as on another machine",
+}
+
+
+STAMPED_PER_IMAGE: dict[str, str] = {  # `Type.field`: in the key by its path only; its content is in each row's source
+    "OutputOptions.masks": "each image's own mask file is stamped into that image's source (`truth_stamp`)",
+    "OutputOptions.boxes": "each image's own box rows are stamped into that image's source (`truth_stamp`)",
 }
 
 
@@ -63,6 +72,8 @@ def option_values(value: object, owner: str = "") -> object:
 def _field_value(owner: str, name: str, value: object) -> object:
     if owner == "ModelOptions" and name == "path" and isinstance(value, (str, Path)):
         return [str(Path(value).resolve()), *model_stamps(Path(value))]
+    if f"{owner}.{name}" in STAMPED_PER_IMAGE and isinstance(value, Path):
+        return str(value.resolve())
     return option_values(value)
 
 
@@ -93,9 +104,21 @@ def file_stamp(path: Path) -> str:
     return f"{status.st_size}:{status.st_mtime_ns}"
 
 
-def sources(samples: Sequence[Sample], key: str) -> dict[int, Source]:
-    """Each sample's source for this run."""
-    return {sample.index: Source(key, file_stamp(sample.path)) for sample in samples}
+def truth_stamp(ground_truth: GroundTruth | None, sample: Sample) -> str:
+    """12 hex digits that change whenever the image's own ground truth does: its mask file (which file, its size and
+    modification time) and its box rows; empty when it has none."""
+    given = ground_truth.given(sample) if ground_truth is not None else GivenTruth()
+    if not given.any:
+        return ""
+    mask = [given.mask_file.name, file_stamp(given.mask_file)] if given.mask_file is not None else None
+    text = json.dumps({"mask": mask, "boxes": [list(box) for box in given.boxes]}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def sources(samples: Sequence[Sample], key: str, ground_truth: GroundTruth | None = None) -> dict[int, Source]:
+    """Each sample's source for this run (with `--masks`/`--boxes`, its ground truth's stamp too)."""
+    return {sample.index: Source(key, file_stamp(sample.path), truth_stamp(ground_truth, sample))
+            for sample in samples}
 
 
 @dataclass
@@ -105,6 +128,7 @@ class ResumeCheck:
     results: list[ImageResult] = field(default_factory=list)
     data_changed: int = 0  # the image at that index is another file, or was modified
     settings_changed: int = 0  # same image, other settings (or a manifest from an older camviz)
+    truth_changed: int = 0  # same image and settings, but its mask or boxes were changed, added or removed
 
     def notes(self) -> list[str]:
         """One line per reason rows are redone."""
@@ -115,6 +139,9 @@ class ResumeCheck:
         if self.settings_changed:
             notes.append(f"--resume: {self.settings_changed} earlier rows were made with other settings (checkpoint, "
                          "method, target, image size or outputs) and are redone")
+        if self.truth_changed:
+            notes.append(f"--resume: the ground truth (--masks / --boxes) of {self.truth_changed} images changed since "
+                         "the earlier run (a mask or box fixed, added or removed): their rows are redone")
         return notes
 
 
@@ -124,20 +151,32 @@ def resumable_rows(output_dir: Path, samples: Sequence[Sample], sources: Mapping
     `labels`: a multi-label model's labels, by which the manifest's predictions are read."""
     by_index = {sample.index: sample for sample in samples}
     kept: dict[int, ImageResult] = {}
-    other_data, other_settings = set(), set()
+    changed: dict[str, set[int]] = {"data": set(), "settings": set(), "truth": set()}
     for path in sorted(output_dir.glob("manifest*.csv")):
         for result in read_manifest(path, labels):
             sample = by_index.get(result.index)
             if sample is None or not result.ok or not _files_present(output_dir, result, save_raw):
                 continue
-            expected = sources[result.index]
-            if result.path != sample.relative_path or (result.source and result.source.image != expected.image):
-                other_data.add(result.index)
-            elif result.source != expected:  # None: a manifest from before camviz kept a source
-                other_settings.add(result.index)
-            else:
+            reason = _changed(result, sample, sources[result.index])
+            if reason is None:
                 kept[result.index] = result
-    return ResumeCheck(list(kept.values()), len(other_data - set(kept)), len(other_settings - set(kept)))
+            else:
+                changed[reason].add(result.index)
+    redone = {reason: len(indices - set(kept)) for reason, indices in changed.items()}
+    return ResumeCheck(results=list(kept.values()), data_changed=redone["data"], settings_changed=redone["settings"],
+                       truth_changed=redone["truth"])
+
+
+def _changed(result: ImageResult, sample: Sample, expected: Source) -> str | None:
+    """Why an earlier row no longer holds ("data", "settings" or "truth"), or None when this run would write it."""
+    source = result.source
+    if result.path != sample.relative_path or (source is not None and source.image != expected.image):
+        return "data"
+    if source is None or source.key != expected.key:  # None: a manifest from before camviz kept a source
+        return "settings"
+    if source.truth != expected.truth:
+        return "truth"
+    return None
 
 
 def _files_present(output_dir: Path, result: ImageResult, save_raw: bool) -> bool:

@@ -9,14 +9,17 @@ import signal
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import timm
 import torch
 from PIL import Image
 
+from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.demo import CHECKPOINT_PATH, write_image_folder
 from tests.support.manifest import manifest_rows
 from tests.support.processes import start_run
+from tests.support.shape_masks import write_shapes_with_masks
 
 
 def _explain(camviz_main, data: Path, out: Path, *extra: object):
@@ -54,6 +57,42 @@ def test_an_added_or_changed_image_is_redone_and_said_once(camviz_main, small_sp
     assert len(changed) == 1 and changed[0].startswith("gradcam_0006_"), changed
     row = next(row for row in manifest_rows(out) if row["path"] == "triangle/triangle_001.png")
     assert row["source"].endswith(":1") and row["status"] == "ok"
+
+
+def test_a_fixed_or_added_mask_redoes_that_images_row_only(camviz_main, tmp_path) -> None:
+    """An annotator fixes one mask and adds a missing one: `--resume` redoes those two rows (their columns as a fresh
+    run gives them), keeps the other four untouched, and says why once."""
+    root = tmp_path / "gt"
+    data, masks, _ = write_shapes_with_masks(root, per_class=2, seed=41)
+    missing = masks / "square" / "square_001.png"
+    full = missing.read_bytes()
+    missing.unlink()
+    out = tmp_path / "out"
+    assert _explain(camviz_main, data, out, "--masks", masks).returncode == 0
+    before, old_rows = _mtimes(out), {row["path"]: row for row in manifest_rows(out, LOCALIZATION_NAMES)}
+    assert old_rows["square/square_001.png"]["pointing_hit"] == ""
+
+    fixed = masks / "circle" / "circle_000.png"
+    corner = np.zeros((96, 96), np.uint8)
+    corner[:12, :12] = 255  # the object redrawn elsewhere
+    Image.fromarray(corner).save(fixed)
+    missing.write_bytes(full)
+    result = _explain(camviz_main, data, out, "--masks", masks, "--resume")
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "--resume" in line]
+    assert len(said) == 1 and "ground truth (--masks / --boxes) of 2 images changed" in said[0], result.stderr
+    assert "of which already done before --resume: 4" in result.stdout
+    redone = {name for name, mtime in _mtimes(out).items() if before.get(name) != mtime}
+    assert redone == {"gradcam_0000_true_circle_pred_circle.png", "gradcam_0003_true_square_pred_square.png"}, redone
+
+    fresh = tmp_path / "fresh"
+    assert _explain(camviz_main, data, fresh, "--masks", masks).returncode == 0
+    columns = [*LOCALIZATION_NAMES, "path", "pred", "confidence"]
+    resumed_rows = manifest_rows(out, LOCALIZATION_NAMES)
+    assert [[row[c] for c in columns] for row in resumed_rows] == \
+        [[row[c] for c in columns] for row in manifest_rows(fresh, LOCALIZATION_NAMES)]
+    assert resumed_rows[3]["pointing_hit"] != "" and resumed_rows[0]["energy_in_object"] != \
+        old_rows["circle/circle_000.png"]["energy_in_object"]
 
 
 def test_another_method_or_output_set_is_redone(camviz_main, small_split, tmp_path) -> None:

@@ -7,17 +7,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from camviz.data.ground_truth import GroundTruth, read_ground_truth
 from camviz.data.listing import list_image_folder
 from camviz.output.manifest import ManifestWriter
 from camviz.output.result import ImageResult
 from camviz.run.resume import file_stamp, model_stamps, resumable_rows, sources
 from tests.support.images import write_png
 
+BOXES = "a/2.png,1,1,5,5\nb/4.png,2,2,9,9\n"
 
-def _earlier_run(data: Path, out: Path, key: str) -> list:
+
+def _earlier_run(data: Path, out: Path, key: str, ground_truth: GroundTruth | None = None) -> list:
     """A finished earlier run over `data`: a figure and a row per image, with `key` as its settings key."""
     samples = list_image_folder(data).samples
-    writer = ManifestWriter(out / "manifest.csv", sources=sources(samples, key))
+    writer = ManifestWriter(out / "manifest.csv", sources=sources(samples, key, ground_truth))
     for sample in samples:
         figure = f"gradcam_{sample.index:04d}.png"
         (out / figure).write_bytes(b"png")
@@ -46,6 +49,32 @@ def test_rows_are_kept_only_when_image_settings_and_files_still_hold(tmp_path: P
     check = resumable_rows(out, samples, sources(samples, "key2"), save_raw=False)  # other settings
     assert check.results == [] and (check.data_changed, check.settings_changed) == (1, 2)
     assert resumable_rows(out, samples, sources(samples, "key1"), save_raw=True).results == []  # no raw CAMs on disk
+
+
+def test_a_row_is_redone_when_its_own_mask_or_boxes_change_and_only_then(tmp_path: Path) -> None:
+    data, masks, out, boxes = tmp_path / "data", tmp_path / "masks", tmp_path / "out", tmp_path / "boxes.csv"
+    for name in ("a/1.png", "a/2.png", "b/3.png", "b/4.png", "b/5.png"):
+        write_png(data / name)
+    for name in ("a/1.png", "a/2.png", "b/3.png"):  # b/4 has a box only, b/5 nothing
+        write_png(masks / name, colour=(255, 255, 255))
+    boxes.write_text(BOXES)
+    out.mkdir()
+    samples = _earlier_run(data, out, "key1", read_ground_truth(masks, boxes))
+    check = resumable_rows(out, samples, sources(samples, "key1", read_ground_truth(masks, boxes)), save_raw=False)
+    assert len(check.results) == 5 and check.notes() == []
+
+    write_png(masks / "a" / "1.png", colour=(255, 255, 255), size=(20, 8))  # an annotator fixes a mask...
+    write_png(masks / "b" / "5.bmp")  # ...adds one where there was none...
+    boxes.write_text(BOXES.replace("b/4.png,2,2,9,9", "b/4.png,2,2,9,10"))  # ...and moves a box
+    stat = (masks / "b" / "3.png").stat()  # and a mask file saved again in place counts as changed too
+    os.utime(masks / "b" / "3.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    now = read_ground_truth(masks, boxes)
+    check = resumable_rows(out, samples, sources(samples, "key1", now), save_raw=False)
+    assert [row.path for row in check.results] == ["a/2.png"]
+    assert (check.data_changed, check.settings_changed, check.truth_changed) == (0, 0, 4)
+    assert check.notes() == ["--resume: the ground truth (--masks / --boxes) of 4 images changed since the earlier "
+                             "run (a mask or box fixed, added or removed): their rows are redone"]
+    assert sources(samples, "key1")[0].truth == "" and sources(samples, "key1", now)[4].truth  # b/5 now has one
 
 
 def test_a_model_is_stamped_by_every_file_it_is_read_from(trained_checkpoint: Path, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -34,8 +34,23 @@ def _camviz() -> None:
     """Grad-CAM figures for image classifiers, straight from a checkpoint."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class CommandLine:
+    """The arguments after `camviz`, handed to the app (as the Click context's `obj`) by the console entry point
+    only: a command run by camviz itself records them; one invoked any other way records none."""
+
+    arguments: tuple[str, ...]
+
+
+def command_line(context: typer.Context) -> tuple[str, ...] | None:
+    """This command's own command line when camviz is the program, else None."""
+    given = context.obj
+    return given.arguments if isinstance(given, CommandLine) else None
+
+
 @app.command()
 def demo(
+    ctx: typer.Context,
     output_dir: Annotated[Path, typer.Option(help="Where the demo images and figures go.")] = Path("camviz_demo"),
     per_class: Annotated[int, typer.Option(min=1, help="Synthetic images per class.")] = 4,
 ) -> None:
@@ -57,7 +72,7 @@ def demo(
     options = ExplainOptions(model=ModelOptions(path=CHECKPOINT_PATH), inputs=InputOptions(data_dir=data_dir),
                              output=OutputOptions(output_dir=output_dir / "gradcam"), num_workers=0)
     with ConsoleProgress() as progress:
-        result = run_explain(options, progress)
+        result = run_explain(options, progress, command_line=command_line(ctx))
     _report(result)
     typer.echo(f"open {result.output_dir.resolve()}/ to see the figures")
     raise typer.Exit(result.exit_code)
@@ -66,6 +81,7 @@ def demo(
 @app.command(cls=SizedCommand)
 @grouped
 def explain(
+    ctx: typer.Context,
     model: Annotated[ModelOptions, MODEL],
     inputs: Annotated[InputOptions, INPUTS],
     cam: Annotated[CamOptions, CAM],
@@ -85,7 +101,7 @@ def explain(
                              num_workers=num_workers, resume=resume)
     is_main = ranks_from_environment().is_main  # under torchrun only rank 0 draws and reports
     with ConsoleProgress(show_progress=is_main) as progress:
-        result = run_explain(options, progress)
+        result = run_explain(options, progress, command_line=command_line(ctx))
     if is_main:
         _report(result)
     raise typer.Exit(result.exit_code)

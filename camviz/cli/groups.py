@@ -65,14 +65,16 @@ def grouped(command: Callable[..., Any]) -> Callable[..., Any]:
             parameters += groups[name].parameters()
         else:
             parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[name]))
-    parameters.append(inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
+    own_context = next((name for name in signature.parameters if hints[name] is typer.Context), None)
+    if own_context is None:  # Typer hands the Click context to one parameter: the command's own, else this one
+        parameters.append(inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
     names = [parameter.name for parameter in parameters]
     if len(names) != len(set(names)):
         raise TypeError(f"{command.__name__}: an option is declared twice ({names})")
 
     @functools.wraps(command)
     def with_values(**values: Any) -> Any:
-        context = values.pop(_CONTEXT)
+        context = values[own_context] if own_context is not None else values.pop(_CONTEXT)
         built = {name: group.value(values, context) for name, group in groups.items()}
         return command(**values, **built)
 

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from camviz.cli.commands import app
+from camviz.cli.commands import CommandLine, app
 from camviz.errors import CamvizError
 
 
@@ -37,8 +37,8 @@ def _run_app(debug: bool) -> int:
     """Run the Typer app; camviz's errors and bugs become one line on stderr and the exit code."""
     from camviz.run.signals import Interrupted, received
 
-    try:
-        code = app(standalone_mode=False)
+    try:  # camviz is the program: its commands may record the command line they were given (`command_line`)
+        code = app(args=sys.argv[1:], standalone_mode=False, obj=CommandLine(arguments=tuple(sys.argv[1:])))
     except typer.TyperException as error:  # Typer's (vendored click's) usage errors: bad flags, values, files
         if error.format_message():  # empty when the help was just shown (no arguments)
             typer.echo(f"camviz: usage error: {error.format_message()} (see --help)", err=True)

@@ -101,7 +101,7 @@ def run_panel(record: Mapping[str, object]) -> list[list[str]]:
         ["settings key", str(record.get("settings_key", ""))],
         ["started", str(record.get("started") or "")], ["ended", str(record.get("ended") or "")],
         ["versions", ", ".join(f"{name} {version}" for name, version in versions.items() if version)],
-        ["command", str(record.get("command", ""))],
+        ["command", str(record.get("command") or "none: called from Python (its options are in run.json)")],
     ]
     return [row for row in rows if row[1]]
 

@@ -7,7 +7,7 @@ module prints nothing itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,11 +57,14 @@ class ExplainResult:
     exit_code: int = 0  # 0 all done, 3 some inputs skipped (DESIGN.md); under torchrun, the worst rank's
 
 
-def explain(options: ExplainOptions, progress: Progress | None = None) -> ExplainResult:
+def explain(options: ExplainOptions, progress: Progress | None = None, *,
+            command_line: Sequence[str] | None = None) -> ExplainResult:
     """Run Grad-CAM (or another method) for one image or an ImageFolder split and write the figures.
 
     Under torchrun (WORLD_SIZE > 1) each rank explains its shard of the selected samples and rank 0
-    merges the manifests; the result's exit code is the worst over the ranks.
+    merges the manifests; the result's exit code is the worst over the ranks. `command_line`: the arguments after
+    `camviz` when camviz is the program (the CLI passes them; `run.json` records them); from Python, leave it out:
+    `run.json` then records the options, never the calling process's own command line.
     """
     check_options(options)
     progress = NoteLog(progress or SilentProgress())
@@ -89,7 +92,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None) -> Explai
             _engine(resolved, options.cam, progress) as engine:
         key = settings_key(options, resolved, engine.method)
         job = Job(options=options, resolved=resolved, engine=engine, progress=progress, batch_size=batch_size,
-                  settings_key=key, record=start_record(resolved, engine.method, key, options.mode),
+                  settings_key=key, record=start_record(options, resolved, engine.method, key, command_line),
                   ground_truth=ground_truth)
         with _recorded(job, ranks.is_main) as outcome:
             outcome.result = _run_single(job, samples) if options.mode is RunMode.single \

@@ -1,16 +1,27 @@
-"""What goes into `run.json`: the software, the command, the resolved model and settings, the times and the counts."""
+"""What goes into `run.json`: the software, camviz's own settings (and its command line when camviz is the program),
+the resolved model, the times and the counts.
+
+`run.json` and the gallery are files users share, so what they show of a path keeps the home folder and the Python
+environment out (`shown_text`: `~/...`, `<venv>/...`), and a run started from Python (a notebook, a training or
+evaluation script) records its options, never the host process's `sys.argv` (that script's own arguments, secrets
+included).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import Enum
 from importlib import metadata
+from pathlib import Path, PurePath
 
 from camviz.output.summary import Summary
 from camviz.run.model import ResolvedModel
-from camviz.run.options import RunMode
+from camviz.run.options import ExplainOptions
 
 RECORDED_PACKAGES: tuple[str, ...] = ("camviz", "torch", "torchvision", "timm", "grad-cam", "transformers")
 
@@ -45,13 +56,64 @@ def model_record(resolved: ResolvedModel, method: str) -> dict[str, object]:
     }
 
 
-def start_record(resolved: ResolvedModel, method: str, settings: str, mode: RunMode) -> dict[str, object]:
-    """`run.json` as a run starts: versions, command line, model, device, settings key; no end time or counts yet."""
+def start_record(options: ExplainOptions, resolved: ResolvedModel, method: str, settings: str,
+                 command_line: Sequence[str] | None = None) -> dict[str, object]:
+    """`run.json` as a run starts: versions, camviz's options (and command line, when camviz is the program), model,
+    device, settings key; no end time or counts yet. `command_line`: the arguments after `camviz`, given only by the
+    command-line entry point; None for a run called from Python."""
     return {
-        "versions": package_versions(), "command": shlex.join(sys.argv), "mode": mode.value,
-        "model": model_record(resolved, method), "method": method, "device": str(resolved.device),
-        "settings_key": settings, "started": utc_now(), "ended": None, "status": "running", "counts": None,
+        "versions": package_versions(), "command": shown_command(command_line), "mode": options.mode.value,
+        "options": option_record(options), "model": model_record(resolved, method), "method": method,
+        "device": str(resolved.device), "settings_key": settings, "started": utc_now(), "ended": None,
+        "status": "running", "counts": None,
     }
+
+
+def shown_command(command_line: Sequence[str] | None) -> str | None:
+    """`camviz ARGS...` as a shell would read it, paths shown as `shown_text` shows them; None without one."""
+    if command_line is None:
+        return None
+    return shlex.join(["camviz", *(shown_text(argument) for argument in command_line)])
+
+
+def option_record(options: ExplainOptions) -> object:
+    """The run's option values as JSON data: each options type field by field, enums by value, paths as given
+    (`shown_text`)."""
+    return _shown(dataclasses.asdict(options))
+
+
+def _shown(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(key): _shown(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shown(item) for item in value]
+    if isinstance(value, Enum):
+        return _shown(value.value)
+    if isinstance(value, (str, PurePath)):
+        return shown_text(str(value))
+    return value
+
+
+def shown_text(text: str) -> str:
+    """`text` with the Python environment's folder (a virtual environment's) as `<venv>` and the home folder as `~`,
+    wherever they start a path."""
+    for folder, shown in _private_folders():
+        text = re.sub(rf"{re.escape(folder)}(?=$|[\\/\s'\",;:)])", shown, text)
+    return text
+
+
+def _private_folders() -> list[tuple[str, str]]:
+    """(folder, how it is shown), the innermost first: the active virtual environment, then the home folder."""
+    folders = []
+    if sys.prefix != sys.base_prefix:  # a virtual environment (never the system's own prefix, such as /usr)
+        folders.append((str(Path(sys.prefix)), "<venv>"))
+    try:
+        home = str(Path.home())
+    except RuntimeError:  # no home folder can be found
+        return folders
+    if home not in ("", "/"):
+        folders.append((home, "~"))
+    return folders
 
 
 def finish_record(record: dict[str, object], status: str, notes: Sequence[str], summary: Summary | None = None,
@@ -63,4 +125,5 @@ def finish_record(record: dict[str, object], status: str, notes: Sequence[str], 
                   "correct": summary.correct, "labelled": summary.labelled}
     if outputs is not None:
         counts["files"] = outputs
-    return {**record, "ended": utc_now(), "status": status, "notes": list(notes), "counts": counts or None}
+    return {**record, "ended": utc_now(), "status": shown_text(status), "notes": [shown_text(note) for note in notes],
+            "counts": counts or None}

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
+import matplotlib
+import pytest
+
 from camviz.demo import CHECKPOINT_PATH
 from camviz.output.gallery import GALLERY_NAME
 from camviz.output.run_record import RUN_RECORD_NAME, read_run_record
+from tests.support.cli import script_env
 from tests.support.manifest import manifest_rows
 
 
@@ -25,16 +33,21 @@ def _record(out: Path) -> dict:
 
 
 def test_a_batch_run_records_versions_command_model_settings_times_and_counts(camviz_main, small_split,
-                                                                               tmp_path) -> None:
-    out = tmp_path / "out"
-    result = _explain(camviz_main, small_split, out, "--method", "gradcam++")
+                                                                               tmp_path, monkeypatch) -> None:
+    home = tmp_path / "home"  # the user's home folder: shown as ~ wherever it starts a path
+    data, out = home / "data", home / "out"
+    shutil.copytree(small_split, data)
+    monkeypatch.setenv("HOME", str(home))
+    result = _explain(camviz_main, data, out, "--method", "gradcam++")
     assert result.returncode == 0, result.stderr
     record = _record(out)
     for name in ("camviz", "torch", "timm", "grad-cam"):
         assert record["versions"][name] == metadata.version(name)
     assert "transformers" in record["versions"]
     command = shlex.split(record["command"])
-    assert command[1:3] == ["explain", "--model-path"] and "--data-dir" in command and "gradcam++" in command
+    assert command[:3] == ["camviz", "explain", "--model-path"] and "gradcam++" in command
+    assert command[command.index("--data-dir") + 1] == "~/data" and command[command.index("--output-dir") + 1] == "~/out"
+    assert record["options"]["cam"]["method"] == "gradcam++" and record["options"]["inputs"]["data_dir"] == "~/data"
     model = record["model"]
     assert model["name"] == "camviz_shapenet" and model["target_layers"] and model["family"]
     assert model["input"]["size"] == [96, 96] and model["input"]["channels"] == 3
@@ -48,6 +61,42 @@ def test_a_batch_run_records_versions_command_model_settings_times_and_counts(ca
                                           for row in manifest_rows(out)), "the key is the one --resume checks"
     page = (out / GALLERY_NAME).read_text(encoding="utf-8")
     assert '["settings key","' + record["settings_key"] + '"]' in page and "runPanel" in page
+    assert "~/data" in page and str(home) not in page and str(home) not in (out / RUN_RECORD_NAME).read_text()
+
+
+@pytest.mark.process
+def test_a_run_called_from_a_script_records_camviz_options_not_the_scripts_command_line(small_split,
+                                                                                          tmp_path) -> None:
+    """A training or evaluation script calls `camviz.explain`: its own arguments (an API key, a token) are not
+    camviz's command line, and reach neither run.json nor the gallery; camviz's options do, the home folder as ~."""
+    home = tmp_path / "home"
+    shutil.copytree(small_split, home / "data")
+    script = home / "evaluate.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+
+        import camviz
+
+        assert sys.argv[1:] == ["--api-key=SECRET123", "--hf-token", "hf_SECRET123"]
+        options = camviz.ExplainOptions(model=camviz.ModelOptions(path=Path({str(CHECKPOINT_PATH)!r})),
+                                        inputs=camviz.InputOptions(data_dir=Path.home() / "data"),
+                                        output=camviz.OutputOptions(output_dir=Path.home() / "figures"), num_workers=0)
+        sys.exit(camviz.explain(options).exit_code)
+    """))
+    env = {**script_env(), "HOME": str(home), "MPLCONFIGDIR": matplotlib.get_cachedir()}
+    result = subprocess.run([sys.executable, str(script), "--api-key=SECRET123", "--hf-token", "hf_SECRET123"],
+                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    out = home / "figures"
+    shown = {name: (out / name).read_text(encoding="utf-8") for name in (RUN_RECORD_NAME, GALLERY_NAME)}
+    for name, text in shown.items():
+        assert "SECRET123" not in text and "evaluate.py" not in text and str(home) not in text, name
+    record = _record(out)
+    assert record["command"] is None and record["status"] == "exit 0" and record["counts"]["processed"] == 6
+    assert record["options"]["inputs"]["data_dir"] == "~/data" and record["options"]["output"]["output_dir"] == "~/figures"
+    assert record["options"]["model"]["path"] == str(CHECKPOINT_PATH)
+    assert "called from Python" in shown[GALLERY_NAME]
 
 
 def test_resume_ignores_run_json_and_rewrites_it(camviz_main, small_split, tmp_path) -> None:

@@ -8,25 +8,35 @@ import json
 import sys
 from datetime import datetime
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
+from camviz.cam.options import CamOptions
+from camviz.data.options import InputOptions
 from camviz.demo import CHECKPOINT_PATH
 from camviz.discovery.options import ModelOptions
 from camviz.output.result import ImageResult, Status
 from camviz.output.summary import summarize
 from camviz.run.model import resolve_model
-from camviz.run.options import RunMode
-from camviz.run.provenance import finish_record, start_record
+from camviz.run.options import ExplainOptions
+from camviz.run.provenance import finish_record, shown_text, start_record
 
 
 def test_a_record_says_what_made_the_outputs_and_how_the_run_ended(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["camviz", "explain", "--data-dir", "my data", "--method", "gradcam++"])
+    monkeypatch.setattr(sys, "argv", ["train.py", "--api-key=SECRET123"])  # the host process's own: never recorded
     resolved = resolve_model(ModelOptions(path=CHECKPOINT_PATH, cpu=True))
-    record = start_record(resolved, "gradcam++", "0123456789ab", RunMode.batch)
+    options = ExplainOptions(model=ModelOptions(path=CHECKPOINT_PATH, cpu=True),
+                             inputs=InputOptions(data_dir=Path("my data")), cam=CamOptions(method="gradcam++"))
+    record = start_record(options, resolved, "gradcam++", "0123456789ab",
+                          ["explain", "--data-dir", "my data", "--method", "gradcam++"])
     for name in ("camviz", "torch", "timm", "grad-cam"):
         assert record["versions"][name] == metadata.version(name)
     assert record["command"] == "camviz explain --data-dir 'my data' --method gradcam++"
+    assert record["options"]["inputs"]["data_dir"] == "my data" and record["options"]["cam"]["method"] == "gradcam++"
+    assert record["options"]["output"]["figure_format"] == "png" and record["options"]["batch_size"] is None
+    from_python = start_record(options, resolved, "gradcam++", "0123456789ab")
+    assert from_python["command"] is None and "SECRET123" not in json.dumps(from_python)
     model = record["model"]
     assert model["name"] == "camviz_shapenet" and model["target_layers"] == list(resolved.targets.names)
     assert model["input"]["size"] == [96, 96] and model["input"]["channels"] == 3
@@ -43,3 +53,15 @@ def test_a_record_says_what_made_the_outputs_and_how_the_run_ended(monkeypatch: 
     assert json.loads(json.dumps(ended)) == ended  # JSON as it is
     assert finish_record(record, "exit 0", [], outputs=2)["counts"] == {"files": 2}
     assert finish_record(record, "error: x", [])["counts"] is None
+
+
+def test_the_home_folder_and_the_virtual_environment_are_kept_out_of_what_is_shown(monkeypatch: pytest.MonkeyPatch,
+                                                                                    tmp_path: Path) -> None:
+    home, venv = tmp_path / "alice", tmp_path / "alice" / "project" / ".venv"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    assert shown_text(f"--model-path {home}/ckpt.pth") == "--model-path ~/ckpt.pth"
+    assert shown_text(f"{venv}/lib/python3.11/site-packages/camviz/demo/shapenet.pth") == \
+        "<venv>/lib/python3.11/site-packages/camviz/demo/shapenet.pth"
+    assert shown_text(f"cannot read '{home}'") == "cannot read '~'"
+    assert shown_text(f"{home}x/data {tmp_path}/bob") == f"{home}x/data {tmp_path}/bob"  # another folder: as it is

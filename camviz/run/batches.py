@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +16,20 @@ from camviz.data.ground_truth import GroundTruth, ObjectTruth
 from camviz.data.listing import Sample
 from camviz.data.loader import DecodedBatch, stop_workers
 from camviz.data.preprocessing import Preprocessing
+from camviz.output.result import ImageResult
 from camviz.output.writers import ExplainedImage
 from camviz.run.model import ResolvedModel
 from camviz.run.options import ExplainOptions
 from camviz.run.progress import NoteLog
+
+
+@dataclass(kw_only=True)
+class Done:
+    """What a run has finished so far, kept as it goes, so that `run.json` counts it however the run ends."""
+
+    rows: Mapping[int, ImageResult] | None = None  # batch mode: the manifest's rows (kept and new), live
+    resumed: int = 0  # of those, rows kept from an earlier run
+    files: list[Path] | None = None  # single mode: the files written, live
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +45,7 @@ class Job:
     record: dict = field(default_factory=dict)  # run.json as the run started (`camviz.run.provenance`)
     ground_truth: GroundTruth | None = None  # --masks / --boxes
     said: set[str] = field(default_factory=set)  # the kinds of ground-truth notes already said
+    done: Done = field(default_factory=Done)  # what is finished so far
 
     @property
     def output_dir(self) -> Path:

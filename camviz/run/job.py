@@ -128,11 +128,18 @@ def _recorded(job: Job, is_main: bool) -> Iterator[_Outcome]:
 
 
 def _record_end(job: Job, is_main: bool, status: str, result: ExplainResult | None, *, quiet: bool = False) -> None:
-    """Rewrite run.json with the end time, status and counts (`quiet`: a failure to write it is dropped)."""
+    """Rewrite run.json with the end time, status and counts (`quiet`: a failure to write it is dropped); a run
+    that ended early (a signal, an error) counts what it had finished (this rank's rows, kept ones included)."""
     if not is_main:
         return
-    summary = result.summary if result is not None and result.manifest is not None else None
-    outputs = len(result.outputs) if result is not None and result.manifest is None else None
+    if result is not None:
+        summary = result.summary if result.manifest is not None else None
+        outputs = len(result.outputs) if result.manifest is None else None
+    else:
+        done = job.done
+        summary = summarize(done.rows.values(), done.resumed, job.resolved.class_names) if done.rows is not None \
+            else None
+        outputs = len(done.files) if done.files is not None else None
     try:
         write_run_record(job.output_dir, finish_record(job.record, status, job.progress.notes, summary, outputs))
     except CamvizError:
@@ -183,6 +190,7 @@ def _writer_settings(job: Job) -> WriterSettings:
 
 def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
     writer = SingleWriter(_writer_settings(job), job.progress.warn)
+    job.done.files = writer.outputs
     drive(job, batch_loader(samples, job.resolved.preprocessing, Loading(batch_size=1)), writer)
     return ExplainResult(output_dir=job.output_dir, outputs=writer.outputs)
 
@@ -199,6 +207,7 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     score_names = (*(METRIC_NAMES if job.options.output.metrics else ()), *(LOCALIZATION_NAMES if job.ground_truth else ()))
     manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), kept=check.results,
                               score_names=score_names, sources=row_sources)
+    job.done.rows, job.done.resumed = manifest.results, len(check.results)
     class_means = ClassMeans(folder_classes, job.resolved.preprocessing.size)
     job.progress.start(len(mine))
     job.progress.advance(len(done))

@@ -64,6 +64,10 @@ def test_sigterm_stops_like_ctrl_c_and_resume_finishes(camviz_main, many, tmp_pa
     _stopped_cleanly(process, workers, out, signal.SIGTERM)
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "interrupted" and record["ended"], record  # run.json says how the run ended
+    kept = manifest_rows(out)
+    assert 2 <= len(kept) < 240 and record["counts"] == {  # and counts what it had done, as the manifest keeps it
+        "processed": len(kept), "skipped": 0, "resumed": 0, "correct": sum(r["true"] == r["pred"] for r in kept),
+        "labelled": len(kept)}, record["counts"]
     result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", many, "--output-dir", out,
                          "--num-workers", 0, "--batch-size", 8, "--resume")
     assert result.returncode == 0, result.stderr
@@ -78,3 +82,5 @@ def test_repeated_ctrl_c_prints_no_worker_traceback(many, tmp_path) -> None:
         os.killpg(process.pid, signal.SIGINT)
         time.sleep(0.15)
     _stopped_cleanly(process, workers, tmp_path / "out", signal.SIGINT)
+    record = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "interrupted" and record["counts"]["processed"] == len(manifest_rows(tmp_path / "out"))

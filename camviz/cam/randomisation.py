@@ -5,6 +5,8 @@ the maps about what the network learned?
   time from the output side toward the input, on one fresh copy (`camviz.cam.randomise`), and after each step every
   image's CAM of its originally explained class is compared with the original map (`camviz.cam.similarity`).
 - Random logit: each image's CAM of a random other class against the explained class's (Quantus' `RandomLogit`).
+- Repeatability: each image's map computed a second time on the untouched model, against the first. A method that
+  draws at random (`randomcam`) moves the maps without any weight changing; the verdict needs them repeatable.
 
 Maps that stay alike once every block above the target layer is random would look the same for an untrained
 network: they show the input's edges or the layer's activations, not the learned evidence for the class. The
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import torch
@@ -27,6 +30,8 @@ from camviz.cam.similarity import rank_correlation, ssim
 from camviz.discovery.output_kind import OutputKind
 
 HIGH_RANK_CORRELATION = 0.5  # a median at or above it after the blocks above the target are random: the warning
+REPEATABLE = 0.9  # the trained model's maps computed twice keep at least this median rank correlation, or no verdict
+REPEAT_STEP = "repeat"  # the step of the maps computed again on the untouched model
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +59,7 @@ class RandomisationSetup:
     def map_count(self, images: int) -> int:
         """How many maps the tests compute for `images` images (the progress total)."""
         blocks = self.blocks
-        return images * (len(blocks.names) + 2 + (self.judged_draws - 1) * blocks.above_target)
+        return images * (len(blocks.names) + 3 + (self.judged_draws - 1) * blocks.above_target)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +75,8 @@ class OriginalMaps:
 class StepScores:
     """One step's similarity of each image's map to its original: Spearman rank correlation and SSIM."""
 
-    step: str  # "1", "2", ... for the cascade; "random_logit"
-    block: str  # the block randomised at this step
+    step: str  # "1", "2", ... for the cascade; "random_logit"; `REPEAT_STEP`
+    block: str  # the block randomised at this step ("none" for the repeat)
     spearman: np.ndarray  # float [N]; NaN where a map is constant
     ssim: np.ndarray  # float [N]
     classes: list[str] | None = None  # the random logit: each image's other class
@@ -91,14 +96,23 @@ class StepScores:
         return float(np.median(self.ssim))
 
 
+class CannotJudge(StrEnum):
+    """Why the cascade gives no verdict."""
+
+    no_block_above = "no_block_above"  # no block with weights comes after the target layer
+    not_repeatable = "not_repeatable"  # the untouched model's maps differ between two computations
+
+
 @dataclass(frozen=True, kw_only=True)
 class Verdict:
     """The cascade's conclusion: whether the maps depend on the learned weights, and the numbers it rests on."""
 
-    depends_on_weights: bool | None  # None: no block above the target layer to judge by
+    depends_on_weights: bool | None  # None: cannot judge (`cannot_judge` says why)
     above: tuple[str, ...]  # the blocks above the target layer
     judged: tuple[float, ...]  # per random initialisation of those blocks: the median rank correlation
     falls: StepScores | None  # the first cascade step whose median falls below the threshold (None: none does)
+    repeatability: float  # the median rank correlation of the trained model's maps computed twice
+    cannot_judge: CannotJudge | None = None
     threshold: float = HIGH_RANK_CORRELATION
 
 
@@ -112,22 +126,28 @@ class RandomisationResult:
     cascade_maps: list[np.ndarray]  # item k - 1: the first k blocks random
     random_logit: StepScores
     random_maps: np.ndarray
+    repeat: StepScores  # the trained model's maps computed again, against the first computation
+    repeat_maps: np.ndarray
     judged: list[float]  # per random initialisation of the blocks above the target: the median rank correlation
     verdict: Verdict
     never_randomised: list[str]  # parameters outside every block (trained throughout)
 
     def steps(self) -> list[tuple[StepScores, np.ndarray]]:
-        """Every compared step with its maps: the cascade's, then the random logit."""
-        return [*zip(self.cascade, self.cascade_maps, strict=True), (self.random_logit, self.random_maps)]
+        """Every compared step with its maps: the repeat, the cascade's, then the random logit."""
+        return [(self.repeat, self.repeat_maps), *zip(self.cascade, self.cascade_maps, strict=True),
+                (self.random_logit, self.random_maps)]
 
 
 def randomisation_test(setup: RandomisationSetup, inputs: torch.Tensor, *,
                        on_maps: Callable[[int], None] = lambda count: None) -> RandomisationResult:
-    """The original maps and the random logit's on the trained model, then the cascade on a fresh copy, then the
-    other random initialisations of the blocks above the target layer; `on_maps` hears each batch of maps done."""
+    """The original maps, the same again and the random logit's on the trained model, then the cascade on a fresh
+    copy, then the other random initialisations of the blocks above the target layer; `on_maps` hears each batch of
+    maps done."""
     run, blocks, seed = _Run(setup=setup, inputs=inputs, on_maps=on_maps), setup.blocks, setup.seed
     with setup.engine_for(setup.model) as engine:
         original = original_maps(engine, inputs, setup.target_category, setup.output_kind, setup.batch_size)
+        on_maps(len(inputs))
+        repeat_maps = class_cams(engine, inputs, original.explained, setup.batch_size)  # as each step computes them
         on_maps(len(inputs))
         others = random_other_classes(original.explained, setup.num_classes, seed)
         random_maps = class_cams(engine, inputs, others, setup.batch_size)
@@ -137,13 +157,15 @@ def randomisation_test(setup: RandomisationSetup, inputs: torch.Tensor, *,
               for k, (block, cams) in enumerate(zip(blocks.names, maps, strict=True), start=1)]
     random_logit = similarity_to(original.cams, random_maps, step="random_logit", block="another class",
                                  classes=[setup.class_names[c] for c in others])
+    repeat = similarity_to(original.cams, repeat_maps, step=REPEAT_STEP, block="none")
     judged = [scores[blocks.above_target - 1].median_spearman] if blocks.above else []
     for draw in range(seed + 1, seed + setup.judged_draws):  # the verdict's other draws
         above = run.randomised(blocks.above, original.explained, draw)[-1]
         judged.append(similarity_to(original.cams, above, step="", block="").median_spearman)
     return RandomisationResult(blocks=blocks, original=original, cascade=scores, cascade_maps=maps,
-                               random_logit=random_logit, random_maps=random_maps, judged=judged,
-                               verdict=verdict(scores, blocks, judged),
+                               random_logit=random_logit, random_maps=random_maps, repeat=repeat,
+                               repeat_maps=repeat_maps, judged=judged,
+                               verdict=verdict(scores, blocks, judged, repeat.median_spearman),
                                never_randomised=never_randomised(setup.model, blocks))
 
 
@@ -206,16 +228,21 @@ def similarity_to(original: np.ndarray, cams: np.ndarray, *, step: str, block: s
                       ssim=np.array([ssim(a, b) for a, b in pairs]), classes=classes)
 
 
-def verdict(cascade: Sequence[StepScores], blocks: Blocks, judged: Sequence[float]) -> Verdict:
+def verdict(cascade: Sequence[StepScores], blocks: Blocks, judged: Sequence[float], repeatability: float) -> Verdict:
     """Judge by the step after which every block above the target layer is random, over independent random
     initialisations of those blocks (`judged`: that step's median rank correlation in each; the first is the
     cascade's own). It stays at or above `HIGH_RANK_CORRELATION` in every one: the maps do not depend on the
     weights. One draw alone can keep a map by chance (a random head row whose sum is positive where the target
-    layer fires)."""
+    layer fires).
+
+    No verdict when the trained model's maps computed twice (`repeatability`, their median rank correlation) fall
+    below `REPEATABLE`: the method moves them by itself, so a change after randomising cannot be put on the weights."""
     falls = next((s for s in cascade if not s.median_spearman >= HIGH_RANK_CORRELATION), None)  # NaN falls too
-    depends = None if not blocks.above else not all(
-        np.isfinite(value) and value >= HIGH_RANK_CORRELATION for value in judged)
-    return Verdict(depends_on_weights=depends, above=tuple(blocks.above), judged=tuple(judged), falls=falls)
+    cannot = (CannotJudge.not_repeatable if not repeatability >= REPEATABLE else
+              CannotJudge.no_block_above if not blocks.above else None)
+    depends = None if cannot else not all(np.isfinite(value) and value >= HIGH_RANK_CORRELATION for value in judged)
+    return Verdict(depends_on_weights=depends, above=tuple(blocks.above), judged=tuple(judged), falls=falls,
+                   repeatability=repeatability, cannot_judge=cannot)
 
 
 def never_randomised(model: nn.Module, blocks: Blocks) -> list[str]:

@@ -1,6 +1,6 @@
 """What `camviz sanity` writes: `sanity.png` (a row per image, a column per step, as in Adebayo et al. 2018, fig. 2),
 `sanity.csv` (image, step, block, spearman, ssim) and `sanity.txt` (what was tested, the medians per step and the
-verdict in words)."""
+verdict in words). The first step is the repeat: the trained model's maps computed again."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from camviz.cam.randomisation import RandomisationResult, StepScores, Verdict
+from camviz.cam.randomisation import REPEAT_STEP, REPEATABLE, CannotJudge, RandomisationResult, StepScores, Verdict
 from camviz.output.figures import encode_image, heatmap, join, titled
 from camviz.output.files import write_atomic
 from camviz.output.manifest import defuse
@@ -52,10 +52,17 @@ def sanity_figure(images: Sequence[SanityImage], steps: Sequence[tuple[StepScore
         panels = [titled(_panel(_rgb(image.pixels)), f"{image.name} | explains {image.explained}"),
                   titled(_panel(heatmap(image.original)), "original | trained weights")]
         for scores, cams in steps:
-            label = scores.label(i) if scores.classes is None else f"class {scores.label(i)}"
+            label = _column_label(scores, i)
             panels.append(titled(_panel(heatmap(cams[i])), f"{label} | rho {_number(scores.spearman[i], 2)}"))
         rows.append(join(panels, axis=1))
     return join(rows, axis=0)
+
+
+def _column_label(scores: StepScores, image: int) -> str:
+    """A step's column title: the block randomised, the other class, or that the map was computed again."""
+    if scores.step == REPEAT_STEP:
+        return "trained, again"
+    return scores.label(image) if scores.classes is None else f"class {scores.label(image)}"
 
 
 def _rgb(pixels: np.ndarray) -> np.ndarray:
@@ -87,11 +94,13 @@ def _number(value: float, decimals: int) -> str:
 
 
 def summary_lines(heading: SanityHeading, found: RandomisationResult) -> list[str]:
-    """The summary as the terminal and `sanity.txt` show it: what was tested, the medians per step, the parameters
-    never randomised, then the verdict."""
-    cascade, random_logit = found.cascade, found.random_logit
+    """The summary as the terminal and `sanity.txt` show it: what was tested, the repeat, the medians per step, the
+    parameters never randomised, then the verdict."""
+    cascade, random_logit, repeat = found.cascade, found.random_logit, found.repeat
     width = max(len(s.block) for s in cascade) + 2
     lines = [_heading(heading, len(found.blocks.names)),
+             f"repeat (the trained model's maps computed again): median rho {_median(repeat.median_spearman)}, "
+             f"median ssim {_median(repeat.median_ssim)}",
              f"{'step':>4}  {'randomised (with all steps above)':<{max(width, 34)}}median rho  median ssim"]
     for scores in cascade:
         lines.append(f"{scores.step:>4}  {scores.block:<{max(width, 34)}}{_median(scores.median_spearman):>10}  "
@@ -112,9 +121,8 @@ def _heading(heading: SanityHeading, blocks: int) -> str:
 
 def verdict_text(verdict: Verdict) -> str:
     """The verdict in words: the warning, or how the maps depend on the weights, or why nothing could be judged."""
-    if verdict.depends_on_weights is None:
-        return ("no block with weights comes after the target layer: randomising the model above it cannot be "
-                "tested; pick an earlier --target-layer")
+    if verdict.cannot_judge is not None or verdict.depends_on_weights is None:
+        return _cannot_judge_text(verdict)
     above = ", ".join(verdict.above)
     values = ", ".join(_shown(value) for value in verdict.judged)
     draws = f"{len(verdict.judged)} random initialisation{'s' if len(verdict.judged) > 1 else ''}"
@@ -129,6 +137,17 @@ def verdict_text(verdict: Verdict) -> str:
                     f"(step {falls.step})")
     return (f"the maps depend on the learned weights: with every block above the target layer ({above}) random, "
             f"the median rank correlation is {values} over {draws}; {cascade_text}")
+
+
+def _cannot_judge_text(verdict: Verdict) -> str:
+    """Why there is no verdict, in words."""
+    if verdict.cannot_judge is CannotJudge.not_repeatable:
+        return (f"cannot judge: the trained model's maps computed twice differ (median rank correlation "
+                f"{_shown(verdict.repeatability)}, below {REPEATABLE}): the method draws at random (as randomcam "
+                "does) or the model is not deterministic, so a change after randomising the weights does not show "
+                "that the maps depend on them")
+    return ("no block with weights comes after the target layer: randomising the model above it cannot be "
+            "tested; pick an earlier --target-layer")
 
 
 def _shown(value: float) -> str:

@@ -64,6 +64,7 @@ class SanityResult:
     blocks: Blocks
     cascade: list[StepScores]  # step k: the first k blocks random
     random_logit: StepScores
+    repeat: StepScores  # the trained model's maps computed again, against the first computation
     judged: list[float]  # per random initialisation of the blocks above the target: the median rank correlation
     verdict: Verdict
     lines: list[str]  # the summary, as in sanity.txt
@@ -109,7 +110,7 @@ def sanity(options: SanityOptions, progress: Progress | None = None) -> SanityRe
                 for name, one, c, cam in zip(names, pixels, found.original.explained, found.original.cams, strict=True)]
         outputs = write_sanity_outputs(output_dir, rows, found.steps(), lines)
     return SanityResult(output_dir=output_dir, outputs=outputs, blocks=found.blocks, cascade=found.cascade,
-                        random_logit=found.random_logit, judged=found.judged, verdict=found.verdict, lines=lines,
+                        random_logit=found.random_logit, repeat=found.repeat, judged=found.judged, verdict=found.verdict, lines=lines,
                         skipped=skipped, exit_code=3 if skipped else 0)
 
 

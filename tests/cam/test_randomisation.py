@@ -11,6 +11,8 @@ from torch import nn
 from camviz.cam.blocks import Blocks, cascade_blocks
 from camviz.cam.engine import CamEngine
 from camviz.cam.randomisation import (
+    REPEATABLE,
+    CannotJudge,
     RandomisationSetup,
     StepScores,
     class_cams,
@@ -55,7 +57,7 @@ def test_maps_that_survive_every_random_draw_above_the_target_do_not_depend_on_t
     blocks = Blocks(["head", "norm", "blocks.11", "blocks.10"], 2, ["blocks.11"])
     cascade = [_step(1, "head", [0.99, 0.97, 0.2]), _step(2, "norm", [0.9, 0.8, 0.1]),
                _step(3, "blocks.11", [0.1, 0.0, 0.2]), _step(4, "blocks.10", [0.0, 0.1, 0.0])]
-    found = verdict(cascade, blocks, [0.8, 0.95, 0.7])
+    found = verdict(cascade, blocks, [0.8, 0.95, 0.7], 1.0)
     assert found.depends_on_weights is False
     assert (found.above, found.judged, found.threshold) == (("head", "norm"), (0.8, 0.95, 0.7), 0.5)
 
@@ -63,20 +65,33 @@ def test_maps_that_survive_every_random_draw_above_the_target_do_not_depend_on_t
 def test_one_draw_that_changes_the_maps_is_enough_to_pass() -> None:
     blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
     cascade = [_step(1, "head", [0.9, 0.8, 0.95]), _step(2, "layer4.1", [0.1, np.nan, 0.2])]
-    found = verdict(cascade, blocks, [0.9, 0.1, np.nan])  # a random head row can keep the map by chance
+    found = verdict(cascade, blocks, [0.9, 0.1, np.nan], 1.0)  # a random head row can keep the map by chance
     assert found.depends_on_weights is True
     assert found.falls is cascade[1] and found.falls.median_spearman == pytest.approx(0.15)  # the constant map left out
 
 
 def test_a_draw_below_the_threshold_passes_even_when_the_cascade_stays_high() -> None:
     blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
-    found = verdict([_step(1, "head", [0.9, 0.8]), _step(2, "layer4.1", [0.7, 0.6])], blocks, [0.85, 0.2, 0.9])
+    found = verdict([_step(1, "head", [0.9, 0.8]), _step(2, "layer4.1", [0.7, 0.6])], blocks, [0.85, 0.2, 0.9],
+                    1.0)
     assert found.depends_on_weights is True and found.falls is None
 
 
 def test_without_a_block_above_the_target_there_is_nothing_to_judge() -> None:
-    found = verdict([_step(1, "features", [0.9])], Blocks(["features"], 0, ["features"]), [])
+    found = verdict([_step(1, "features", [0.9])], Blocks(["features"], 0, ["features"]), [], 1.0)
     assert found.depends_on_weights is None and found.above == ()
+    assert found.cannot_judge is CannotJudge.no_block_above
+
+
+@pytest.mark.parametrize("repeatability", [0.3, np.nan])
+def test_maps_that_differ_when_computed_twice_cannot_be_judged(repeatability: float) -> None:
+    """A method that draws at random (randomcam) changes every map at every step, the untouched model's included:
+    its falls say nothing about the weights."""
+    blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
+    cascade = [_step(1, "head", [0.1, 0.0]), _step(2, "layer4.1", [0.2, -0.1])]
+    found = verdict(cascade, blocks, [0.05, 0.1, -0.2], repeatability)
+    assert found.depends_on_weights is None and found.cannot_judge is CannotJudge.not_repeatable
+    assert verdict(cascade, blocks, [0.05], REPEATABLE).depends_on_weights is True  # repeatable enough: judged
 
 
 def test_parameters_outside_every_block_are_never_randomised() -> None:
@@ -96,7 +111,8 @@ def test_the_whole_test_on_the_trained_classifier(loaded: LoadedModel) -> None:
     counted: list[int] = []
     found = randomisation_test(setup, inputs, on_maps=counted.append)
     assert sum(counted) == setup.map_count(len(inputs))
-    assert [scores.step for scores, _ in found.steps()] == [*map(str, range(1, 9)), "random_logit"]
+    assert [scores.step for scores, _ in found.steps()] == ["repeat", *map(str, range(1, 9)), "random_logit"]
+    assert found.repeat.median_spearman == pytest.approx(1.0) and found.verdict.repeatability == pytest.approx(1.0)
     assert found.cascade[0].block == "head" and found.cascade[3].median_spearman < 0.3
     assert len(found.judged) == 2 and found.judged[0] == found.cascade[0].median_spearman
     assert found.verdict.above == ("head",) and found.never_randomised == []

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,7 +29,8 @@ def test_sanity_command_in_a_real_process(camviz, trained_checkpoint: Path, shap
     summary = (out / "sanity.txt").read_text(encoding="utf-8").splitlines()
     assert summary[-1].startswith("verdict: ") and all(line in result.stdout for line in summary)
     rows = list(csv.DictReader((out / "sanity.csv").open(encoding="utf-8")))
-    assert len(rows) == 2 * (8 + 1)  # 8 blocks and the random logit, for each image
+    assert len(rows) == 2 * (1 + 8 + 1)  # the repeat, 8 blocks and the random logit, for each image
+    assert [row["spearman"] for row in rows if row["step"] == "repeat"] == ["1.000000", "1.000000"]
     assert {row["image"] for row in rows} == {"circle_003.png", "triangle_007.png"}
     assert (out / "sanity.png").stat().st_size > 10_000
     assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() == before
@@ -73,3 +76,36 @@ def test_every_checkpoint_source_gets_its_cascade(camviz_main, sources, sources_
     assert first <= {"fc", "head"} and len(first) == 1  # the classifier first, by its own name
     assert len(rows) == 3 * len({row["step"] for row in rows})  # one image per shape class, every step
     assert "verdict: " in result.stdout
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((out / "sanity.csv").open(encoding="utf-8")))
+
+
+def _verdict(result) -> str:
+    return next(line for line in result.stdout.splitlines() if line.startswith("verdict: "))
+
+
+@pytest.fixture
+def seeded_numpy() -> Iterator[None]:
+    """numpy's global generator seeded (pytorch-grad-cam's RandomCAM draws from it), and restored after."""
+    state = np.random.get_state()
+    np.random.seed(0)
+    yield
+    np.random.set_state(state)
+
+
+def test_a_method_that_ignores_the_weights_is_not_judged(camviz_main, trained_checkpoint: Path, small_split: Path,
+                                                          tmp_path: Path, seeded_numpy: None) -> None:
+    """randomcam's maps change between two computations on the untouched model: every later step "falls" too, so
+    the falls say nothing about the weights; the repeat is in the table and the verdict says it cannot judge."""
+    images = [small_split / shape / f"{shape}_000.png" for shape in ("circle", "square", "triangle")]
+    result = camviz_main("sanity", "--model-path", trained_checkpoint, *(f"--image-path={i}" for i in images),
+                         "--method", "randomcam", "--draws", 1, "--cpu", "--output-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    repeat = [float(row["spearman"]) for row in _rows(tmp_path) if row["step"] == "repeat"]
+    assert len(repeat) == 3 and np.median(repeat) < 0.9
+    verdict = _verdict(result)
+    assert verdict.startswith("verdict: cannot judge: the trained model's maps computed twice differ"), verdict
+    assert "randomcam" in verdict and "depend on the learned weights" not in result.stdout
+    assert f"repeat (the trained model's maps computed again): median rho {np.median(repeat):.3f}" in result.stdout

@@ -9,7 +9,7 @@ import io
 import numpy as np
 
 from camviz.cam.blocks import Blocks
-from camviz.cam.randomisation import OriginalMaps, RandomisationResult, StepScores, Verdict
+from camviz.cam.randomisation import CannotJudge, OriginalMaps, RandomisationResult, StepScores, Verdict
 from camviz.output.sanity import (
     PANEL_HEIGHT,
     SanityHeading,
@@ -53,9 +53,11 @@ def test_the_table_leaves_undefined_correlations_empty_and_defuses_names() -> No
                     ["b.png", "random_logit", "triangle", "0.200000", "0.400000"]]
 
 
-def _verdict(depends: bool | None, judged: tuple[float, ...], falls: StepScores | None = None) -> Verdict:
+def _verdict(depends: bool | None, judged: tuple[float, ...], falls: StepScores | None = None, *,
+             repeatability: float = 1.0, cannot_judge: CannotJudge | None = None) -> Verdict:
     return Verdict(depends_on_weights=depends, above=("head", "norm") if depends is not None else (), judged=judged,
-                   falls=falls)
+                   falls=falls, repeatability=repeatability,
+                   cannot_judge=cannot_judge or (CannotJudge.no_block_above if depends is None else None))
 
 
 def test_summary_lines_name_the_test_then_each_steps_medians_then_the_verdict() -> None:
@@ -63,14 +65,17 @@ def test_summary_lines_name_the_test_then_each_steps_medians_then_the_verdict() 
     found = RandomisationResult(
         blocks=Blocks(["layer1", "layer2"], 1, ["layer2"]),
         original=OriginalMaps(explained=[0, 1], cams=cams, probabilities=np.full((2, 3), 1 / 3, np.float32)),
-        cascade=[first, second], cascade_maps=[cams, cams], random_logit=logit, random_maps=cams, judged=[0.5],
+        cascade=[first, second], cascade_maps=[cams, cams], random_logit=logit, random_maps=cams,
+        repeat=StepScores(step="repeat", block="none", spearman=np.array([1.0, 0.98]), ssim=np.array([1.0, 0.9])),
+        repeat_maps=cams, judged=[0.5],
         verdict=_verdict(None, ()), never_randomised=["pos_embed"])
     heading = SanityHeading(method="gradcam", target_layers=("layer2.1",), model_name="net", images=2, seed=7)
     lines = summary_lines(heading, found)
     assert lines[0] == ("camviz sanity: gradcam at layer2.1 of net, 2 images, 2 blocks randomised one at a time "
                         "from the output side (seed 7)")
-    assert lines[2].split() == ["1", "layer1", "0.500", "0.188"]  # the NaN left out of the median
-    assert "median rho 0.150, median ssim 0.350" in lines[4]
+    assert lines[1] == "repeat (the trained model's maps computed again): median rho 0.990, median ssim 0.950"
+    assert lines[3].split() == ["1", "layer1", "0.500", "0.188"]  # the NaN left out of the median
+    assert "median rho 0.150, median ssim 0.350" in lines[5]
     assert lines[-2] == "never randomised (outside every block): pos_embed"
     assert lines[-1].startswith("verdict: no block with weights comes after the target layer") and "--target-layer" in lines[-1]
 
@@ -87,3 +92,10 @@ def test_maps_that_depend_on_the_weights_say_where_the_cascade_falls() -> None:
     assert "0.90, 0.10, undefined (constant maps) over 3 random initialisations" in text
     assert "falls to 0.15 once layer4.1 is randomised (step 2)" in text
     assert "stays at or above that down to the input" in verdict_text(_verdict(True, (0.2,)))
+
+
+def test_maps_that_differ_when_computed_twice_are_not_judged_and_it_says_why() -> None:
+    text = verdict_text(_verdict(None, (0.1, 0.0, 0.2), repeatability=0.04, cannot_judge=CannotJudge.not_repeatable))
+    assert text.startswith("cannot judge: the trained model's maps computed twice differ (median rank correlation "
+                           "0.04, below 0.9)")
+    assert "randomcam" in text and "depend on the learned weights" not in text and "WARNING" not in text

@@ -19,6 +19,11 @@ def cam_problem(cam: np.ndarray, probabilities: np.ndarray | None = None) -> str
                 "NaN/inf), so no heatmap can be computed")
     if not np.isfinite(cam).all():
         return "heatmap has NaN/inf values (the model's gradients overflowed; try --cpu or another --method)"
-    if float(cam.max() - cam.min()) < 1e-6:
+    if is_constant(cam):
         return CONSTANT_CAM_WARNING
     return None
+
+
+def is_constant(cam: np.ndarray) -> bool:
+    """Whether a CAM has no variation at all (max - min below 1e-6): it ranks no pixel above another."""
+    return float(cam.max() - cam.min()) < 1e-6

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from camviz.cam.blocks import Blocks
+from camviz.cam.checks import is_constant
 from camviz.cam.engine import CamEngine
 from camviz.cam.randomise import Cascade, fresh_copy
 from camviz.cam.similarity import rank_correlation, ssim
@@ -70,6 +71,11 @@ class OriginalMaps:
     cams: np.ndarray  # float32 [N, H, W]
     probabilities: np.ndarray  # float32 [N, num_classes]
 
+    @property
+    def constant(self) -> np.ndarray:
+        """bool [N]: the images whose map is constant (no rank correlation with it is defined, at any step)."""
+        return np.array([is_constant(cam) for cam in self.cams], dtype=bool)
+
 
 @dataclass(frozen=True, kw_only=True)
 class StepScores:
@@ -99,8 +105,10 @@ class StepScores:
 class CannotJudge(StrEnum):
     """Why the cascade gives no verdict."""
 
-    no_block_above = "no_block_above"  # no block with weights comes after the target layer
+    constant_originals = "constant_originals"  # every map of the trained model is constant
     not_repeatable = "not_repeatable"  # the untouched model's maps differ between two computations
+    no_block_above = "no_block_above"  # no block with weights comes after the target layer
+    undefined = "undefined"  # with the blocks above the target random, no rank correlation is defined in any draw
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +117,8 @@ class Verdict:
 
     depends_on_weights: bool | None  # None: cannot judge (`cannot_judge` says why)
     above: tuple[str, ...]  # the blocks above the target layer
-    judged: tuple[float, ...]  # per random initialisation of those blocks: the median rank correlation
+    judged: tuple[float, ...]  # per random initialisation of those blocks: the median rank correlation (NaN: none
+    #                            defined, every map constant; such a draw is left out, neither fallen nor kept)
     falls: StepScores | None  # the first cascade step whose median falls below the threshold (None: none does)
     repeatability: float  # the median rank correlation of the trained model's maps computed twice
     cannot_judge: CannotJudge | None = None
@@ -165,7 +174,8 @@ def randomisation_test(setup: RandomisationSetup, inputs: torch.Tensor, *,
     return RandomisationResult(blocks=blocks, original=original, cascade=scores, cascade_maps=maps,
                                random_logit=random_logit, random_maps=random_maps, repeat=repeat,
                                repeat_maps=repeat_maps, judged=judged,
-                               verdict=verdict(scores, blocks, judged, repeat.median_spearman),
+                               verdict=verdict(scores, blocks, judged, repeatability=repeat.median_spearman,
+                                               constant_originals=bool(original.constant.all())),
                                never_randomised=never_randomised(setup.model, blocks))
 
 
@@ -228,19 +238,25 @@ def similarity_to(original: np.ndarray, cams: np.ndarray, *, step: str, block: s
                       ssim=np.array([ssim(a, b) for a, b in pairs]), classes=classes)
 
 
-def verdict(cascade: Sequence[StepScores], blocks: Blocks, judged: Sequence[float], repeatability: float) -> Verdict:
+def verdict(cascade: Sequence[StepScores], blocks: Blocks, judged: Sequence[float], *, repeatability: float,
+            constant_originals: bool = False) -> Verdict:
     """Judge by the step after which every block above the target layer is random, over independent random
     initialisations of those blocks (`judged`: that step's median rank correlation in each; the first is the
-    cascade's own). It stays at or above `HIGH_RANK_CORRELATION` in every one: the maps do not depend on the
-    weights. One draw alone can keep a map by chance (a random head row whose sum is positive where the target
-    layer fires).
+    cascade's own). It stays at or above `HIGH_RANK_CORRELATION` in every draw with a defined one: the maps do not
+    depend on the weights. One draw alone can keep a map by chance (a random head row whose sum is positive where
+    the target layer fires).
 
-    No verdict when the trained model's maps computed twice (`repeatability`, their median rank correlation) fall
-    below `REPEATABLE`: the method moves them by itself, so a change after randomising cannot be put on the weights."""
-    falls = next((s for s in cascade if not s.median_spearman >= HIGH_RANK_CORRELATION), None)  # NaN falls too
-    cannot = (CannotJudge.not_repeatable if not repeatability >= REPEATABLE else
-              CannotJudge.no_block_above if not blocks.above else None)
-    depends = None if cannot else not all(np.isfinite(value) and value >= HIGH_RANK_CORRELATION for value in judged)
+    An undefined correlation (a constant map) is neither a fall nor a kept map. No verdict when every original map
+    is constant, when no draw has a defined correlation, or when the trained model's maps computed twice
+    (`repeatability`, their median rank correlation) fall below `REPEATABLE`: the method moves them by itself, so
+    a change after randomising cannot be put on the weights."""
+    falls = next((s for s in cascade if s.median_spearman < HIGH_RANK_CORRELATION), None)
+    defined = [value for value in judged if np.isfinite(value)]
+    cannot = (CannotJudge.constant_originals if constant_originals else
+              CannotJudge.not_repeatable if not repeatability >= REPEATABLE else
+              CannotJudge.no_block_above if not blocks.above else
+              CannotJudge.undefined if not defined else None)
+    depends = None if cannot else not all(value >= HIGH_RANK_CORRELATION for value in defined)
     return Verdict(depends_on_weights=depends, above=tuple(blocks.above), judged=tuple(judged), falls=falls,
                    repeatability=repeatability, cannot_judge=cannot)
 

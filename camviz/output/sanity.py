@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from camviz.cam.checks import CONSTANT_CAM_WARNING
 from camviz.cam.randomisation import REPEAT_STEP, REPEATABLE, CannotJudge, RandomisationResult, StepScores, Verdict
 from camviz.output.figures import encode_image, heatmap, join, titled
 from camviz.output.files import write_atomic
@@ -53,7 +54,7 @@ def sanity_figure(images: Sequence[SanityImage], steps: Sequence[tuple[StepScore
                   titled(_panel(heatmap(image.original)), "original | trained weights")]
         for scores, cams in steps:
             label = _column_label(scores, i)
-            panels.append(titled(_panel(heatmap(cams[i])), f"{label} | rho {_number(scores.spearman[i], 2)}"))
+            panels.append(titled(_panel(heatmap(cams[i])), f"{label} | rho {_median(scores.spearman[i], 2)}"))
         rows.append(join(panels, axis=1))
     return join(rows, axis=0)
 
@@ -107,6 +108,10 @@ def summary_lines(heading: SanityHeading, found: RandomisationResult) -> list[st
                      f"{_median(scores.median_ssim):>11}")
     lines.append(f"random logit (another class's CAM vs the explained one's): median rho "
                  f"{_median(random_logit.median_spearman)}, median ssim {_median(random_logit.median_ssim)}")
+    constant = int(found.original.constant.sum())
+    if 0 < constant < len(found.original.cams):  # all constant: the verdict says so
+        lines.append(f"{constant} of {len(found.original.cams)} original maps are constant, so left out of every "
+                     f"median: {CONSTANT_CAM_WARNING}")
     if found.never_randomised:
         lines.append(f"never randomised (outside every block): {', '.join(found.never_randomised)}")
     lines.append(f"verdict: {verdict_text(found.verdict)}")
@@ -126,6 +131,8 @@ def verdict_text(verdict: Verdict) -> str:
     above = ", ".join(verdict.above)
     values = ", ".join(_shown(value) for value in verdict.judged)
     draws = f"{len(verdict.judged)} random initialisation{'s' if len(verdict.judged) > 1 else ''}"
+    if not np.isfinite(verdict.judged).all():
+        draws += " (those where every map is constant left out)"
     if not verdict.depends_on_weights:
         return (f"WARNING: the maps barely change when every block above the target layer ({above}) is randomised "
                 f"(median rank correlation {values} over {draws}, each >= {verdict.threshold}): they would look the "
@@ -141,6 +148,13 @@ def verdict_text(verdict: Verdict) -> str:
 
 def _cannot_judge_text(verdict: Verdict) -> str:
     """Why there is no verdict, in words."""
+    if verdict.cannot_judge is CannotJudge.constant_originals:
+        return (f"cannot judge: every map of the trained model is constant, so randomising cannot change how it "
+                f"ranks the pixels: {CONSTANT_CAM_WARNING}")
+    if verdict.cannot_judge is CannotJudge.undefined:
+        return (f"cannot judge: with every block above the target layer ({', '.join(verdict.above)}) random, every "
+                f"map compared is constant in each of {len(verdict.judged)} random initialisations (no rank "
+                f"correlation is defined; a constant map is not read as a change): {CONSTANT_CAM_WARNING}")
     if verdict.cannot_judge is CannotJudge.not_repeatable:
         return (f"cannot judge: the trained model's maps computed twice differ (median rank correlation "
                 f"{_shown(verdict.repeatability)}, below {REPEATABLE}): the method draws at random (as randomcam "
@@ -155,8 +169,8 @@ def _shown(value: float) -> str:
     return f"{value:.2f}" if np.isfinite(value) else "undefined (constant maps)"
 
 
-def _median(value: float) -> str:
-    return f"{value:.3f}" if np.isfinite(value) else "n/a"
+def _median(value: float, decimals: int = 3) -> str:
+    return f"{value:.{decimals}f}" if np.isfinite(value) else "n/a"
 
 
 def write_sanity_outputs(output_dir: Path, images: Sequence[SanityImage],

@@ -57,7 +57,7 @@ def test_maps_that_survive_every_random_draw_above_the_target_do_not_depend_on_t
     blocks = Blocks(["head", "norm", "blocks.11", "blocks.10"], 2, ["blocks.11"])
     cascade = [_step(1, "head", [0.99, 0.97, 0.2]), _step(2, "norm", [0.9, 0.8, 0.1]),
                _step(3, "blocks.11", [0.1, 0.0, 0.2]), _step(4, "blocks.10", [0.0, 0.1, 0.0])]
-    found = verdict(cascade, blocks, [0.8, 0.95, 0.7], 1.0)
+    found = verdict(cascade, blocks, [0.8, 0.95, 0.7], repeatability=1.0)
     assert found.depends_on_weights is False
     assert (found.above, found.judged, found.threshold) == (("head", "norm"), (0.8, 0.95, 0.7), 0.5)
 
@@ -65,7 +65,7 @@ def test_maps_that_survive_every_random_draw_above_the_target_do_not_depend_on_t
 def test_one_draw_that_changes_the_maps_is_enough_to_pass() -> None:
     blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
     cascade = [_step(1, "head", [0.9, 0.8, 0.95]), _step(2, "layer4.1", [0.1, np.nan, 0.2])]
-    found = verdict(cascade, blocks, [0.9, 0.1, np.nan], 1.0)  # a random head row can keep the map by chance
+    found = verdict(cascade, blocks, [0.9, 0.1, np.nan], repeatability=1.0)  # a random head row can keep the map by chance
     assert found.depends_on_weights is True
     assert found.falls is cascade[1] and found.falls.median_spearman == pytest.approx(0.15)  # the constant map left out
 
@@ -73,12 +73,12 @@ def test_one_draw_that_changes_the_maps_is_enough_to_pass() -> None:
 def test_a_draw_below_the_threshold_passes_even_when_the_cascade_stays_high() -> None:
     blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
     found = verdict([_step(1, "head", [0.9, 0.8]), _step(2, "layer4.1", [0.7, 0.6])], blocks, [0.85, 0.2, 0.9],
-                    1.0)
+                    repeatability=1.0)
     assert found.depends_on_weights is True and found.falls is None
 
 
 def test_without_a_block_above_the_target_there_is_nothing_to_judge() -> None:
-    found = verdict([_step(1, "features", [0.9])], Blocks(["features"], 0, ["features"]), [], 1.0)
+    found = verdict([_step(1, "features", [0.9])], Blocks(["features"], 0, ["features"]), [], repeatability=1.0)
     assert found.depends_on_weights is None and found.above == ()
     assert found.cannot_judge is CannotJudge.no_block_above
 
@@ -89,9 +89,28 @@ def test_maps_that_differ_when_computed_twice_cannot_be_judged(repeatability: fl
     its falls say nothing about the weights."""
     blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
     cascade = [_step(1, "head", [0.1, 0.0]), _step(2, "layer4.1", [0.2, -0.1])]
-    found = verdict(cascade, blocks, [0.05, 0.1, -0.2], repeatability)
+    found = verdict(cascade, blocks, [0.05, 0.1, -0.2], repeatability=repeatability)
     assert found.depends_on_weights is None and found.cannot_judge is CannotJudge.not_repeatable
-    assert verdict(cascade, blocks, [0.05], REPEATABLE).depends_on_weights is True  # repeatable enough: judged
+    assert verdict(cascade, blocks, [0.05], repeatability=REPEATABLE).depends_on_weights is True  # repeatable enough: judged
+
+
+def test_constant_original_maps_cannot_be_judged() -> None:
+    """Every rank correlation with a constant map is undefined: that is not a fall (it used to pass the test)."""
+    blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
+    cascade = [_step(1, "head", [np.nan, np.nan]), _step(2, "layer4.1", [np.nan, np.nan])]
+    found = verdict(cascade, blocks, [np.nan, np.nan], repeatability=np.nan, constant_originals=True)
+    assert found.depends_on_weights is None and found.cannot_judge is CannotJudge.constant_originals
+    assert found.falls is None  # an undefined median is not a fall
+
+
+def test_no_defined_correlation_at_the_judged_step_cannot_be_judged_and_an_undefined_draw_is_left_out() -> None:
+    blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
+    cascade = [_step(1, "head", [np.nan, np.nan]), _step(2, "layer4.1", [0.1, 0.0])]
+    found = verdict(cascade, blocks, [np.nan, np.nan], repeatability=1.0)
+    assert found.depends_on_weights is None and found.cannot_judge is CannotJudge.undefined
+    assert found.falls is cascade[1]
+    kept = verdict(cascade, blocks, [0.9, np.nan, 0.8], repeatability=1.0)  # every map of the second draw constant
+    assert kept.depends_on_weights is False and kept.cannot_judge is None
 
 
 def test_parameters_outside_every_block_are_never_randomised() -> None:

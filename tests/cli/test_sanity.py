@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.support.checkpoints import BUILDERS
+from camviz.cam.checks import CONSTANT_CAM_WARNING
+from tests.support.checkpoints import BUILDERS, biased_demo_checkpoint
 from tests.support.cli import one_error_line
 
 
@@ -109,3 +110,24 @@ def test_a_method_that_ignores_the_weights_is_not_judged(camviz_main, trained_ch
     assert verdict.startswith("verdict: cannot judge: the trained model's maps computed twice differ"), verdict
     assert "randomcam" in verdict and "depend on the learned weights" not in result.stdout
     assert f"repeat (the trained model's maps computed again): median rho {np.median(repeat):.3f}" in result.stdout
+
+
+@pytest.mark.parametrize("case", ["1x1 target layer", "constant originals"])
+def test_constant_maps_cannot_be_judged(camviz_main, trained_checkpoint: Path, small_split: Path, tmp_path: Path,
+                                        case: str) -> None:
+    """A 1x1 target layer (after the global pooling) draws every map of every step flat; so does a head that
+    ignores the image. An undefined rank correlation used to count as a fall, and the verdict passed."""
+    if case == "1x1 target layer":
+        flags = ["--model-path", trained_checkpoint, "--target-layer", "pool"]
+    else:
+        flags = ["--model-path", biased_demo_checkpoint(tmp_path / "biased.pth", ["circle", "square", "triangle"],
+                                                        [0.1, 0.5, 0.2])]
+    images = [small_split / shape / f"{shape}_000.png" for shape in ("circle", "square")]
+    result = camviz_main("sanity", *flags, *(f"--image-path={i}" for i in images), "--draws", 2, "--cpu",
+                         "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert {row["spearman"] for row in _rows(tmp_path / "out")} == {""}  # undefined throughout
+    verdict = _verdict(result)
+    assert verdict == (f"verdict: cannot judge: every map of the trained model is constant, so randomising cannot "
+                       f"change how it ranks the pixels: {CONSTANT_CAM_WARNING}")
+    assert "depend on the learned weights" not in result.stdout

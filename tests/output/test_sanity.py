@@ -9,6 +9,7 @@ import io
 import numpy as np
 
 from camviz.cam.blocks import Blocks
+from camviz.cam.checks import CONSTANT_CAM_WARNING
 from camviz.cam.randomisation import CannotJudge, OriginalMaps, RandomisationResult, StepScores, Verdict
 from camviz.output.sanity import (
     PANEL_HEIGHT,
@@ -99,3 +100,20 @@ def test_maps_that_differ_when_computed_twice_are_not_judged_and_it_says_why() -
     assert text.startswith("cannot judge: the trained model's maps computed twice differ (median rank correlation "
                            "0.04, below 0.9)")
     assert "randomcam" in text and "depend on the learned weights" not in text and "WARNING" not in text
+
+
+def test_constant_maps_are_not_judged_and_the_constant_heatmap_warning_is_given() -> None:
+    text = verdict_text(_verdict(None, (np.nan,), repeatability=np.nan, cannot_judge=CannotJudge.constant_originals))
+    assert text.startswith("cannot judge: every map of the trained model is constant")
+    assert text.endswith(CONSTANT_CAM_WARNING)
+    undefined = Verdict(depends_on_weights=None, above=("head",), judged=(np.nan, np.nan), falls=None,
+                        repeatability=1.0, cannot_judge=CannotJudge.undefined)
+    text = verdict_text(undefined)
+    assert text.startswith("cannot judge: with every block above the target layer (head) random, every map")
+    assert "each of 2 random initialisations" in text and text.endswith(CONSTANT_CAM_WARNING)
+
+
+def test_a_draw_with_only_constant_maps_is_said_to_be_left_out() -> None:
+    text = verdict_text(_verdict(False, (0.8, np.nan)))
+    assert "0.80, undefined (constant maps) over 2 random initialisations (those where every map is constant " \
+           "left out), each >= 0.5" in text

@@ -63,9 +63,10 @@ def _verdict(depends: bool | None, judged: tuple[float, ...], falls: StepScores 
 
 def test_summary_lines_name_the_test_then_each_steps_medians_then_the_verdict() -> None:
     (first, cams), (second, _), (logit, _) = _steps(2)
+    originals = np.stack([cams[0], np.full_like(cams[1], 0.25)])  # the second image's map is constant
     found = RandomisationResult(
         blocks=Blocks(["layer1", "layer2"], 1, ["layer2"]),
-        original=OriginalMaps(explained=[0, 1], cams=cams, probabilities=np.full((2, 3), 1 / 3, np.float32)),
+        original=OriginalMaps(explained=[0, 1], cams=originals, probabilities=np.full((2, 3), 1 / 3, np.float32)),
         cascade=[first, second], cascade_maps=[cams, cams], random_logit=logit, random_maps=cams,
         repeat=StepScores(step="repeat", block="none", spearman=np.array([1.0, 0.98]), ssim=np.array([1.0, 0.9])),
         repeat_maps=cams, judged=[0.5],
@@ -77,6 +78,7 @@ def test_summary_lines_name_the_test_then_each_steps_medians_then_the_verdict() 
     assert lines[1] == "repeat (the trained model's maps computed again): median rho 0.990, median ssim 0.950"
     assert lines[3].split() == ["1", "layer1", "0.500", "0.188"]  # the NaN left out of the median
     assert "median rho 0.150, median ssim 0.350" in lines[5]
+    assert lines[-3] == f"1 of 2 original maps are constant, so left out of every median: {CONSTANT_CAM_WARNING}"
     assert lines[-2] == "never randomised (outside every block): pos_embed"
     assert lines[-1].startswith("verdict: no block with weights comes after the target layer") and "--target-layer" in lines[-1]
 

@@ -26,7 +26,7 @@ from torch import nn
 from camviz.cam.blocks import Blocks
 from camviz.cam.checks import is_constant
 from camviz.cam.engine import CamEngine
-from camviz.cam.randomise import Cascade, fresh_copy
+from camviz.cam.randomise import Cascade, Drawn, fresh_copy
 from camviz.cam.similarity import rank_correlation, ssim
 from camviz.discovery.output_kind import OutputKind
 
@@ -140,6 +140,7 @@ class RandomisationResult:
     judged: list[float]  # per random initialisation of the blocks above the target: the median rank correlation
     verdict: Verdict
     never_randomised: list[str]  # parameters outside every block (trained throughout)
+    drawn: dict[str, Drawn]  # the blocks' parameters whose random values camviz drew itself (name: why)
 
     def steps(self) -> list[tuple[StepScores, np.ndarray]]:
         """Every compared step with its maps: the repeat, the cascade's, then the random logit."""
@@ -161,7 +162,7 @@ def randomisation_test(setup: RandomisationSetup, inputs: torch.Tensor, *,
         others = random_other_classes(original.explained, setup.num_classes, seed)
         random_maps = class_cams(engine, inputs, others, setup.batch_size)
         on_maps(len(inputs))
-    maps = run.randomised(blocks.names, original.explained, seed)
+    maps, drawn = run.randomised(blocks.names, original.explained, seed)
     scores = [similarity_to(original.cams, cams, step=str(k), block=block)
               for k, (block, cams) in enumerate(zip(blocks.names, maps, strict=True), start=1)]
     random_logit = similarity_to(original.cams, random_maps, step="random_logit", block="another class",
@@ -169,14 +170,14 @@ def randomisation_test(setup: RandomisationSetup, inputs: torch.Tensor, *,
     repeat = similarity_to(original.cams, repeat_maps, step=REPEAT_STEP, block="none")
     judged = [scores[blocks.above_target - 1].median_spearman] if blocks.above else []
     for draw in range(seed + 1, seed + setup.judged_draws):  # the verdict's other draws
-        above = run.randomised(blocks.above, original.explained, draw)[-1]
+        above = run.randomised(blocks.above, original.explained, draw)[0][-1]
         judged.append(similarity_to(original.cams, above, step="", block="").median_spearman)
     return RandomisationResult(blocks=blocks, original=original, cascade=scores, cascade_maps=maps,
                                random_logit=random_logit, random_maps=random_maps, repeat=repeat,
                                repeat_maps=repeat_maps, judged=judged,
                                verdict=verdict(scores, blocks, judged, repeatability=repeat.median_spearman,
                                                constant_originals=bool(original.constant.all())),
-                               never_randomised=never_randomised(setup.model, blocks))
+                               never_randomised=never_randomised(setup.model, blocks), drawn=drawn)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,17 +188,20 @@ class _Run:
     inputs: torch.Tensor
     on_maps: Callable[[int], None]
 
-    def randomised(self, blocks: Sequence[str], classes: Sequence[int], seed: int) -> list[np.ndarray]:
-        """The CAMs of `classes` after each step of a cascade over `blocks` on a fresh copy initialised by `seed`:
-        item k - 1 has the first k blocks (output side) random."""
+    def randomised(self, blocks: Sequence[str], classes: Sequence[int],
+                   seed: int) -> tuple[list[np.ndarray], dict[str, Drawn]]:
+        """The CAMs of `classes` after each step of a cascade over `blocks` on a fresh copy initialised by `seed`
+        (item k - 1 has the first k blocks, output side, random), and the blocks' parameters camviz drew itself."""
         setup = self.setup
-        cascade = Cascade(setup.model, fresh_copy(setup.model, setup.rebuild, seed), blocks)
+        fresh = fresh_copy(setup.model, setup.rebuild, seed)
+        cascade = Cascade(setup.model, fresh.model, blocks)
+        kept = set(cascade.kept)
         maps: dict[int, np.ndarray] = {}
         with setup.engine_for(cascade.model) as engine:
             for k, _ in cascade.steps():
                 maps[k] = class_cams(engine, self.inputs, classes, setup.batch_size)
                 self.on_maps(len(self.inputs))
-        return [maps[k] for k in sorted(maps)]
+        return [maps[k] for k in sorted(maps)], {name: why for name, why in fresh.drawn.items() if name not in kept}
 
 
 def original_maps(engine: CamEngine, inputs: torch.Tensor, target_category: int | None, kind: OutputKind,

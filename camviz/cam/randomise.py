@@ -3,22 +3,46 @@
 Step k of the cascade has blocks[:k] (output side first) re-initialised and the rest trained. Walking the steps
 from the last (every block fresh) to the first, the copy only ever *takes back* trained weights, one block per
 step; so the fresh values never need a second copy, and memory stays at one extra model.
+
+A fresh build is not random everywhere: timm sets some tensors to exactly zero (each ResNet block's last BatchNorm
+scale, MLP-Mixer's head, NF-Net gains, LeViT/BEiT position-bias tables), which makes a "randomised" residual block
+pass its input through unchanged. Those get random values (`fill_zero_init`), and the copy says which
+(`FreshCopy.drawn`).
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 
 import torch
 from torch import nn
 
 from camviz.errors import CamvizError
 
+_SCALES = ("weight", "gamma", "gain", "scale", "alpha")  # a zero one of these, one value per channel, is set to 1
 
-def fresh_copy(model: nn.Module, rebuild: Callable[[], nn.Module] | None, seed: int = 0) -> nn.Module:
+
+class Drawn(StrEnum):
+    """Why camviz itself gave a fresh copy's parameter its values, rather than the architecture's initialisation."""
+
+    zero_init = "zero-initialised"  # exactly zero in a fresh build: the block would pass its input through
+
+
+@dataclass(frozen=True, kw_only=True)
+class FreshCopy:
+    """The freshly initialised copy and the parameters whose values camviz drew itself (name: why)."""
+
+    model: nn.Module
+    drawn: dict[str, Drawn]
+
+
+def fresh_copy(model: nn.Module, rebuild: Callable[[], nn.Module] | None, seed: int = 0) -> FreshCopy:
     """The architecture freshly initialised, as a new build of it would be (`rebuild`, from the same builder and
-    arguments), else a deep copy whose modules' `reset_parameters()` ran; seeded, on the model's device, eval mode.
+    arguments), else a deep copy whose modules' `reset_parameters()` ran; its zero-initialised tensors given random
+    values (`fill_zero_init`); seeded, on the model's device, eval mode.
 
     The caller's random state is left as it was.
     """
@@ -26,7 +50,33 @@ def fresh_copy(model: nn.Module, rebuild: Callable[[], nn.Module] | None, seed: 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         fresh = rebuild() if rebuild is not None else _reset_copy(model)
-    return fresh.to(device=first.device).eval()
+        drawn = dict.fromkeys(fill_zero_init(fresh), Drawn.zero_init)
+    return FreshCopy(model=fresh.to(device=first.device).eval(), drawn=drawn)
+
+
+def fill_zero_init(model: nn.Module) -> list[str]:
+    """Give the parameters that are exactly zero values, biases aside; return their names.
+
+    timm zero-initialises residual branches' last norm scales, layer-scale and skip-init gains, some heads
+    (MLP-Mixer) and attention-position bias tables (LeViT, BEiT): at init the branch adds nothing, no gradient
+    reaches the head, or the attention is uniform. Trained such tensors are not zero. A scale (a name ending in
+    weight, gamma, gain, scale or alpha, one value per channel) is set to 1, as PyTorch initialises a norm; a weight
+    matrix or kernel gets N(0, 0.02) values, a bias table N(0, 1). A zero bias or shift is an ordinary init, kept.
+    """
+    filled = []
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            last = name.rsplit(".", 1)[-1]
+            if parameter.numel() == 0 or parameter.any():
+                continue
+            if last.endswith(_SCALES) and parameter.numel() == (parameter.shape[0] if parameter.ndim else 1):
+                parameter.fill_(1.0)
+            elif parameter.ndim >= 2:
+                parameter.normal_(std=0.02 if last.endswith("weight") else 1.0)
+            else:
+                continue
+            filled.append(name)
+    return filled
 
 
 def _reset_copy(model: nn.Module) -> nn.Module:

@@ -1,13 +1,14 @@
 """What `camviz sanity` writes: `sanity.png` (a row per image, a column per step, as in Adebayo et al. 2018, fig. 2),
-`sanity.csv` (image, step, block, spearman, ssim) and `sanity.txt` (what was tested, the medians per step and the
-verdict in words). The first step is the repeat: the trained model's maps computed again."""
+`sanity.csv` (image, step, block, spearman, ssim, drawn_by_camviz) and `sanity.txt` (what was tested, the medians
+per step and the verdict in words). The first step is the repeat: the trained model's maps computed again. A block
+whose random values camviz drew itself (zero in a fresh build) is marked `*` in the figure and named in the table."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -15,13 +16,44 @@ import numpy as np
 
 from camviz.cam.checks import CONSTANT_CAM_WARNING
 from camviz.cam.randomisation import REPEAT_STEP, REPEATABLE, CannotJudge, RandomisationResult, StepScores, Verdict
+from camviz.cam.randomise import Drawn
 from camviz.output.figures import encode_image, heatmap, join, titled
 from camviz.output.files import write_atomic
 from camviz.output.manifest import defuse
 
 FIGURE_NAME, TABLE_NAME, SUMMARY_NAME = "sanity.png", "sanity.csv", "sanity.txt"
-TABLE_FIELDS = ("image", "step", "block", "spearman", "ssim")
+TABLE_FIELDS = ("image", "step", "block", "spearman", "ssim", "drawn_by_camviz")
 PANEL_HEIGHT = 112  # many columns: smaller panels than the three-panel figure's
+DRAWN_WHY = {Drawn.zero_init: "zero in a fresh build (a residual branch that adds nothing, a head that passes no "
+                              "gradient), so given random values by camviz"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrawnNotes:
+    """The blocks' parameters whose values camviz drew itself, as the table, the figure and the summary say it."""
+
+    by_block: dict[str, str] = field(default_factory=dict)  # block: `bn2.weight (zero-initialised); ...`
+    lines: list[str] = field(default_factory=list)  # per reason: which parameters, in which blocks
+
+    @classmethod
+    def of(cls, drawn: Mapping[str, Drawn], blocks: Sequence[str]) -> DrawnNotes:
+        """The notes for `drawn` (parameter name: why), each parameter named within its block."""
+        by_block: dict[str, list[str]] = {}
+        where: dict[Drawn, dict[str, list[str]]] = {}  # why: name within the block: blocks
+        for name, why in drawn.items():
+            block = next((b for b in blocks if name.startswith(f"{b}.")), None)
+            if block is not None:
+                inner = name[len(block) + 1 :]
+                by_block.setdefault(block, []).append(f"{inner} ({why})")
+                where.setdefault(why, {}).setdefault(inner, []).append(block)
+        lines = [f"{DRAWN_WHY[why]}: " + "; ".join(f"{inner} in {_listed(found)}" for inner, found in names.items())
+                 for why, names in where.items()]
+        return cls(by_block={block: "; ".join(names) for block, names in by_block.items()}, lines=lines)
+
+
+def _listed(blocks: Sequence[str]) -> str:
+    """Block names, the middle elided past three."""
+    return ", ".join(blocks) if len(blocks) <= 3 else f"{blocks[0]}, {blocks[1]}, ..., {blocks[-1]} ({len(blocks)} blocks)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,25 +77,31 @@ class SanityImage:
     original: np.ndarray  # float32 [H, W] in [0, 1]
 
 
-def sanity_figure(images: Sequence[SanityImage], steps: Sequence[tuple[StepScores, np.ndarray]]) -> np.ndarray:
-    """RGB uint8 grid: per image the input, its original CAM, then each step's CAM titled with its block and
-    its rank correlation to the original."""
+def sanity_figure(images: Sequence[SanityImage], steps: Sequence[tuple[StepScores, np.ndarray]],
+                  drawn: DrawnNotes = DrawnNotes()) -> np.ndarray:
+    """RGB uint8 grid: per image the input, its original CAM, then each step's CAM titled with its block (`*`: camviz
+    drew some of its values, said under the grid) and its rank correlation to the original."""
     rows = []
     for i, image in enumerate(images):
         panels = [titled(_panel(_rgb(image.pixels)), f"{image.name} | explains {image.explained}"),
                   titled(_panel(heatmap(image.original)), "original | trained weights")]
         for scores, cams in steps:
-            label = _column_label(scores, i)
+            label = _column_label(scores, i, drawn)
             panels.append(titled(_panel(heatmap(cams[i])), f"{label} | rho {_median(scores.spearman[i], 2)}"))
         rows.append(join(panels, axis=1))
-    return join(rows, axis=0)
+    grid = join(rows, axis=0)
+    if not drawn.lines:
+        return grid
+    return np.vstack([grid, titled(np.zeros((0, grid.shape[1], 3), np.uint8), " | ".join(f"* {line}" for line in drawn.lines))])
 
 
-def _column_label(scores: StepScores, image: int) -> str:
+def _column_label(scores: StepScores, image: int, drawn: DrawnNotes) -> str:
     """A step's column title: the block randomised, the other class, or that the map was computed again."""
     if scores.step == REPEAT_STEP:
         return "trained, again"
-    return scores.label(image) if scores.classes is None else f"class {scores.label(image)}"
+    if scores.classes is not None:
+        return f"class {scores.label(image)}"
+    return f"{scores.block} *" if scores.block in drawn.by_block else scores.block
 
 
 def _rgb(pixels: np.ndarray) -> np.ndarray:
@@ -78,15 +116,17 @@ def _panel(rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_NEAREST if height < PANEL_HEIGHT else cv2.INTER_AREA)
 
 
-def sanity_table(names: Sequence[str], steps: Sequence[StepScores]) -> bytes:
-    """`sanity.csv`: a row per step and image; an undefined correlation (a constant map) is an empty cell."""
+def sanity_table(names: Sequence[str], steps: Sequence[StepScores], drawn: DrawnNotes = DrawnNotes()) -> bytes:
+    """`sanity.csv`: a row per step and image; an undefined correlation (a constant map) is an empty cell;
+    `drawn_by_camviz` names the step's block's parameters whose values camviz drew itself, and why."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(TABLE_FIELDS)
     for scores in steps:
+        own = drawn.by_block.get(scores.block, "") if scores.step.isdigit() else ""
         for i, name in enumerate(names):
             writer.writerow([defuse(name), scores.step, defuse(scores.label(i)), _number(scores.spearman[i], 6),
-                             _number(scores.ssim[i], 6)])
+                             _number(scores.ssim[i], 6), defuse(own)])
     return buffer.getvalue().encode("utf-8", "backslashreplace")
 
 
@@ -112,6 +152,7 @@ def summary_lines(heading: SanityHeading, found: RandomisationResult) -> list[st
     if 0 < constant < len(found.original.cams):  # all constant: the verdict says so
         lines.append(f"{constant} of {len(found.original.cams)} original maps are constant, so left out of every "
                      f"median: {CONSTANT_CAM_WARNING}")
+    lines += DrawnNotes.of(found.drawn, found.blocks.names).lines
     if found.never_randomised:
         lines.append(f"never randomised (outside every block): {', '.join(found.never_randomised)}")
     lines.append(f"verdict: {verdict_text(found.verdict)}")
@@ -173,11 +214,12 @@ def _median(value: float, decimals: int = 3) -> str:
     return f"{value:.{decimals}f}" if np.isfinite(value) else "n/a"
 
 
-def write_sanity_outputs(output_dir: Path, images: Sequence[SanityImage],
-                         steps: Sequence[tuple[StepScores, np.ndarray]], lines: Sequence[str]) -> list[Path]:
+def write_sanity_outputs(output_dir: Path, images: Sequence[SanityImage], found: RandomisationResult,
+                         lines: Sequence[str]) -> list[Path]:
     """Write the figure, the table and the summary into `output_dir` (atomically); return their paths."""
     figure, table, summary = (output_dir / name for name in (FIGURE_NAME, TABLE_NAME, SUMMARY_NAME))
-    write_atomic(table, sanity_table([image.name for image in images], [scores for scores, _ in steps]))
+    steps, drawn = found.steps(), DrawnNotes.of(found.drawn, found.blocks.names)
+    write_atomic(table, sanity_table([image.name for image in images], [scores for scores, _ in steps], drawn))
     write_atomic(summary, ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace"))
-    write_atomic(figure, encode_image(sanity_figure(images, steps)))
+    write_atomic(figure, encode_image(sanity_figure(images, steps, drawn)))
     return [figure, table, summary]

@@ -108,7 +108,7 @@ def sanity(options: SanityOptions, progress: Progress | None = None) -> SanityRe
                                             seed=options.inputs.seed), found)
         rows = [SanityImage(name=name, pixels=one, explained=resolved.class_names[c], original=cam)
                 for name, one, c, cam in zip(names, pixels, found.original.explained, found.original.cams, strict=True)]
-        outputs = write_sanity_outputs(output_dir, rows, found.steps(), lines)
+        outputs = write_sanity_outputs(output_dir, rows, found, lines)
     return SanityResult(output_dir=output_dir, outputs=outputs, blocks=found.blocks, cascade=found.cascade,
                         random_logit=found.random_logit, repeat=found.repeat, judged=found.judged, verdict=found.verdict, lines=lines,
                         skipped=skipped, exit_code=3 if skipped else 0)

@@ -37,8 +37,7 @@ import timm
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repo root, for tests.support
-from tests.support.zero_init import without_zero_init
+from camviz.cam.randomise import fill_zero_init
 
 MULTI_ARCH_CLASSES = ("ByobNet", "MetaFormer", "MlpMixer")
 LOOKUP_SECONDS: list[float] = []  # find_target_layers alone (the model already loaded), per API call
@@ -155,7 +154,7 @@ def check(key: str, name: str) -> dict:
         torch.manual_seed(0)
         try:
             model = timm.create_model(name, pretrained=False, num_classes=len(CLASSES))
-            without_zero_init(model)
+            fill_zero_init(model)
         except Exception as error:
             row["build"] = f"{type(error).__name__}: {error}"
             return row

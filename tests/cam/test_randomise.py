@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
+from timm.models.mlp_mixer import MlpMixer
 
 from camviz.cam.blocks import cascade_blocks
-from camviz.cam.randomise import Cascade, fresh_copy
+from camviz.cam.randomise import Cascade, Drawn, fill_zero_init, fresh_copy
 from camviz.discovery.models import LoadedModel
 from camviz.errors import CamvizError
 
@@ -21,7 +22,7 @@ def test_fresh_copy_is_a_seeded_new_build_and_leaves_the_random_state_alone(load
     torch.manual_seed(123)
     expected_next = torch.rand(3)
     torch.manual_seed(123)
-    fresh = fresh_copy(loaded.model, loaded.rebuild, seed=7)
+    fresh = fresh_copy(loaded.model, loaded.rebuild, seed=7).model
     assert torch.equal(torch.rand(3), expected_next)  # the caller's generator did not move
     torch.manual_seed(7)
     built = timm.create_model("camviz_shapenet", num_classes=3)
@@ -34,7 +35,7 @@ def test_each_step_has_exactly_the_blocks_above_it_random_and_the_trained_model_
     model = loaded.model
     trained, flags = _snapshot(model), [p.requires_grad for p in model.parameters()]
     names = cascade_blocks(model, ["stages.2.3"], 96).names
-    fresh = fresh_copy(model, loaded.rebuild, seed=0)
+    fresh = fresh_copy(model, loaded.rebuild, seed=0).model
     initial = _snapshot(fresh)
     seen = []
     for k, stepped in Cascade(model, fresh, names).steps():
@@ -50,7 +51,7 @@ def test_each_step_has_exactly_the_blocks_above_it_random_and_the_trained_model_
 
 
 def test_without_a_builder_every_module_is_reset_by_its_own_initialisation(loaded: LoadedModel) -> None:
-    fresh = fresh_copy(loaded.model, None, seed=0)  # a pickled module: PyTorch's reset_parameters()
+    fresh = fresh_copy(loaded.model, None, seed=0).model  # a pickled module: PyTorch's reset_parameters()
     trained = loaded.model.state_dict()
     for name, parameter in fresh.named_parameters():
         if parameter.numel() > 1:
@@ -64,3 +65,37 @@ def test_a_fresh_build_that_does_not_fit_the_weights_is_one_line(loaded: LoadedM
     other = timm.create_model("camviz_shapenet", num_classes=5)
     with pytest.raises(CamvizError, match="does not match the checkpoint's weights"):
         Cascade(loaded.model, other, ["head"])
+
+
+def test_zero_initialised_tensors_get_values_and_biases_stay_zero() -> None:
+    """timm's ResNet zero-initialises each block's last BatchNorm scale, MLP-Mixer its head, NF-Net its gains."""
+    torch.manual_seed(0)
+    resnet, nfnet = (timm.create_model(name, num_classes=3) for name in ("test_resnet", "test_nfnet"))
+    mixer = MlpMixer(num_classes=3, img_size=64, num_blocks=2, embed_dim=32)
+    assert fill_zero_init(resnet) == ["layer1.0.bn2.weight", "layer2.0.bn2.weight", "layer3.0.bn3.weight",
+                                      "layer4.0.bn2.weight"]
+    assert torch.equal(resnet.layer4[0].bn2.weight, torch.ones(96)) and not resnet.layer4[0].bn2.bias.any()
+    assert fill_zero_init(mixer) == ["head.weight"] and 0.01 < mixer.head.weight.std() < 0.03
+    assert not mixer.head.bias.any()
+    assert fill_zero_init(nfnet) == [f"stages.{i}.0.conv3.gain" for i in range(4)]
+    assert all(torch.equal(nfnet.get_parameter(f"stages.{i}.0.conv3.gain"), torch.ones_like(
+        nfnet.get_parameter(f"stages.{i}.0.conv3.gain"))) for i in range(4))
+
+
+def test_a_randomised_residual_block_is_not_an_identity() -> None:
+    """A fresh test_resnet's layer4.0 has its last BatchNorm scale at zero: randomised so, its residual branch adds
+    nothing and the block passes its input through (the shortcut alone). The copy's branch must add something."""
+    torch.manual_seed(1)
+    trained = timm.create_model("test_resnet", num_classes=3).eval()
+    fill_zero_init(trained)  # trained weights are not zero
+    fresh = fresh_copy(trained, lambda: timm.create_model("test_resnet", num_classes=3), seed=0)
+    assert fresh.drawn == dict.fromkeys(["layer1.0.bn2.weight", "layer2.0.bn2.weight", "layer3.0.bn3.weight",
+                                         "layer4.0.bn2.weight"], Drawn.zero_init)
+    branch: list[torch.Tensor] = []
+    for k, model in Cascade(trained, fresh.model, ["fc", "layer4.0"]).steps():
+        if k == 2:  # fc and layer4.0 random
+            handle = model.layer4[0].bn2.register_forward_hook(lambda _m, _i, out: branch.append(out.clone()))
+            with torch.no_grad():
+                model(torch.randn(2, 3, 64, 64))
+            handle.remove()
+    assert branch and branch[0].abs().amax() > 0.1

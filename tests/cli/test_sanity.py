@@ -131,3 +131,44 @@ def test_constant_maps_cannot_be_judged(camviz_main, trained_checkpoint: Path, s
     assert verdict == (f"verdict: cannot judge: every map of the trained model is constant, so randomising cannot "
                        f"change how it ranks the pixels: {CONSTANT_CAM_WARNING}")
     assert "depend on the learned weights" not in result.stdout
+
+
+TINY_MIXER = """
+from timm.models import register_model
+from timm.models.mlp_mixer import MlpMixer
+
+
+@register_model
+def sanity_tiny_mixer(pretrained=False, **kwargs):
+    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+        kwargs.pop(key, None)
+    return MlpMixer(img_size=64, num_blocks=2, embed_dim=32, **kwargs)
+"""
+
+
+def test_a_zero_initialised_head_gets_random_values_and_the_outputs_say_so(camviz_main, small_split: Path,
+                                                                          tmp_path: Path) -> None:
+    """timm's MLP-Mixer starts with a zero head: "randomised" so, no gradient reaches the target layer and every
+    map of the step is flat (no rank correlation). camviz gives it random values, and the table, figure and
+    summary say so."""
+    from timm.models.mlp_mixer import MlpMixer
+
+    from camviz.cam.randomise import fill_zero_init
+
+    plugin = tmp_path / "tiny_mixer.py"
+    plugin.write_text(TINY_MIXER)
+    torch.manual_seed(1)
+    trained = MlpMixer(num_classes=3, img_size=64, num_blocks=2, embed_dim=32)
+    fill_zero_init(trained)  # trained weights are not zero
+    checkpoint = tmp_path / "mixer.pth"
+    torch.save({"model_name": "sanity_tiny_mixer", "state_dict": trained.state_dict(), "num_classes": 3}, checkpoint)
+    images = [small_split / shape / f"{shape}_000.png" for shape in ("circle", "square")]
+    result = camviz_main("sanity", "--model-path", checkpoint, "--plugin", plugin, "--img-size", 64, "--draws", 2,
+                         *(f"--image-path={i}" for i in images), "--cpu", "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    head = [row for row in _rows(tmp_path / "out") if row["step"] == "1"]
+    assert [row["block"] for row in head] == ["head", "head"] and all(row["spearman"] for row in head)
+    assert {row["drawn_by_camviz"] for row in head} == {"weight (zero-initialised)"}
+    assert {row["drawn_by_camviz"] for row in _rows(tmp_path / "out") if row["step"] != "1"} == {""}
+    assert "so given random values by camviz: weight in head" in result.stdout
+    assert "cannot judge" not in _verdict(result)

@@ -20,12 +20,12 @@ from safetensors.torch import save_file
 from torch import nn
 
 from camviz import CamEngine, find_target_layers, load_model, resolve_targets
+from camviz.cam.randomise import fill_zero_init
 from camviz.discovery.layers import candidate_layers, get_submodule
 from camviz.discovery.options import ModelOptions
 from camviz.errors import TargetLayerError, UsageError
 from tests.support.cams import assert_gradcam_map
 from tests.support.checkpoints import tiny_timm
-from tests.support.zero_init import without_zero_init
 
 PLUGIN = '''
 from torch import nn
@@ -353,7 +353,8 @@ def test_each_timm_cause_resolves_to_a_working_map(*, build: Callable[[], nn.Mod
     """The rule, the layer and its reshape; the README's plain GradCAM call on `find_target_layers` and camviz's own
     (modules + reshape_transform) give the same non-constant map from a (B, C, H, W) feature map on that grid."""
     torch.manual_seed(0)
-    model = without_zero_init(build().eval())
+    model = build().eval()
+    fill_zero_init(model)  # as a trained model, no tensor left at timm's zero init
 
     targets = resolve_targets(model, img_size=size)
 

@@ -11,8 +11,10 @@ import numpy as np
 from camviz.cam.blocks import Blocks
 from camviz.cam.checks import CONSTANT_CAM_WARNING
 from camviz.cam.randomisation import CannotJudge, OriginalMaps, RandomisationResult, StepScores, Verdict
+from camviz.cam.randomise import Drawn
 from camviz.output.sanity import (
     PANEL_HEIGHT,
+    DrawnNotes,
     SanityHeading,
     SanityImage,
     sanity_figure,
@@ -47,11 +49,28 @@ def test_the_grid_has_a_row_per_image_and_a_column_per_step() -> None:
 def test_the_table_leaves_undefined_correlations_empty_and_defuses_names() -> None:
     steps = [scores for scores, _ in _steps(1)]
     rows = list(csv.reader(io.StringIO(sanity_table(["=cmd.png", "b.png"], steps).decode())))
-    assert rows == [["image", "step", "block", "spearman", "ssim"],
-                    ["'=cmd.png", "1", "layer1", "0.500000", "0.250000"],
-                    ["b.png", "1", "layer1", "", "0.125000"],
-                    ["'=cmd.png", "random_logit", "square", "0.100000", "0.300000"],
-                    ["b.png", "random_logit", "triangle", "0.200000", "0.400000"]]
+    assert rows == [["image", "step", "block", "spearman", "ssim", "drawn_by_camviz"],
+                    ["'=cmd.png", "1", "layer1", "0.500000", "0.250000", ""],
+                    ["b.png", "1", "layer1", "", "0.125000", ""],
+                    ["'=cmd.png", "random_logit", "square", "0.100000", "0.300000", ""],
+                    ["b.png", "random_logit", "triangle", "0.200000", "0.400000", ""]]
+
+
+def test_values_camviz_drew_are_named_per_block_in_the_table_the_figure_and_the_summary() -> None:
+    drawn = DrawnNotes.of({f"layer{k}.bn2.weight": Drawn.zero_init for k in (1, 2, 3, 4)}
+                          | {"head.weight": Drawn.zero_init}, ["head", "layer4", "layer3", "layer2", "layer1"])
+    assert drawn.by_block == {"layer1": "bn2.weight (zero-initialised)", "layer2": "bn2.weight (zero-initialised)",
+                              "layer3": "bn2.weight (zero-initialised)", "layer4": "bn2.weight (zero-initialised)",
+                              "head": "weight (zero-initialised)"}
+    assert drawn.lines == ["zero in a fresh build (a residual branch that adds nothing, a head that passes no "
+                           "gradient), so given random values by camviz: bn2.weight in layer1, layer2, ..., layer4 "
+                           "(4 blocks); weight in head"]
+    steps = _steps(2)
+    rows = list(csv.DictReader(io.StringIO(sanity_table(["a.png", "b.png"], [s for s, _ in steps], drawn).decode())))
+    assert [row["drawn_by_camviz"] for row in rows] == ["bn2.weight (zero-initialised)"] * 4 + ["", ""]
+    plain, marked = (sanity_figure([_image("a.png"), _image("b.png")], steps, notes) for notes in (DrawnNotes(), drawn))
+    assert marked.shape[0] == plain.shape[0] + 48 and marked.shape[1] == plain.shape[1]  # the footnote's band
+    assert (marked[plain.shape[0]:] < 128).any()  # it holds text
 
 
 def _verdict(depends: bool | None, judged: tuple[float, ...], falls: StepScores | None = None, *,
@@ -70,7 +89,7 @@ def test_summary_lines_name_the_test_then_each_steps_medians_then_the_verdict() 
         cascade=[first, second], cascade_maps=[cams, cams], random_logit=logit, random_maps=cams,
         repeat=StepScores(step="repeat", block="none", spearman=np.array([1.0, 0.98]), ssim=np.array([1.0, 0.9])),
         repeat_maps=cams, judged=[0.5],
-        verdict=_verdict(None, ()), never_randomised=["pos_embed"])
+        verdict=_verdict(None, ()), never_randomised=["pos_embed"], drawn={"layer1.gamma": Drawn.zero_init})
     heading = SanityHeading(method="gradcam", target_layers=("layer2.1",), model_name="net", images=2, seed=7)
     lines = summary_lines(heading, found)
     assert lines[0] == ("camviz sanity: gradcam at layer2.1 of net, 2 images, 2 blocks randomised one at a time "
@@ -78,7 +97,8 @@ def test_summary_lines_name_the_test_then_each_steps_medians_then_the_verdict() 
     assert lines[1] == "repeat (the trained model's maps computed again): median rho 0.990, median ssim 0.950"
     assert lines[3].split() == ["1", "layer1", "0.500", "0.188"]  # the NaN left out of the median
     assert "median rho 0.150, median ssim 0.350" in lines[5]
-    assert lines[-3] == f"1 of 2 original maps are constant, so left out of every median: {CONSTANT_CAM_WARNING}"
+    assert lines[-3].endswith("so given random values by camviz: gamma in layer1")
+    assert lines[-4] == f"1 of 2 original maps are constant, so left out of every median: {CONSTANT_CAM_WARNING}"
     assert lines[-2] == "never randomised (outside every block): pos_embed"
     assert lines[-1].startswith("verdict: no block with weights comes after the target layer") and "--target-layer" in lines[-1]
 

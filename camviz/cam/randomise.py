@@ -13,6 +13,7 @@ pass its input through unchanged. Those get random values (`fill_zero_init`), an
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,6 +30,7 @@ class Drawn(StrEnum):
     """Why camviz itself gave a fresh copy's parameter its values, rather than the architecture's initialisation."""
 
     zero_init = "zero-initialised"  # exactly zero in a fresh build: the block would pass its input through
+    no_reset = "no reset_parameters"  # a pickled module's parameter that no module's reset_parameters() reaches
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,16 +43,17 @@ class FreshCopy:
 
 def fresh_copy(model: nn.Module, rebuild: Callable[[], nn.Module] | None, seed: int = 0) -> FreshCopy:
     """The architecture freshly initialised, as a new build of it would be (`rebuild`, from the same builder and
-    arguments), else a deep copy whose modules' `reset_parameters()` ran; its zero-initialised tensors given random
-    values (`fill_zero_init`); seeded, on the model's device, eval mode.
+    arguments), else a deep copy whose modules' `reset_parameters()` ran and whose other parameters camviz drew
+    (`_reset_copy`); its zero-initialised tensors given random values (`fill_zero_init`); seeded, on the model's
+    device, eval mode.
 
     The caller's random state is left as it was.
     """
     first = next(model.parameters())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        fresh = rebuild() if rebuild is not None else _reset_copy(model)
-        drawn = dict.fromkeys(fill_zero_init(fresh), Drawn.zero_init)
+        fresh, missed = (rebuild(), []) if rebuild is not None else _reset_copy(model)
+        drawn = dict.fromkeys(missed, Drawn.no_reset) | dict.fromkeys(fill_zero_init(fresh), Drawn.zero_init)
     return FreshCopy(model=fresh.to(device=first.device).eval(), drawn=drawn)
 
 
@@ -79,14 +82,32 @@ def fill_zero_init(model: nn.Module) -> list[str]:
     return filled
 
 
-def _reset_copy(model: nn.Module) -> nn.Module:
-    """A deep copy with every module's `reset_parameters()` called (PyTorch's own initialisation)."""
+def _reset_copy(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """A deep copy with every module's `reset_parameters()` called (PyTorch's own initialisation), and the names of
+    the parameters no reset reached (a custom module's plain `nn.Parameter`s), which `_draw_uniform` gave values."""
     fresh = copy.deepcopy(model)
-    for module in fresh.modules():
+    reached: set[str] = set()
+    for prefix, module in fresh.named_modules():
         reset = getattr(module, "reset_parameters", None)
         if callable(reset):
             reset()
-    return fresh
+            reached.update(f"{prefix}.{name}" if prefix else name for name, _ in module.named_parameters(recurse=False))
+    trained = dict(model.named_parameters())
+    missed = [name for name, parameter in fresh.named_parameters()
+              if name not in reached and torch.equal(parameter, trained[name])]  # a parent's reset may reach it
+    for name in missed:
+        _draw_uniform(fresh.get_parameter(name))
+    return fresh, missed
+
+
+def _draw_uniform(parameter: torch.Tensor) -> None:
+    """Values uniform in +-1/sqrt(fan_in), as PyTorch's `nn.Linear` and `nn.Conv2d` draw their weights
+    (`kaiming_uniform_` with a = sqrt(5)) and biases; fan_in: a matrix's or kernel's size without its first
+    dimension, a vector's length."""
+    fan_in = parameter[0].numel() if parameter.ndim >= 2 else parameter.numel()
+    bound = 1.0 / math.sqrt(max(1, fan_in))
+    with torch.no_grad():
+        parameter.uniform_(-bound, bound)
 
 
 class Cascade:

@@ -25,7 +25,9 @@ FIGURE_NAME, TABLE_NAME, SUMMARY_NAME = "sanity.png", "sanity.csv", "sanity.txt"
 TABLE_FIELDS = ("image", "step", "block", "spearman", "ssim", "drawn_by_camviz")
 PANEL_HEIGHT = 112  # many columns: smaller panels than the three-panel figure's
 DRAWN_WHY = {Drawn.zero_init: "zero in a fresh build (a residual branch that adds nothing, a head that passes no "
-                              "gradient), so given random values by camviz"}
+                              "gradient), so given random values by camviz",
+             Drawn.no_reset: "no reset_parameters() reaches them (a custom module's own nn.Parameters), so drawn by "
+                             "camviz (uniform in +-1/sqrt(fan_in), as nn.Linear draws its weights)"}
 
 
 @dataclass(frozen=True, kw_only=True)

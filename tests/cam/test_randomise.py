@@ -99,3 +99,21 @@ def test_a_randomised_residual_block_is_not_an_identity() -> None:
                 model(torch.randn(2, 3, 64, 64))
             handle.remove()
     assert branch and branch[0].abs().amax() > 0.1
+
+
+def test_a_pickled_modules_own_parameters_are_drawn_too(tmp_path) -> None:
+    """A head of plain nn.Parameters has no reset_parameters(): its trained values used to stay in the copy."""
+    from camviz import load_model
+    from camviz.discovery.options import ModelOptions
+    from tests.support.plain_head import save_demo_with_plain_head
+
+    save_demo_with_plain_head(tmp_path / "whole.pth")
+    model = load_model(ModelOptions(path=tmp_path / "whole.pth", trust_checkpoint=True)).model
+    fresh = fresh_copy(model, None, seed=0)
+    assert fresh.drawn == {"head.weight": Drawn.no_reset, "head.bias": Drawn.no_reset}
+    trained = dict(model.named_parameters())
+    assert all(not torch.equal(parameter, trained[name]) for name, parameter in fresh.model.named_parameters()
+               if parameter.numel() > 1)
+    bound = 1 / 3 ** 0.5  # the weight is [48 features, 3 classes]: fan_in 3 as PyTorch reads a matrix
+    assert fresh.model.head.weight.abs().max() <= bound and fresh.model.head.weight.std() > bound / 4
+    assert torch.equal(fresh_copy(model, None, seed=0).model.head.weight, fresh.model.head.weight)  # seeded

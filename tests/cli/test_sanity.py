@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,3 +173,24 @@ def test_a_zero_initialised_head_gets_random_values_and_the_outputs_say_so(camvi
     assert {row["drawn_by_camviz"] for row in _rows(tmp_path / "out") if row["step"] != "1"} == {""}
     assert "so given random values by camviz: weight in head" in result.stdout
     assert "cannot judge" not in _verdict(result)
+
+
+def test_a_pickled_modules_own_parameters_are_randomised(camviz_main, small_split: Path, tmp_path: Path) -> None:
+    """A whole module saved with torch.save whose head holds plain nn.Parameters (no reset_parameters()): the head
+    used to keep its trained values at every step (rho 1.000, a false warning in every draw)."""
+    from tests.support.plain_head import save_demo_with_plain_head
+
+    checkpoint = tmp_path / "whole.pth"
+    save_demo_with_plain_head(checkpoint)
+    images = [small_split / shape / f"{shape}_000.png" for shape in ("circle", "square", "triangle")]
+    result = camviz_main("sanity", "--model-path", checkpoint, "--trust-checkpoint", "--draws", 2,
+                         *(f"--image-path={i}" for i in images), "--cpu", "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    head = [row for row in _rows(tmp_path / "out") if row["step"] == "1"]
+    assert {row["block"] for row in head} == {"head"}
+    assert min(float(row["spearman"]) for row in head) < 0.99  # the head is random: the maps move
+    assert {row["drawn_by_camviz"] for row in head} == {"weight (no reset_parameters); bias (no reset_parameters)"}
+    assert "so drawn by camviz (uniform in +-1/sqrt(fan_in), as nn.Linear draws its weights): weight in head; " \
+           "bias in head" in result.stdout
+    judged = re.search(r"median rank correlation (?:is )?(.*) over 2 random", _verdict(result)).group(1).split(", ")
+    assert len(judged) == 2 and "1.00" not in judged, judged

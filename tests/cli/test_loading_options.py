@@ -43,15 +43,15 @@ def student_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", ["sanity", "compare", "layers", "explain"])
+@pytest.mark.parametrize("command", ["sanity", "compare", "layers", "explain", "families"])
 def test_state_prefix_reads_a_student_and_teacher_checkpoint_in_every_command(
         camviz_main, student_teacher: Path, circle_image: Path, tmp_path: Path, command: str) -> None:
     args = {"sanity": ["--image-path", circle_image, "--output-dir", tmp_path / "s", "--draws", 1],
             "compare": ["--image-path", circle_image, "--method", "gradcam", "--output", tmp_path / "c.png"],
-            "layers": ["--json"],
+            "layers": ["--json"], "families": [],
             "explain": ["--image-path", circle_image, "--output-dir", tmp_path / "e"]}[command]
     common = [command, "--model-path", student_teacher, *args]
-    if command != "layers":
+    if command not in ("layers", "families"):
         common += ["--cpu", "--img-size", 32]
 
     refused = camviz_main(*common)
@@ -60,6 +60,48 @@ def test_state_prefix_reads_a_student_and_teacher_checkpoint_in_every_command(
     assert chosen.returncode == 0, chosen.stderr
     if command == "layers":
         assert json.loads(chosen.stdout)["model_name"] == "test_resnet"
+    if command == "families":
+        assert "test_resnet: rule " in chosen.stdout, chosen.stdout
+
+
+@pytest.fixture(scope="module")
+def two_networks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain checkpoint holding two test_resnets with different weights, under `backbone.` and `teacher.`: the
+    keys fit only with a prefix stripped, and which one is for --state-prefix to say."""
+    import timm
+
+    networks = {}
+    for seed, prefix in enumerate(("backbone.", "teacher.")):
+        torch.manual_seed(seed)
+        weights = timm.create_model("test_resnet", num_classes=3).state_dict()
+        networks.update({prefix + key: value for key, value in weights.items()})
+    path = tmp_path_factory.mktemp("prefixed") / "two.pth"
+    torch.save({"model_name": "test_resnet", "num_classes": 3, "state_dict": networks}, path)
+    return path
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("command", ["sanity", "compare", "families"])
+def test_state_prefix_in_a_real_process(camviz, two_networks: Path, circle_image: Path, tmp_path: Path,
+                                        command: str) -> None:
+    """Issue 26: `sanity`, `compare` and `families --model-path` asked for --state-prefix and then refused it (the
+    refusal without it: `test_state_prefix_reads_a_student_and_teacher_checkpoint_in_every_command`)."""
+    args = {"sanity": ["--image-path", circle_image, "--output-dir", tmp_path / "s", "--draws", 1, "--cpu",
+                       "--img-size", 32],
+            "compare": ["--image-path", circle_image, "--method", "gradcam", "--cpu", "--img-size", 32],
+            "families": []}[command]
+
+    def run(*extra: object, output: Path = tmp_path / "compare.png"):
+        return camviz(command, "--model-path", two_networks, *args, *extra,
+                      *(["--output", output] if command == "compare" else []))
+
+    chosen = run("--state-prefix", "backbone")
+    assert chosen.returncode == 0, chosen.stderr
+    if command == "families":
+        assert "test_resnet: rule " in chosen.stdout, chosen.stdout
+    if command == "compare":  # the other network draws another figure: the prefix chose the weights
+        assert run("--state-prefix", "teacher", output=tmp_path / "teacher.png").returncode == 0
+        assert (tmp_path / "compare.png").read_bytes() != (tmp_path / "teacher.png").read_bytes()
 
 
 def _tags_checkpoint(path: Path) -> Path:

@@ -3,8 +3,8 @@ same images, in one process, alternated, median of `--rounds`.
 
 Each side is the Python API (`camviz.run.sanity.sanity`, `camviz.run.job.explain`) from the checkpoint file, so
 both include loading the model; `explain` writes its figures, `sanity` its grid, table and summary. The ratio says
-what a sanity run costs in explain runs: it computes a map of every image once per block plus twice (the
-original and the random logit), on a fresh build of the architecture.
+what a sanity run costs in explain runs: it computes a map of every image once per block plus three times (the
+original, the repeat and the random logit), on a fresh build of the architecture.
 
 Run (not collected by pytest; minutes on a small CPU box), under the shared CPU lock:
 

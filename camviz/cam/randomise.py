@@ -58,7 +58,7 @@ def fresh_copy(model: nn.Module, rebuild: Callable[[], nn.Module] | None, seed: 
 
 
 def fill_zero_init(model: nn.Module) -> list[str]:
-    """Give the parameters that are exactly zero values, biases aside; return their names.
+    """Give values to the parameters that are exactly zero (biases aside); return their names.
 
     timm zero-initialises residual branches' last norm scales, layer-scale and skip-init gains, some heads
     (MLP-Mixer) and attention-position bias tables (LeViT, BEiT): at init the branch adds nothing, no gradient

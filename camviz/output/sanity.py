@@ -55,7 +55,9 @@ class DrawnNotes:
 
 def _listed(blocks: Sequence[str]) -> str:
     """Block names, the middle elided past three."""
-    return ", ".join(blocks) if len(blocks) <= 3 else f"{blocks[0]}, {blocks[1]}, ..., {blocks[-1]} ({len(blocks)} blocks)"
+    if len(blocks) <= 3:
+        return ", ".join(blocks)
+    return f"{blocks[0]}, {blocks[1]}, ..., {blocks[-1]} ({len(blocks)} blocks)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,7 +96,8 @@ def sanity_figure(images: Sequence[SanityImage], steps: Sequence[tuple[StepScore
     grid = join(rows, axis=0)
     if not drawn.lines:
         return grid
-    return np.vstack([grid, titled(np.zeros((0, grid.shape[1], 3), np.uint8), " | ".join(f"* {line}" for line in drawn.lines))])
+    footnote = titled(np.zeros((0, grid.shape[1], 3), np.uint8), " | ".join(f"* {line}" for line in drawn.lines))
+    return np.vstack([grid, footnote])
 
 
 def _column_label(scores: StepScores, image: int, drawn: DrawnNotes) -> str:

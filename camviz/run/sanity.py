@@ -20,6 +20,7 @@ from camviz.cam.engine import CamEngine
 from camviz.cam.methods import canonical_method_name
 from camviz.cam.options import CamOptions
 from camviz.cam.randomisation import RandomisationSetup, StepScores, Verdict, randomisation_test
+from camviz.cam.randomise import Drawn
 from camviz.data.decode import decode_image
 from camviz.data.listing import Sample
 from camviz.data.options import InputOptions
@@ -67,6 +68,7 @@ class SanityResult:
     repeat: StepScores  # the trained model's maps computed again, against the first computation
     judged: list[float]  # per random initialisation of the blocks above the target: the median rank correlation
     verdict: Verdict
+    drawn: dict[str, Drawn]  # the blocks' parameters whose random values camviz drew itself (name: why)
     lines: list[str]  # the summary, as in sanity.txt
     skipped: list[str] = field(default_factory=list)  # images that could not be decoded, with why
     exit_code: int = 0  # 0 done; 3 some images skipped
@@ -110,8 +112,9 @@ def sanity(options: SanityOptions, progress: Progress | None = None) -> SanityRe
                 for name, one, c, cam in zip(names, pixels, found.original.explained, found.original.cams, strict=True)]
         outputs = write_sanity_outputs(output_dir, rows, found, lines)
     return SanityResult(output_dir=output_dir, outputs=outputs, blocks=found.blocks, cascade=found.cascade,
-                        random_logit=found.random_logit, repeat=found.repeat, judged=found.judged, verdict=found.verdict, lines=lines,
-                        skipped=skipped, exit_code=3 if skipped else 0)
+                        random_logit=found.random_logit, repeat=found.repeat, judged=found.judged,
+                        verdict=found.verdict, drawn=found.drawn, lines=lines, skipped=skipped,
+                        exit_code=3 if skipped else 0)
 
 
 def _setup(options: SanityOptions, resolved: ResolvedModel, progress: Progress) -> RandomisationSetup:

@@ -65,7 +65,7 @@ def test_maps_that_survive_every_random_draw_above_the_target_do_not_depend_on_t
 def test_one_draw_that_changes_the_maps_is_enough_to_pass() -> None:
     blocks = Blocks(["head", "layer4.1"], 1, ["layer4.1"])
     cascade = [_step(1, "head", [0.9, 0.8, 0.95]), _step(2, "layer4.1", [0.1, np.nan, 0.2])]
-    found = verdict(cascade, blocks, [0.9, 0.1, np.nan], repeatability=1.0)  # a random head row can keep the map by chance
+    found = verdict(cascade, blocks, [0.9, 0.1, np.nan], repeatability=1.0)  # a random head row can keep a map
     assert found.depends_on_weights is True
     assert found.falls is cascade[1] and found.falls.median_spearman == pytest.approx(0.15)  # the constant map left out
 
@@ -91,7 +91,7 @@ def test_maps_that_differ_when_computed_twice_cannot_be_judged(repeatability: fl
     cascade = [_step(1, "head", [0.1, 0.0]), _step(2, "layer4.1", [0.2, -0.1])]
     found = verdict(cascade, blocks, [0.05, 0.1, -0.2], repeatability=repeatability)
     assert found.depends_on_weights is None and found.cannot_judge is CannotJudge.not_repeatable
-    assert verdict(cascade, blocks, [0.05], repeatability=REPEATABLE).depends_on_weights is True  # repeatable enough: judged
+    assert verdict(cascade, blocks, [0.05], repeatability=REPEATABLE).depends_on_weights is True  # repeatable enough
 
 
 def test_constant_original_maps_cannot_be_judged() -> None:

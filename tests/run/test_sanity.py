@@ -68,8 +68,10 @@ def test_the_outputs_hold_a_row_per_image_and_step(runs) -> None:
     figure, table, summary = result.outputs
     assert [p.name for p in result.outputs] == ["sanity.png", "sanity.csv", "sanity.txt"]
     rows = list(csv.DictReader(table.open(encoding="utf-8")))
-    steps = len(result.blocks.names) + 1  # the cascade and the random logit
-    assert len(rows) == 12 * steps and list(rows[0]) == ["image", "step", "block", "spearman", "ssim"]
+    steps = 1 + len(result.blocks.names) + 1  # the repeat, the cascade and the random logit
+    assert len(rows) == 12 * steps
+    assert list(rows[0]) == ["image", "step", "block", "spearman", "ssim", "drawn_by_camviz"]
+    assert {row["spearman"] for row in rows if row["step"] == "repeat"} == {"1.000000"}
     assert {row["block"] for row in rows if row["step"] == "1"} == {"head"}
     assert {row["block"] for row in rows if row["step"] == "random_logit"} <= {"circle", "square", "triangle"}
     medians = [line for line in summary.read_text(encoding="utf-8").splitlines() if line.strip().startswith("4 ")]

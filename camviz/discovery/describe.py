@@ -17,7 +17,7 @@ from timm.data import resolve_model_data_config
 from torch import nn
 
 from camviz.discovery.checkpoint import Checkpoint
-from camviz.discovery.hf import logits_of
+from camviz.discovery.logits import logits_of
 from camviz.discovery.options import ModelOptions
 from camviz.discovery.output_kind import OutputKind
 from camviz.discovery.spec import (

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from camviz.discovery._json import read_json_object
+from camviz.discovery.logits import returning_logits
 from camviz.discovery.spec import height_width
 from camviz.errors import CheckpointError, first_line
 
@@ -85,8 +86,7 @@ def logits_only(model: nn.Module) -> nn.Module:
     interpolate their position embeddings (ViT, DeiT, BEiT, Swin) do so for inputs of another size (`--img-size`)."""
     if "interpolate_pos_encoding" in inspect.signature(model.forward).parameters:
         model.register_forward_pre_hook(_any_input_size, with_kwargs=True)
-    model.register_forward_hook(_logits)
-    return model
+    return returning_logits(model)
 
 
 def _any_input_size(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -97,17 +97,6 @@ def _any_input_size(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple
     if torch.is_tensor(pixels) and tuple(pixels.shape[-2:]) != size:
         kwargs = {**kwargs, "interpolate_pos_encoding": True}
     return args, kwargs
-
-
-def _logits(module: nn.Module, args: object, output: Any) -> Any:
-    """Forward hook: the `ModelOutput`'s logits replace it (pytorch-grad-cam and camviz expect a tensor)."""
-    return logits_of(output)
-
-
-def logits_of(output: Any) -> Any:
-    """A transformers `ModelOutput`'s logits tensor; any other output as it is."""
-    logits = getattr(output, "logits", None)
-    return logits if torch.is_tensor(logits) else output
 
 
 def token_layout(model: nn.Module, img_size: int | tuple[int, int]) -> tuple[int, tuple[int, int]] | None:

@@ -11,6 +11,7 @@ import torch
 from camviz.discovery.build import build_model
 from camviz.discovery.checkpoint import read_checkpoint
 from camviz.discovery.describe import ModelDescription, describe
+from camviz.discovery.logits import returning_logits
 from camviz.discovery.options import ModelOptions
 from camviz.discovery.output_kind import OutputKind
 from camviz.discovery.plugins import import_plugins
@@ -67,7 +68,7 @@ def load_model(source: str | Path | ModelOptions) -> LoadedModel:
     notes: list[str] = []
     rebuild = None
     if ckpt.module is not None:
-        model = ckpt.module
+        model = returning_logits(ckpt.module)  # its own forward: it may return a dict or a tuple led by the logits
         name = name or type(model).__name__
     elif not name:
         raise UsageError(f"{ckpt.path} does not record its architecture; pass --model-name (e.g. resnet50)")

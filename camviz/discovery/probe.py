@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from camviz.discovery.hf import logits_of
+from camviz.discovery.logits import logits_of
 from camviz.discovery.reshapes import LayerReshape, map_tensors
 from camviz.discovery.spec import ImageSize, input_channels
 from camviz.errors import TargetLayerError

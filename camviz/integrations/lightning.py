@@ -18,6 +18,7 @@ except ImportError as error:  # an optional extra
 
 from camviz.cam.options import CamOptions
 from camviz.discovery.layers import get_submodule
+from camviz.discovery.logits import uncompiled
 from camviz.discovery.options import ModelOptions
 from camviz.errors import UsageError
 from camviz.integrations.explainer import Explainer, module_explainer
@@ -81,7 +82,7 @@ class CamCallback(pl.Callback):
 
     def _explainer_for(self, pl_module: pl.LightningModule) -> Explainer:
         """The explainer made at the first call, kept while the classifier's layers stay the same."""
-        model = get_submodule(pl_module, self.model_path) if self.model_path else pl_module
+        model = uncompiled(get_submodule(pl_module, self.model_path) if self.model_path else pl_module)
         if self._explainer is None or not self._explainer.still_fits(model):
             self._explainer = module_explainer(model, self.options, self.cam, owner=pl_module)
             self._prepared = None

@@ -11,8 +11,8 @@ from torch import nn
 from camviz.data.preprocessing import Preprocessing
 from camviz.discovery.describe import describe
 from camviz.discovery.families import FAMILIES
-from camviz.discovery.hf import logits_of
 from camviz.discovery.layers import TargetLayers, resolve_targets
+from camviz.discovery.logits import logits_of
 from camviz.discovery.options import ModelOptions
 from camviz.discovery.output_kind import OutputKind
 from camviz.run.model import resolve_model

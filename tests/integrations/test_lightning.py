@@ -12,6 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from camviz import log_cams
 from camviz.lightning import CamCallback
 from tests.support.figures import cam_from_figure, peak_inside
 from tests.support.training import ImageListLogger, RankFolderCamCallback, ShapesClassifier, shapes_data, train
@@ -111,3 +112,76 @@ def test_under_ddp_only_rank_zero_explains_and_logs(tmp_path: Path) -> None:
     logged = sorted(p.relative_to(tmp_path / "cams").as_posix() for p in (tmp_path / "cams").rglob("*.png"))
     steps = len(data.train) // 2  # each rank trains on half the batches
     assert logged == [f"rank0/step_{steps:08d}/image_00.png", f"rank0/step_{steps:08d}/image_01.png"]
+
+
+class _DictForward(ShapesClassifier):
+    """Returns `{"logits": ...}`, as many LightningModules do."""
+
+    def forward(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        return {"logits": self.model(inputs)}
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
+        inputs, labels = batch
+        return torch.nn.functional.cross_entropy(self(inputs)["logits"], labels)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
+        pass
+
+
+class _TupleForward(_DictForward):
+    """Returns `(logits, features)`."""
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        features = self.model.forward_features(inputs)
+        return self.model.forward_head(features), features
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
+        inputs, labels = batch
+        return torch.nn.functional.cross_entropy(self(inputs)[0], labels)
+
+
+class _CompiledInside(ShapesClassifier):
+    """Its classifier `torch.compile`d (the eager backend: the same wrapper, no compiler needed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = torch.compile(self.model, backend="eager")
+
+
+def _fit_one_epoch(root: Path, module: lightning.LightningModule, callback: CamCallback) -> ImageListLogger:
+    lightning.seed_everything(0, verbose=False)
+    data = shapes_data(train_count=32, val_count=3)
+    logger = ImageListLogger()
+    trainer = lightning.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=logger, callbacks=[callback],
+                                enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                                num_sanity_val_steps=0, default_root_dir=root)
+    trainer.fit(module, data.train, data.val)
+    return logger
+
+
+@pytest.mark.parametrize("module_type", [_DictForward, _TupleForward, _CompiledInside])
+@pytest.mark.parametrize("model_path", [None, "model"])
+def test_dict_tuple_and_compiled_forwards_give_the_classifiers_figures(tmp_path: Path, module_type: type,
+                                                                       model_path: str | None) -> None:
+    module = module_type()
+    logger = _fit_one_epoch(tmp_path, module, CamCallback(images=3, model=model_path))
+    [(_, logged, _, _)] = logger.calls
+    classifier = module.model._orig_mod if module_type is _CompiledInside else module.model
+    reference = ShapesClassifier()  # a plain module (a logits tensor, nothing compiled) with the trained weights
+    reference.model.load_state_dict(classifier.state_dict())
+    inputs = torch.cat([inputs for inputs, _ in shapes_data(train_count=32, val_count=3).val])
+    expected = log_cams(reference.model if model_path else reference, inputs, tmp_path / "plain", step=0)
+    assert len(logged) == 3
+    for figure, plain in zip(logged, expected, strict=True):
+        assert np.array_equal(figure, plain.figure), "the figures of a plain module with the same weights"
+    assert module.training and all(p.requires_grad for p in module.parameters())
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in module.modules())
+
+
+def test_a_lightning_module_compiled_whole_trains_with_the_callback(tmp_path: Path) -> None:
+    module = ShapesClassifier()
+    logger = _fit_one_epoch(tmp_path, torch.compile(module, backend="eager"), CamCallback(images=2, model="model"))
+    [(_, logged, _, _)] = logger.calls
+    inputs = torch.cat([inputs for inputs, _ in shapes_data(train_count=32, val_count=3).val])[:2]
+    expected = log_cams(module.model, inputs, tmp_path / "plain", step=0)
+    assert all(np.array_equal(figure, plain.figure) for figure, plain in zip(logged, expected, strict=True))

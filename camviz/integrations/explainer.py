@@ -16,11 +16,12 @@ from camviz.cam.engine import CamBatch, CamEngine
 from camviz.cam.methods import canonical_method_name
 from camviz.cam.options import CamOptions
 from camviz.discovery.layers import get_submodule
+from camviz.discovery.logits import uncompiled
 from camviz.discovery.options import ModelOptions
 from camviz.errors import UsageError
 from camviz.integrations.images import ImageLike, Prepared, prepare_images
 from camviz.integrations.setup import ModelSetup, setup_for_checkpoint, setup_for_module
-from camviz.integrations.state import model_state_kept
+from camviz.integrations.state import model_lock, model_state_kept
 from camviz.run.options import check_target_category
 
 
@@ -72,7 +73,9 @@ class Explainer:
 
 def module_explainer(model: nn.Module, options: ModelOptions, cam: CamOptions,
                      owner: nn.Module | None = None) -> Explainer:
-    """A new explainer for a model in memory (resolved with its state kept)."""
+    """A new explainer for a model in memory (resolved with its state kept); a `torch.compile`d model is explained
+    by the module it compiled (the same layers and weights)."""
+    model, owner = uncompiled(model), owner and uncompiled(owner)
     with model_state_kept(owner or model):
         return Explainer(setup_for_module(model, options, owner), cam)
 
@@ -98,17 +101,20 @@ _SLOT = "_camviz_explainers"
 
 
 def cached_explainer(model: nn.Module, options: ModelOptions, cam: CamOptions) -> Explainer:
-    """The model's explainer for these options on its current device: one engine for every call on it."""
-    slot = model.__dict__.get(_SLOT)
-    if slot is None:
-        slot = _Explainers()
-        object.__setattr__(model, _SLOT, slot)
+    """The model's explainer for these options on its current device: one engine for every call on it (the
+    compiled module's, for a `torch.compile`d model); threads sharing the model share it."""
+    model = uncompiled(model)
     parameter = next(model.parameters(), None)
     if parameter is None:
         raise UsageError(f"{type(model).__name__} has no parameters: there is nothing to explain")
-    key = (options, cam, parameter.device)
-    explainer = slot.by_key.get(key)
-    if explainer is None or not explainer.still_fits(model):
-        explainer = slot.by_key[key] = module_explainer(model, options, cam)
-    return explainer
+    with model_lock(model):
+        slot = model.__dict__.get(_SLOT)
+        if slot is None:
+            slot = _Explainers()
+            object.__setattr__(model, _SLOT, slot)
+        key = (options, cam, parameter.device)
+        explainer = slot.by_key.get(key)
+        if explainer is None or not explainer.still_fits(model):
+            explainer = slot.by_key[key] = module_explainer(model, options, cam)
+        return explainer
 

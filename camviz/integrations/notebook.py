@@ -36,7 +36,11 @@ def explain_image(
     `torch.no_grad()` and `torch.inference_mode()`.
     """
     explainer = _explainer(model_or_checkpoint, options, cam)
-    return explain_prepared(explainer, explainer.prepare(image), [_subject(image)])[0]
+    prepared = explainer.prepare(image)
+    if len(prepared.inputs) != 1:
+        raise UsageError(f"explain_image explains one image (got {len(prepared.inputs)}): call it once per image, "
+                         "or log_cams for a batch")
+    return explain_prepared(explainer, prepared, [_subject(image)])[0]
 
 
 def _explainer(model_or_checkpoint: nn.Module | str | Path, options: ModelOptions, cam: CamOptions) -> Explainer:

@@ -8,6 +8,7 @@ import gc
 import pickle
 import subprocess
 import sys
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -184,3 +185,59 @@ def test_a_hundred_calls_reuse_one_engine_and_grow_no_hooks_and_no_memory(traine
     copied, pickled = copy.deepcopy(model), pickle.loads(pickle.dumps(model))  # the engines stay with the original
     assert copied._camviz_explainers.by_key == {} and pickled._camviz_explainers.by_key == {}
     assert np.array_equal(explain_image(copied, image).cam, explain_image(model, image).cam)
+
+
+def test_several_images_are_refused_not_cut_to_the_first(trained_checkpoint: Path, small_split: Path) -> None:
+    model = load_model(trained_checkpoint).model
+    images = sorted(small_split.rglob("*.png"))[:3]
+    for batch in (images, torch.rand(2, 3, 96, 96)):
+        with pytest.raises(UsageError, match=r"explain_image explains one image \(got \d\).*log_cams"):
+            explain_image(model, batch)
+    assert explain_image(model, images[:1]).cam.shape == (96, 96)
+
+
+def test_a_model_shared_by_threads_gives_each_call_its_own_images_map_and_is_left_as_found(
+        trained_checkpoint: Path, small_split: Path) -> None:
+    model = load_model(trained_checkpoint).model.train()
+    frozen = model.stem[0][0].weight.requires_grad_(False)
+    images = sorted(small_split.rglob("*.png"))
+    alone = {path: explain_image(model, path).cam for path in images}
+    barrier = threading.Barrier(3)
+    failures: list[str] = []
+
+    def explain_each(paths: list[Path]) -> None:
+        barrier.wait()
+        for _ in range(4):
+            for path in paths:
+                try:
+                    cam = explain_image(model, path).cam
+                except Exception as error:  # a failure in a thread must reach the assertion
+                    failures.append(f"{path.name}: {type(error).__name__}: {error}")
+                    continue
+                if np.abs(cam - alone[path]).max() > 1e-6:
+                    failures.append(f"{path.name}: another image's map")
+
+    threads = [threading.Thread(target=explain_each, args=(images[i::3],)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert all(module.training for module in model.modules())
+    assert not frozen.requires_grad and all(p.requires_grad for p in model.parameters() if p is not frozen)
+    assert hook_count(model) == 0
+
+
+def test_a_compiled_model_is_explained_as_the_module_it_compiled(trained_checkpoint: Path, circle_image: Path) -> None:
+    model = load_model(trained_checkpoint).model
+    expected = explain_image(model, circle_image)
+    compiled = torch.compile(model, backend="eager")
+    assert np.abs(explain_image(compiled, circle_image).cam - expected.cam).max() <= 1e-6
+    torch.manual_seed(0)
+    sequential = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                                     torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 3))
+    plain = explain_image(sequential, circle_image, options=ModelOptions(img_size=96))
+    from_compiled = explain_image(torch.compile(sequential, backend="eager"), circle_image,
+                                  options=ModelOptions(img_size=96))
+    assert np.ptp(plain.cam) > 0.1 and np.abs(from_compiled.cam - plain.cam).max() <= 1e-6
+    assert hook_count(model) == 0 and hook_count(sequential) == 0

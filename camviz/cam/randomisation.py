@@ -35,6 +35,26 @@ REPEATABLE = 0.9  # the trained model's maps computed twice keep at least this m
 REPEAT_STEP = "repeat"  # the step of the maps computed again on the untouched model
 
 
+class SanityTest(StrEnum):
+    """The tests `camviz sanity` can run (`--test`)."""
+
+    cascading = "cascading"  # Adebayo et al. 2018's cascading model-parameter randomisation (this module)
+    emprt = "emprt"  # Efficient MPRT (`camviz.cam.mprt`)
+    smprt = "smprt"  # Smooth MPRT (`camviz.cam.mprt`)
+    random_logit = "random-logit"  # another class's map against the explained class's (this module)
+
+
+DEFAULT_TESTS = (SanityTest.cascading, SanityTest.random_logit, SanityTest.emprt)
+
+
+class Judged(StrEnum):
+    """A single test's verdict."""
+
+    passes = "passes"  # the maps change as the test asks once the model (or the class) is changed
+    fails = "fails"  # they do not: the warning
+    cannot_judge = "cannot_judge"  # no defined score (every map constant), or the maps are not repeatable
+
+
 @dataclass(frozen=True, kw_only=True)
 class RandomisationSetup:
     """What the tests run on: the trained model (explained as it is, never modified), how to build it afresh and to
@@ -51,6 +71,8 @@ class RandomisationSetup:
     seed: int = 0  # the cascade's fresh copy and the other classes; seed + 1, ... the other draws
     draws: int = 3  # random initialisations of the blocks above the target layer that the verdict looks at
     batch_size: int = 8
+    cascading: bool = True  # run the cascade (else only the original maps, their repeat and, if asked, the logit)
+    random_logit: bool = True
 
     @property
     def judged_draws(self) -> int:
@@ -60,7 +82,8 @@ class RandomisationSetup:
     def map_count(self, images: int) -> int:
         """How many maps the tests compute for `images` images (the progress total)."""
         blocks = self.blocks
-        return images * (len(blocks.names) + 3 + (self.judged_draws - 1) * blocks.above_target)
+        cascade = len(blocks.names) + (self.judged_draws - 1) * blocks.above_target if self.cascading else 0
+        return images * (2 + int(self.random_logit) + cascade)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,21 +154,33 @@ class RandomisationResult:
 
     blocks: Blocks
     original: OriginalMaps
-    cascade: list[StepScores]  # step k: the first k blocks random
+    cascade: list[StepScores]  # step k: the first k blocks random (empty: the cascade was not asked for)
     cascade_maps: list[np.ndarray]  # item k - 1: the first k blocks random
-    random_logit: StepScores
-    random_maps: np.ndarray
+    random_logit: StepScores | None  # None: not asked for
+    random_maps: np.ndarray | None
     repeat: StepScores  # the trained model's maps computed again, against the first computation
     repeat_maps: np.ndarray
     judged: list[float]  # per random initialisation of the blocks above the target: the median rank correlation
-    verdict: Verdict
+    verdict: Verdict | None  # the cascade's; None: not asked for
     never_randomised: list[str]  # parameters outside every block (trained throughout)
     drawn: dict[str, Drawn]  # the blocks' parameters whose random values camviz drew itself (name: why)
 
     def steps(self) -> list[tuple[StepScores, np.ndarray]]:
         """Every compared step with its maps: the repeat, the cascade's, then the random logit."""
-        return [(self.repeat, self.repeat_maps), *zip(self.cascade, self.cascade_maps, strict=True),
-                (self.random_logit, self.random_maps)]
+        logit = [] if self.random_logit is None or self.random_maps is None else [(self.random_logit,
+                                                                                     self.random_maps)]
+        return [(self.repeat, self.repeat_maps), *zip(self.cascade, self.cascade_maps, strict=True), *logit]
+
+    @property
+    def random_logit_verdict(self) -> Judged | None:
+        """The random logit's: another class's maps fall below `HIGH_RANK_CORRELATION` (median) against the explained
+        class's; None when not asked for."""
+        if self.random_logit is None:
+            return None
+        median = self.random_logit.median_spearman
+        if not np.isfinite(median) or not self.repeat.median_spearman >= REPEATABLE:
+            return Judged.cannot_judge
+        return Judged.passes if median < HIGH_RANK_CORRELATION else Judged.fails
 
 
 def randomisation_test(setup: RandomisationSetup, inputs: torch.Tensor, *,
@@ -154,30 +189,39 @@ def randomisation_test(setup: RandomisationSetup, inputs: torch.Tensor, *,
     copy, then the other random initialisations of the blocks above the target layer; `on_maps` hears each batch of
     maps done."""
     run, blocks, seed = _Run(setup=setup, inputs=inputs, on_maps=on_maps), setup.blocks, setup.seed
+    random_maps, random_logit = None, None
     with setup.engine_for(setup.model) as engine:
         original = original_maps(engine, inputs, setup.target_category, setup.output_kind, setup.batch_size)
         on_maps(len(inputs))
         repeat_maps = class_cams(engine, inputs, original.explained, setup.batch_size)  # as each step computes them
         on_maps(len(inputs))
-        others = random_other_classes(original.explained, setup.num_classes, seed)
-        random_maps = class_cams(engine, inputs, others, setup.batch_size)
-        on_maps(len(inputs))
-    maps, drawn = run.randomised(blocks.names, original.explained, seed)
-    scores = [similarity_to(original.cams, cams, step=str(k), block=block)
-              for k, (block, cams) in enumerate(zip(blocks.names, maps, strict=True), start=1)]
-    random_logit = similarity_to(original.cams, random_maps, step="random_logit", block="another class",
-                                 classes=[setup.class_names[c] for c in others])
+        if setup.random_logit:
+            others = random_other_classes(original.explained, setup.num_classes, seed)
+            random_maps = class_cams(engine, inputs, others, setup.batch_size)
+            on_maps(len(inputs))
+            random_logit = similarity_to(original.cams, random_maps, step="random_logit", block="another class",
+                                         classes=[setup.class_names[c] for c in others])
     repeat = similarity_to(original.cams, repeat_maps, step=REPEAT_STEP, block="none")
-    judged = [scores[blocks.above_target - 1].median_spearman] if blocks.above else []
-    for draw in range(seed + 1, seed + setup.judged_draws):  # the verdict's other draws
-        above = run.randomised(blocks.above, original.explained, draw)[0][-1]
-        judged.append(similarity_to(original.cams, above, step="", block="").median_spearman)
+    maps: list[np.ndarray] = []
+    drawn: dict[str, Drawn] = {}
+    scores: list[StepScores] = []
+    judged: list[float] = []
+    found: Verdict | None = None
+    if setup.cascading:
+        maps, drawn = run.randomised(blocks.names, original.explained, seed)
+        scores = [similarity_to(original.cams, cams, step=str(k), block=block)
+                  for k, (block, cams) in enumerate(zip(blocks.names, maps, strict=True), start=1)]
+        judged = [scores[blocks.above_target - 1].median_spearman] if blocks.above else []
+        for draw in range(seed + 1, seed + setup.judged_draws):  # the verdict's other draws
+            above = run.randomised(blocks.above, original.explained, draw)[0][-1]
+            judged.append(similarity_to(original.cams, above, step="", block="").median_spearman)
+        found = verdict(scores, blocks, judged, repeatability=repeat.median_spearman,
+                        constant_originals=bool(original.constant.all()))
     return RandomisationResult(blocks=blocks, original=original, cascade=scores, cascade_maps=maps,
                                random_logit=random_logit, random_maps=random_maps, repeat=repeat,
-                               repeat_maps=repeat_maps, judged=judged,
-                               verdict=verdict(scores, blocks, judged, repeatability=repeat.median_spearman,
-                                               constant_originals=bool(original.constant.all())),
-                               never_randomised=never_randomised(setup.model, blocks), drawn=drawn)
+                               repeat_maps=repeat_maps, judged=judged, verdict=found,
+                               never_randomised=never_randomised(setup.model, blocks) if setup.cascading else [],
+                               drawn=drawn)
 
 
 @dataclass(frozen=True, kw_only=True)

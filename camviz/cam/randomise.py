@@ -142,3 +142,17 @@ class Cascade:
 def _under(key: str, block: str) -> bool:
     """Whether a state-dict key belongs to the block named `block`."""
     return key.startswith(f"{block}.")
+
+
+def bottom_up(trained: nn.Module, fresh: nn.Module, blocks: Sequence[str]) -> Iterator[tuple[str, nn.Module]]:
+    """(block, model) for a bottom-up cascade: `blocks` (input side first) take `fresh`'s values one more per step,
+    on one copy of `trained` (the trained model itself is never touched), as Hedström et al. 2023 randomise for
+    Smooth MPRT. Yields the same copy each time; use it before the next step."""
+    model = copy.deepcopy(trained).eval()
+    own, values = model.state_dict(), fresh.state_dict()
+    for block in blocks:
+        with torch.no_grad():
+            for key in own:
+                if _under(key, block):
+                    own[key].copy_(values[key])
+        yield block, model

@@ -211,20 +211,28 @@ def compare(
 @grouped
 def sanity(
     model: Annotated[ModelOptions, MODEL],
-    inputs: Annotated[InputOptions, INPUTS.with_defaults(num_samples=16)],
+    inputs: Annotated[InputOptions, INPUTS],
     cam: Annotated[CamOptions, CAM],
     output: Annotated[OutputOptions, OUTPUT.without("figure_format", "save_raw", "only_misclassified", "metrics", "masks",
                                            "boxes").with_defaults(output_dir=Path("sanity_results"))],
     batch_size: BatchSize = None,
     draws: Annotated[int, typer.Option(help="Random initialisations of the blocks above the target layer that the verdict looks at (the warning needs the maps to survive every one).")] = 3,
+    test: Annotated[Optional[list[str]], typer.Option(help="Which tests: cascading, random-logit, emprt, smprt; repeatable or comma-separated (default: cascading,random-logit,emprt). --data-dir: a seeded subset of 16 images unless --num-samples is given; emprt alone streams over every image.")] = None,
+    smooth_samples: Annotated[int, typer.Option(help="sMPRT: noisy copies of each input its maps are averaged over (Hedström et al. 2023 and Quantus: 50).")] = 50,
 ) -> None:
     """Can these maps be trusted? Randomise the model block by block from the output side (Adebayo et al. 2018)
-    and compare each step's CAMs with the originals; also a random other class's CAM against the explained one's."""
+    and compare each step's CAMs with the originals; a random other class's CAM against the explained one's; and
+    the repaired tests of Hedström et al. 2023 (eMPRT: the maps' complexity before and after every block is
+    random; sMPRT: smoothed maps, blocks randomised from the input side)."""
+    from camviz.cam.randomisation import DEFAULT_TESTS, SanityTest
     from camviz.cli.console import ConsoleProgress
+    from camviz.cli.parsing import parse_tests
     from camviz.run.sanity import SanityOptions
     from camviz.run.sanity import sanity as run_sanity
 
-    options = SanityOptions(model=model, inputs=inputs, cam=cam, output=output, batch_size=batch_size, draws=draws)
+    tests = parse_tests(test, tuple(SanityTest), tuple(DEFAULT_TESTS))
+    options = SanityOptions(model=model, inputs=inputs, cam=cam, output=output, batch_size=batch_size, draws=draws,
+                            tests=tuple(SanityTest(name) for name in tests), smooth_samples=smooth_samples)
     with ConsoleProgress() as progress:
         result = run_sanity(options, progress)
     for line in result.lines:

@@ -85,3 +85,14 @@ def parse_floats(value: Optional[str], option: str) -> Optional[tuple[float, ...
         return tuple(float(part) for part in value.split(","))
     except ValueError as error:
         raise typer.BadParameter(f"{value!r}: give numbers separated by commas (0.5,0.5,0.5)", param_hint=option) from error
+
+
+def parse_tests(values: Optional[list[str]], valid: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
+    """`--test emprt --test cascading,random-logit` -> the names in order, once each; none given: `default`."""
+    names = [name.strip().lower() for value in values or () for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in valid]
+    if unknown:
+        from camviz.errors import UsageError
+
+        raise UsageError(f"unknown --test {unknown[0]!r}; give one or more of {', '.join(valid)}")
+    return tuple(dict.fromkeys(names)) or default

@@ -15,7 +15,16 @@ import cv2
 import numpy as np
 
 from camviz.cam.checks import CONSTANT_CAM_WARNING
-from camviz.cam.randomisation import REPEAT_STEP, REPEATABLE, CannotJudge, RandomisationResult, StepScores, Verdict
+from camviz.cam.randomisation import (
+    HIGH_RANK_CORRELATION,
+    REPEAT_STEP,
+    REPEATABLE,
+    CannotJudge,
+    Judged,
+    RandomisationResult,
+    StepScores,
+    Verdict,
+)
 from camviz.cam.randomise import Drawn
 from camviz.output.figures import encode_image, heatmap, join, titled
 from camviz.output.files import write_atomic
@@ -141,18 +150,16 @@ def _number(value: float, decimals: int) -> str:
 
 def summary_lines(heading: SanityHeading, found: RandomisationResult) -> list[str]:
     """The summary as the terminal and `sanity.txt` show it: what was tested, the repeat, the medians per step, the
-    parameters never randomised, then the verdict."""
-    cascade, random_logit, repeat = found.cascade, found.random_logit, found.repeat
-    width = max(len(s.block) for s in cascade) + 2
-    lines = [_heading(heading, len(found.blocks.names)),
-             f"repeat (the trained model's maps computed again): median rho {_median(repeat.median_spearman)}, "
-             f"median ssim {_median(repeat.median_ssim)}",
-             f"{'step':>4}  {'randomised (with all steps above)':<{max(width, 34)}}median rho  median ssim"]
-    for scores in cascade:
-        lines.append(f"{scores.step:>4}  {scores.block:<{max(width, 34)}}{_median(scores.median_spearman):>10}  "
-                     f"{_median(scores.median_ssim):>11}")
-    lines.append(f"random logit (another class's CAM vs the explained one's): median rho "
-                 f"{_median(random_logit.median_spearman)}, median ssim {_median(random_logit.median_ssim)}")
+    parameters never randomised, then the random logit's verdict and the cascade's."""
+    lines = [_heading(heading, len(found.blocks.names) if found.cascade else 0),
+             f"repeat (the trained model's maps computed again): median rho {_median(found.repeat.median_spearman)}, "
+             f"median ssim {_median(found.repeat.median_ssim)}"]
+    if found.cascade:
+        lines += _cascade_lines(found.cascade)
+    random_logit = found.random_logit
+    if random_logit is not None:
+        lines.append(f"random logit (another class's CAM vs the explained one's): median rho "
+                     f"{_median(random_logit.median_spearman)}, median ssim {_median(random_logit.median_ssim)}")
     constant = int(found.original.constant.sum())
     if 0 < constant < len(found.original.cams):  # all constant: the verdict says so
         lines.append(f"{constant} of {len(found.original.cams)} original maps are constant, so left out of every "
@@ -160,14 +167,47 @@ def summary_lines(heading: SanityHeading, found: RandomisationResult) -> list[st
     lines += DrawnNotes.of(found.drawn, found.blocks.names).lines
     if found.never_randomised:
         lines.append(f"never randomised (outside every block): {', '.join(found.never_randomised)}")
-    lines.append(f"verdict: {verdict_text(found.verdict)}")
+    if random_logit is not None and found.random_logit_verdict is not None:
+        lines.append(f"random logit verdict: {random_logit_text(found.random_logit_verdict, random_logit)}")
+    if found.verdict is not None:
+        lines.append(f"verdict: {verdict_text(found.verdict)}")
     return lines
 
 
+def _cascade_lines(cascade: Sequence[StepScores]) -> list[str]:
+    """The cascade's table: a row per step with its medians."""
+    width = max(max(len(s.block) for s in cascade) + 2, 34)
+    lines = [f"{'step':>4}  {'randomised (with all steps above)':<{width}}median rho  median ssim"]
+    for scores in cascade:
+        lines.append(f"{scores.step:>4}  {scores.block:<{width}}{_median(scores.median_spearman):>10}  "
+                     f"{_median(scores.median_ssim):>11}")
+    return lines
+
+
+def random_logit_text(judged: Judged, scores: StepScores) -> str:
+    """The random logit's verdict in words (Adebayo et al. 2018's data randomisation in spirit; Quantus'
+    `RandomLogit`): a map that is the same whatever class is asked for does not explain the class."""
+    median = _shown(scores.median_spearman)
+    if judged is Judged.cannot_judge:
+        return (f"cannot judge (median rank correlation {median}; the maps are constant, or computed twice they "
+                "differ)")
+    if judged is Judged.fails:
+        return (f"WARNING: another class's map ranks the pixels like the explained class's (median rank "
+                f"correlation {median}, >= {HIGH_RANK_CORRELATION}): the maps do not depend on which class is "
+                "explained, so they cannot show why the model chose its class")
+    return (f"the maps depend on the class asked for (median rank correlation {median} with another class's, "
+            f"below {HIGH_RANK_CORRELATION}); this says nothing about whether they are right")
+
+
+def heading_line(heading: SanityHeading) -> str:
+    """The summary's first line when no cascade ran."""
+    return _heading(heading, 0)
+
+
 def _heading(heading: SanityHeading, blocks: int) -> str:
+    cascade = f", {blocks} blocks randomised one at a time from the output side" if blocks else ""
     return (f"camviz sanity: {heading.method} at {', '.join(heading.target_layers)} of {heading.model_name}, "
-            f"{heading.images} images, {blocks} blocks randomised one at a time from the output side "
-            f"(seed {heading.seed})")
+            f"{heading.images} images{cascade} (seed {heading.seed})")
 
 
 def verdict_text(verdict: Verdict) -> str:
@@ -217,6 +257,13 @@ def _shown(value: float) -> str:
 
 def _median(value: float, decimals: int = 3) -> str:
     return f"{value:.{decimals}f}" if np.isfinite(value) else "n/a"
+
+
+def write_summary(output_dir: Path, lines: Sequence[str]) -> Path:
+    """Write `sanity.txt` alone (no cascade or random logit ran); return its path."""
+    summary = output_dir / SUMMARY_NAME
+    write_atomic(summary, ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace"))
+    return summary
 
 
 def write_sanity_outputs(output_dir: Path, images: Sequence[SanityImage], found: RandomisationResult,

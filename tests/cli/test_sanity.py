@@ -29,7 +29,8 @@ def test_sanity_command_in_a_real_process(camviz, trained_checkpoint: Path, shap
                     "--output-dir", out, "--cpu")
     assert result.returncode == 0, result.stderr
     summary = (out / "sanity.txt").read_text(encoding="utf-8").splitlines()
-    assert summary[-1].startswith("verdict: ") and all(line in result.stdout for line in summary)
+    assert any(line.startswith("verdict: ") for line in summary) and all(line in result.stdout for line in summary)
+    assert summary[-1].startswith("eMPRT verdict: ")  # the default tests: cascading, random-logit, emprt
     rows = list(csv.DictReader((out / "sanity.csv").open(encoding="utf-8")))
     assert len(rows) == 2 * (1 + 8 + 1)  # the repeat, 8 blocks and the random logit, for each image
     assert [row["spearman"] for row in rows if row["step"] == "repeat"] == ["1.000000", "1.000000"]
@@ -46,6 +47,8 @@ def test_sanity_command_in_a_real_process(camviz, trained_checkpoint: Path, shap
     (["--data-dir", "{data}", "--method", "nosuchcam"], ["unknown --method 'nosuchcam'"]),
     (["--data-dir", "{data}", "--target-category", "7"], ["--target-category 7 is out of range"]),
     (["--data-dir", "{data}", "--classes", "hexagon"], ["no such class folder hexagon"]),
+    (["--data-dir", "{data}", "--test", "emprt,road"], ["unknown --test 'road'", "cascading, emprt, smprt, random-logit"]),
+    (["--data-dir", "{data}", "--test", "smprt", "--smooth-samples", "0"], ["--smooth-samples must be at least 1"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(camviz_main, trained_checkpoint: Path, small_split: Path, tmp_path: Path,
                                           case: tuple[list[str], list[str]]) -> None:
@@ -194,3 +197,16 @@ def test_a_pickled_modules_own_parameters_are_randomised(camviz_main, small_spli
            "bias in head" in result.stdout
     judged = re.search(r"median rank correlation (?:is )?(.*) over 2 random", _verdict(result)).group(1).split(", ")
     assert len(judged) == 2 and "1.00" not in judged, judged
+
+
+def test_tests_are_chosen_by_name_repeated_or_comma_separated(camviz_main, trained_checkpoint: Path,
+                                                              small_split: Path, tmp_path: Path) -> None:
+    result = camviz_main("sanity", "--model-path", trained_checkpoint, "--data-dir", small_split, "--output-dir",
+                         tmp_path, "--test", "random-logit", "--test", "EMPRT,random-logit", "--cpu")
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["emprt.csv", "emprt.png", "sanity.csv", "sanity.png",
+                                                               "sanity.txt"]
+    rows = list(csv.DictReader((tmp_path / "sanity.csv").open(encoding="utf-8")))
+    assert {row["step"] for row in rows} == {"repeat", "random_logit"}  # no cascade asked for
+    assert "random logit verdict: " in result.stdout and "eMPRT verdict: " in result.stdout
+    assert "\nverdict: " not in result.stdout

@@ -97,9 +97,11 @@ def test_summary_lines_name_the_test_then_each_steps_medians_then_the_verdict() 
     assert lines[1] == "repeat (the trained model's maps computed again): median rho 0.990, median ssim 0.950"
     assert lines[3].split() == ["1", "layer1", "0.500", "0.188"]  # the NaN left out of the median
     assert "median rho 0.150, median ssim 0.350" in lines[5]
-    assert lines[-3].endswith("so given random values by camviz: gamma in layer1")
-    assert lines[-4] == f"1 of 2 original maps are constant, so left out of every median: {CONSTANT_CAM_WARNING}"
-    assert lines[-2] == "never randomised (outside every block): pos_embed"
+    assert lines[-4].endswith("so given random values by camviz: gamma in layer1")
+    assert lines[-5] == f"1 of 2 original maps are constant, so left out of every median: {CONSTANT_CAM_WARNING}"
+    assert lines[-3] == "never randomised (outside every block): pos_embed"
+    assert lines[-2].startswith("random logit verdict: the maps depend on the class asked for (median rank "
+                                "correlation 0.15")  # another class's map is another map
     assert lines[-1].startswith("verdict: no block with weights comes after the target layer") and "--target-layer" in lines[-1]
 
 

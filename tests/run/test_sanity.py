@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from camviz.cam.mprt import emprt_verdict
 from camviz.cam.options import CamOptions
+from camviz.cam.randomisation import Judged, SanityTest
 from camviz.data.options import InputOptions
 from camviz.discovery.options import ModelOptions
 from camviz.errors import UsageError
@@ -58,15 +60,49 @@ def test_eigencam_does_not_see_the_head_so_the_warning_appears(runs) -> None:
     assert head.block == "head" and head.median_spearman > 0.999  # the head cannot change EigenCAM's maps
     assert result.random_logit.median_spearman > 0.999  # nor can the class
     assert result.verdict.depends_on_weights is False and min(result.judged) > 0.999  # in every draw
-    assert result.lines[-1].startswith("verdict: WARNING") and "(head)" in result.lines[-1]
+    verdict = next(line for line in result.lines if line.startswith("verdict: "))
+    assert verdict.startswith("verdict: WARNING") and "(head)" in verdict
+    assert result.random_logit_verdict is Judged.fails  # the random logit warns too
+    assert any(line.startswith("random logit verdict: WARNING") for line in result.lines)
+    # eMPRT randomises every block at once, the features EigenCAM reads included: its maps do change, so it passes
+    assert result.emprt is not None and emprt_verdict(result.emprt) is Judged.passes
     assert checkpoint_kept
+
+
+@pytest.mark.slow
+def test_emprt_alone_streams_over_the_whole_split(trained_checkpoint: Path, shapes_split, tmp_path: Path) -> None:
+    data_dir, _ = shapes_split
+    result = sanity(SanityOptions(model=ModelOptions(path=trained_checkpoint, cpu=True),
+                                  inputs=InputOptions(data_dir=data_dir), output=OutputOptions(output_dir=tmp_path),
+                                  tests=(SanityTest.emprt,), batch_size=5))
+    assert result.emprt is not None and result.emprt.scores.size == 36  # every image, not the 16-image subset
+    assert result.cascade == [] and result.verdict is None and result.random_logit is None
+    assert [p.name for p in result.outputs] == ["sanity.txt", "emprt.png", "emprt.csv"]
+    rows = list(csv.DictReader((tmp_path / "emprt.csv").open(encoding="utf-8")))
+    assert len(rows) == 36 and float(rows[0]["emprt"]) == pytest.approx(result.emprt.scores[0], abs=1e-6)
+    assert result.lines[-1].startswith("eMPRT verdict: ") and "36 images" in result.lines[1]
+
+
+@pytest.mark.slow
+def test_smprt_and_the_random_logit_without_the_cascade(trained_checkpoint: Path, small_split: Path,
+                                                        tmp_path: Path) -> None:
+    result = sanity(SanityOptions(model=ModelOptions(path=trained_checkpoint, cpu=True),
+                                  inputs=InputOptions(data_dir=small_split), output=OutputOptions(output_dir=tmp_path),
+                                  tests=(SanityTest.smprt, SanityTest.random_logit), smooth_samples=2))
+    assert result.cascade == [] and result.verdict is None and result.emprt is None
+    assert result.smprt is not None and [s.block for s in result.smprt.steps] == list(reversed(result.blocks.names))
+    assert result.random_logit is not None and result.random_logit_verdict is Judged.passes
+    rows = list(csv.DictReader((tmp_path / "smprt.csv").open(encoding="utf-8")))
+    assert len(rows) == 6 * (1 + len(result.blocks.names))  # the repeat and each bottom-up step, per image
+    assert {row["step"] for row in rows if row["block"] == "stem"} == {"1"}  # the input side first
+    assert result.lines[-1].startswith("sMPRT verdict: ") and not any(line.startswith("verdict: ") for line in result.lines)
 
 
 @pytest.mark.slow
 def test_the_outputs_hold_a_row_per_image_and_step(runs) -> None:
     result, _ = runs["gradcam"]
-    figure, table, summary = result.outputs
-    assert [p.name for p in result.outputs] == ["sanity.png", "sanity.csv", "sanity.txt"]
+    figure, table, summary = result.outputs[:3]
+    assert [p.name for p in result.outputs] == ["sanity.png", "sanity.csv", "sanity.txt", "emprt.png", "emprt.csv"]
     rows = list(csv.DictReader(table.open(encoding="utf-8")))
     steps = 1 + len(result.blocks.names) + 1  # the repeat, the cascade and the random logit
     assert len(rows) == 12 * steps
@@ -96,6 +132,8 @@ def test_options_that_make_no_sense_are_refused_before_the_model_loads(trained_c
     model, output = ModelOptions(path=trained_checkpoint), OutputOptions(output_dir=tmp_path)
     with pytest.raises(UsageError, match="exactly one of --image-path"):
         sanity(SanityOptions(model=model, inputs=InputOptions(), output=output))
+    with pytest.raises(UsageError, match="give at least one --test"):
+        sanity(SanityOptions(model=model, inputs=InputOptions(images=(circle_image,)), output=output, tests=()))
     with pytest.raises(UsageError, match="--num-samples must be at least 1"):
         sanity(SanityOptions(model=model, inputs=InputOptions(images=(circle_image,), num_samples=0), output=output))
     assert not list(tmp_path.iterdir())

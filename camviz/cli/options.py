@@ -75,7 +75,7 @@ def output_options(
     save_raw: Annotated[bool, typer.Option("--save-raw", help="Also save each CAM as float32 .npy in [0, 1].")] = False,
     only_misclassified: Annotated[bool, typer.Option("--only-misclassified", help="Batch mode: write figures only for mistakes (the manifest keeps every row).")] = False,
     metrics: Annotated[bool, typer.Option("--metrics", help="Batch mode: faithfulness scores (ROAD combined, CAM-multiplied confidence change, RISE deletion and insertion AUC) as manifest columns.")] = False,
-    masks: Annotated[Optional[Path], typer.Option(help="Batch mode: a folder of object masks, one per image at the same relative path and stem (any image format; nonzero colour = object): adds pointing_hit, energy_in_object and iou columns.")] = None,
+    masks: Annotated[Optional[Path], typer.Option(help="Batch mode: a folder of object masks, one per image at the same relative path and stem (any image format; nonzero colour = object): adds pointing_hit, energy_in_object and iou columns, and the same of a centre and a random map (center_*, random_*) as baselines.")] = None,
     boxes: Annotated[Optional[Path], typer.Option(help="Batch mode: a CSV of path,x_min,y_min,x_max,y_max rows (the image's pixels as decoded, after its EXIF orientation; several per image) as the objects: adds the localization columns.")] = None,
 ) -> OutputOptions:
     """What is written (`camviz.output.options.OutputOptions`)."""

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from PIL import Image
 
 from camviz.output.files import write_atomic
+from camviz.output.localization_summary import localization_panel
 from camviz.output.manifest import joined
 from camviz.output.result import ImageResult
 from camviz.output.summary import summarize
@@ -73,6 +74,7 @@ def gallery_data(output_dir: Path, results: Sequence[ImageResult], class_names: 
     pointing = summary.localization.overall
     return {
         "pointing": {"hits": pointing.hits, "count": pointing.count} if pointing.count else None,
+        "localization": localization_panel(summary.localization),
         "method": method,
         "classes": axis,
         "rows": records,

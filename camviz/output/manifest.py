@@ -29,7 +29,7 @@ def manifest_name(rank: int, world_size: int) -> str:
 MANIFEST_FIELDS = ("index", "path", "true", "pred", "confidence", "target", "output", "status", "error", "source")
 _TEXT_FIELDS = frozenset({"path", "true", "pred", "target", "output", "error"})
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_WHOLE_NUMBERS = frozenset({"pointing_hit"})  # score columns written as 1 or 0
+_WHOLE_NUMBERS = frozenset({"pointing_hit", "center_pointing_hit", "random_pointing_hit"})  # score columns written as 1 or 0
 
 
 class ManifestWriter:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from camviz.cam.localization import LOCALIZATION_NAMES as LOCALIZED
+from camviz.cam.baselines import BASELINE_NAMES
+from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.output.localization_summary import LocalizationSummary, summarize_localization
 from camviz.output.result import ImageResult
+
+LOCALIZED = frozenset((*LOCALIZATION_NAMES, *BASELINE_NAMES))  # summed up per class by `summarize_localization`
 
 
 @dataclass(kw_only=True)

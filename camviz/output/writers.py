@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from camviz.cam.baselines import baseline_scores
 from camviz.cam.checks import cam_problem
 from camviz.cam.localization import localization_scores
 from camviz.data.ground_truth import ObjectTruth
@@ -131,11 +132,13 @@ def _mask(image: ExplainedImage) -> np.ndarray | None:
 
 
 def _localized(result: ImageResult, image: ExplainedImage) -> ImageResult:
-    """With an object mask, the result with the localization scores of the (first) CAM added."""
+    """With an object mask, the result with the localization scores of the (first) CAM and of the baselines
+    (`camviz.cam.baselines`, the random map seeded by the image's index) added."""
     mask = _mask(image)
     if mask is None:
         return result
-    return replace(result, scores={**result.scores, **localization_scores(image.first_cam, mask)})
+    return replace(result, scores={**result.scores, **localization_scores(image.first_cam, mask),
+                                   **baseline_scores(mask, seed=result.index)})
 
 
 class SingleWriter:

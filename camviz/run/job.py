@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from camviz.cam.baselines import BASELINE_NAMES
 from camviz.cam.engine import CamEngine
 from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.cam.memory import check_figure_fits, check_input_fits
@@ -204,7 +205,8 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     for note in check.notes():
         job.progress.warn(note)
     done = {result.index for result in check.results}
-    score_names = (*(METRIC_NAMES if job.options.output.metrics else ()), *(LOCALIZATION_NAMES if job.ground_truth else ()))
+    score_names = (*(METRIC_NAMES if job.options.output.metrics else ()),
+                   *((*LOCALIZATION_NAMES, *BASELINE_NAMES) if job.ground_truth else ()))
     manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), kept=check.results,
                               score_names=score_names, sources=row_sources)
     job.done.rows, job.done.resumed = manifest.results, len(check.results)

@@ -15,11 +15,14 @@ import timm
 import torch
 from PIL import Image
 
+from camviz.cam.baselines import BASELINE_NAMES
 from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.demo import CHECKPOINT_PATH, write_image_folder
 from tests.support.manifest import manifest_rows
 from tests.support.processes import start_run
 from tests.support.shape_masks import write_shapes_with_masks
+
+GROUND_TRUTH = (*LOCALIZATION_NAMES, *BASELINE_NAMES)  # the manifest's columns with --masks / --boxes
 
 
 def _explain(camviz_main, data: Path, out: Path, *extra: object):
@@ -69,7 +72,7 @@ def test_a_fixed_or_added_mask_redoes_that_images_row_only(camviz_main, tmp_path
     missing.unlink()
     out = tmp_path / "out"
     assert _explain(camviz_main, data, out, "--masks", masks).returncode == 0
-    before, old_rows = _mtimes(out), {row["path"]: row for row in manifest_rows(out, LOCALIZATION_NAMES)}
+    before, old_rows = _mtimes(out), {row["path"]: row for row in manifest_rows(out, GROUND_TRUTH)}
     assert old_rows["square/square_001.png"]["pointing_hit"] == ""
 
     fixed = masks / "circle" / "circle_000.png"
@@ -88,9 +91,9 @@ def test_a_fixed_or_added_mask_redoes_that_images_row_only(camviz_main, tmp_path
     fresh = tmp_path / "fresh"
     assert _explain(camviz_main, data, fresh, "--masks", masks).returncode == 0
     columns = [*LOCALIZATION_NAMES, "path", "pred", "confidence"]
-    resumed_rows = manifest_rows(out, LOCALIZATION_NAMES)
+    resumed_rows = manifest_rows(out, GROUND_TRUTH)
     assert [[row[c] for c in columns] for row in resumed_rows] == \
-        [[row[c] for c in columns] for row in manifest_rows(fresh, LOCALIZATION_NAMES)]
+        [[row[c] for c in columns] for row in manifest_rows(fresh, GROUND_TRUTH)]
     assert resumed_rows[3]["pointing_hit"] != "" and resumed_rows[0]["energy_in_object"] != \
         old_rows["circle/circle_000.png"]["energy_in_object"]
 

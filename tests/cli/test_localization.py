@@ -17,12 +17,15 @@ import torch
 from PIL import Image
 from scipy.ndimage import distance_transform_edt
 
+from camviz.cam.baselines import BASELINE_NAMES
 from camviz.cam.localization import LOCALIZATION_NAMES, POINTING_TOLERANCE
 from camviz.demo import CHECKPOINT_PATH
 from tests.support.checkpoints import save_demo_checkpoint
 from tests.support.cli import one_error_line
 from tests.support.manifest import manifest_rows
 from tests.support.shape_masks import write_shapes_with_masks
+
+GROUND_TRUTH = (*LOCALIZATION_NAMES, *BASELINE_NAMES)  # the manifest's columns with --masks / --boxes
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +59,15 @@ def test_a_trained_model_points_at_the_object_and_a_randomised_one_near_chance(c
     trained = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--masks", masks,
                           "--output-dir", tmp_path / "trained", "--num-workers", 0)
     assert trained.returncode == 0, trained.stderr
-    rows = manifest_rows(tmp_path / "trained", LOCALIZATION_NAMES)
+    rows = manifest_rows(tmp_path / "trained", GROUND_TRUTH)
     assert len(rows) == 36 and _pointing(rows) >= 0.9
     assert all(0.0 <= float(row["energy_in_object"]) <= 1.0 and 0.0 <= float(row["iou"]) <= 1.0 for row in rows)
     assert f"localization (36 images with ground truth): pointing {_pointing(rows):.1%}" in trained.stdout
+    centre = np.mean([row["center_pointing_hit"] == "1" for row in rows])
+    energy = np.mean([float(row["energy_in_object"]) for row in rows])
+    assert _pointing(rows) > centre and energy > np.mean([float(row["random_energy_in_object"]) for row in rows])
+    assert f"baselines on the same 36 images: centre map: pointing {centre:.1%}" in trained.stdout
+    assert "the CAM beats both baselines on pointing, energy and IoU" in trained.stdout  # on every measure
     for name in ("circle", "square", "triangle"):
         hits = sum(row["pointing_hit"] == "1" for row in rows if row["true"] == name)
         assert f"  {name}: pointing {hits / 12:.1%} ({hits}/12)" in trained.stdout
@@ -70,7 +78,7 @@ def test_a_trained_model_points_at_the_object_and_a_randomised_one_near_chance(c
     randomised = camviz_main("explain", "--model-path", tmp_path / "random.pth", "--data-dir", data, "--masks", masks,
                              "--output-dir", tmp_path / "random", "--num-workers", 0)
     assert randomised.returncode == 0, randomised.stderr
-    accuracy, chance = _pointing(manifest_rows(tmp_path / "random", LOCALIZATION_NAMES)), _chance(masks)
+    accuracy, chance = _pointing(manifest_rows(tmp_path / "random", GROUND_TRUTH)), _chance(masks)
     assert abs(accuracy - chance) < 0.2 and accuracy < 0.6, (accuracy, chance)
 
 
@@ -84,7 +92,7 @@ def test_boxes_give_the_same_columns_with_several_rows_per_image_and_empty_cells
                          "--output-dir", tmp_path / "out", "--num-workers", 0)
     assert result.returncode == 0, result.stderr
     assert "ground truth for 30 of 36 selected images" in result.stderr
-    rows = manifest_rows(tmp_path / "out", LOCALIZATION_NAMES)
+    rows = manifest_rows(tmp_path / "out", GROUND_TRUTH)
     for row in rows:
         cells = [row[name] for name in LOCALIZATION_NAMES]
         assert all(cells) if row["path"] in listed else cells == ["", "", ""], row
@@ -140,7 +148,7 @@ def test_masks_of_another_size_are_resized_and_boxes_outside_clipped_each_said_o
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert sum("is 48x48, its image 96x96" in line and "resized" in line for line in warnings) == 1, warnings
     assert sum("clipped" in line for line in warnings) == 1, warnings
-    rows = manifest_rows(out, LOCALIZATION_NAMES)
+    rows = manifest_rows(out, GROUND_TRUTH)
     assert all(row["pointing_hit"] in ("0", "1") for row in rows)
     first = rows[0]  # its object is the left half: the energy is the CAM's mass there
     cam = np.load(out / first["output"].replace(".png", ".npy"))
@@ -162,8 +170,7 @@ def test_masks_saved_by_matplotlib_score_as_the_same_masks_saved_grey(camviz_mai
         result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--masks", masks,
                              "--output-dir", tmp_path / name, "--num-workers", 0)
         assert result.returncode == 0, result.stderr
-        columns[name] = [[row[column] for column in LOCALIZATION_NAMES] for row in manifest_rows(tmp_path / name,
-                                                                                                LOCALIZATION_NAMES)]
+        columns[name] = [[row[column] for column in LOCALIZATION_NAMES] for row in manifest_rows(tmp_path / name, GROUND_TRUTH)]
     assert columns["rgba"] == columns["grey"] and len(columns["rgba"]) == 6
     assert any(float(energy) < 0.9 for _, energy, _ in columns["rgba"]), columns["rgba"]
 
@@ -175,7 +182,7 @@ def test_masks_saved_by_matplotlib_score_as_the_same_masks_saved_grey(camviz_mai
     assert result.returncode == 0, result.stderr
     said = [line for line in result.stderr.splitlines() if "covers the whole image" in line]
     assert len(said) == 1 and "circle/" in said[0], result.stderr
-    rows = manifest_rows(tmp_path / "whole", LOCALIZATION_NAMES)
+    rows = manifest_rows(tmp_path / "whole", GROUND_TRUTH)
     assert [row["pointing_hit"] for row in rows[:2]] == ["", ""] and all(row["pointing_hit"] for row in rows[2:])
     assert any("covers the whole image" in note for note in json.loads((tmp_path / "whole" / "run.json").read_text())["notes"])
 
@@ -197,9 +204,9 @@ def test_masks_carrying_their_photos_exif_orientation_score_as_upright_masks(cam
         result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--masks", masks,
                              "--output-dir", out, "--num-workers", 0)
         assert result.returncode == 0 and "resized" not in result.stderr, result.stderr
-        columns.append([[row[name] for name in LOCALIZATION_NAMES] for row in manifest_rows(out, LOCALIZATION_NAMES)])
+        columns.append([[row[name] for name in LOCALIZATION_NAMES] for row in manifest_rows(out, GROUND_TRUTH)])
     assert columns[1] == columns[0] and len(columns[0]) == 6
-    assert _pointing(manifest_rows(tmp_path / "tagged", LOCALIZATION_NAMES)) >= 5 / 6
+    assert _pointing(manifest_rows(tmp_path / "tagged", GROUND_TRUTH)) >= 5 / 6
 
 
 @pytest.mark.process
@@ -211,8 +218,57 @@ def test_the_installed_script_scores_localization_with_masks_and_boxes(camviz, s
                     "--num-workers", 1, "--metrics")
     assert result.returncode == 0, result.stderr
     rows = manifest_rows(out, ("road_combined", "cam_confidence_change", "deletion_auc", "insertion_auc",
-                               *LOCALIZATION_NAMES))
+                               *GROUND_TRUTH))
     assert len(rows) == 9 and all(row["pointing_hit"] in ("0", "1") and row["deletion_auc"] for row in rows)
     assert "localization (9 images with ground truth)" in result.stdout and "mean insertion_auc" in result.stdout
     record = json.loads((out / "run.json").read_text())
     assert "--masks" in record["command"] and record["counts"]["processed"] == 9
+
+
+def _centred_shapes(root: Path, per_class: int = 4, size: int = 96) -> tuple[Path, Path]:
+    """Shapes that all sit at the image centre (on the demo's noisy backgrounds), and their exact masks."""
+    from PIL import ImageDraw
+
+    from camviz.demo.shapes import CLASS_NAMES
+    from camviz.demo.shapes import _background as background
+
+    rng = np.random.default_rng(11)
+    for label, name in enumerate(CLASS_NAMES):
+        for index in range(per_class):
+            image, mask = background(rng, size), Image.new("L", (size, size), 0)
+            half = int(rng.integers(12, 17))
+            c = size // 2
+            shape = [(c - half, c - half), (c + half, c + half)]
+            for canvas, fill in ((ImageDraw.Draw(image), tuple(int(v) for v in rng.integers(0, 256, 3))),
+                                 (ImageDraw.Draw(mask), 255)):
+                if label == 0:
+                    canvas.ellipse(shape, fill=fill)
+                elif label == 1:
+                    canvas.rectangle(shape, fill=fill)
+                else:
+                    canvas.polygon([(c, c - half), (c + half, c + half), (c - half, c + half)], fill=fill)
+            for folder, picture in (("data", image), ("masks", mask)):
+                (root / folder / name).mkdir(parents=True, exist_ok=True)
+                picture.save(root / folder / name / f"{name}_{index}.png")
+    return root / "data", root / "masks"
+
+
+def test_objects_all_at_the_centre_make_the_cam_no_better_than_the_centre_map(camviz_main, tmp_path) -> None:
+    data, masks = _centred_shapes(tmp_path)
+    result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--masks", masks,
+                         "--output-dir", tmp_path / "out", "--num-workers", 0)
+    assert result.returncode == 0, result.stderr
+    rows = manifest_rows(tmp_path / "out", GROUND_TRUTH)
+    assert all(row["center_pointing_hit"] == "1" for row in rows)  # the centre map always hits
+    cam = _pointing(rows)
+    assert f"pointing {cam:.1%}: no better than the centre baseline, 100.0%" in result.stdout
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert "no better than the centre baseline" in page and "Localization" in page
+
+
+def test_a_run_without_ground_truth_has_no_baselines(camviz_main, small_split, tmp_path) -> None:
+    result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", small_split,
+                         "--output-dir", tmp_path, "--num-workers", 0)
+    assert result.returncode == 0, result.stderr
+    assert "baseline" not in result.stdout and "center_" not in (tmp_path / "manifest.csv").read_text()
+    assert '"localization":null' in (tmp_path / "index.html").read_text(encoding="utf-8")

@@ -239,3 +239,16 @@ def sanity(
         typer.echo(line)
     typer.echo(f"wrote {', '.join(str(path) for path in result.outputs)}")
     raise typer.Exit(result.exit_code)
+
+
+@app.command("compare-runs")
+def compare_runs(
+    first: Annotated[Path, typer.Argument(help="An output folder of camviz explain (its trust.csv, else its manifest.csv).")],
+    second: Annotated[Path, typer.Argument(help="Another one, e.g. another checkpoint or method on the same split.")],
+) -> None:
+    """Print two runs' trust numbers side by side (trust.csv: accuracy, faithfulness means, localization and its
+    centre and random baselines), with the second minus the first."""
+    from camviz.run.compare_runs import compare_runs as run_compare_runs
+
+    for line in run_compare_runs(first, second):
+        typer.echo(line)

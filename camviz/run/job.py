@@ -35,6 +35,7 @@ from camviz.output.pool import WritePool
 from camviz.output.result import ImageResult
 from camviz.output.run_record import write_run_record
 from camviz.output.summary import Summary, summarize
+from camviz.output.trust import trust_rows, write_trust
 from camviz.output.writers import BatchWriter, SingleWriter, WriterSettings
 from camviz.run.batches import Job, drive
 from camviz.run.cpus import default_batch_size, share_cpus
@@ -261,8 +262,9 @@ def _labels(job: Job) -> list[str] | None:
 
 
 def _finish_output_dir(job: Job, results: list[ImageResult], summary: Summary, class_means: ClassMeans) -> None:
-    """Rank 0, once all ranks are done and their manifests merged: write class means and the gallery."""
+    """Rank 0, once all ranks are done and their manifests merged: write class means, the gallery and trust.csv."""
     class_means.write(job.output_dir, job.engine.method, job.options.output.figure_format)
     record = finish_record(job.record, "finishing", job.progress.notes, summary)
     write_gallery(job.output_dir, results, Page(class_names=job.resolved.class_names, method=job.engine.method,
                                                 run=record))
+    write_trust(job.output_dir, trust_rows(summary))

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from camviz.cam.baselines import BASELINE_NAMES
+from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.demo import CHECKPOINT_PATH
 from camviz.output.figures import OUTLINE_COLOUR
 from tests.output.test_gallery import VISIBLE, browser  # noqa: F401 (the fixture)
@@ -29,7 +31,7 @@ def test_the_gallery_filters_hits_and_misses_and_shows_the_run(camviz_main, tmp_
     result = camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--data-dir", data, "--masks", masks,
                          "--output-dir", out, "--num-workers", 0)
     assert result.returncode == 0, result.stderr
-    rows = manifest_rows(out, ("pointing_hit", "energy_in_object", "iou"))
+    rows = manifest_rows(out, (*LOCALIZATION_NAMES, *BASELINE_NAMES))
     hits = sum(row["pointing_hit"] == "1" for row in rows)
     figure = cv2.cvtColor(cv2.imread(str(out / rows[0]["output"])), cv2.COLOR_BGR2RGB)
     third = figure[:, 2 * figure.shape[1] // 3 :]
@@ -46,6 +48,8 @@ def test_the_gallery_filters_hits_and_misses_and_shows_the_run(camviz_main, tmp_
     assert browser.evaluate("document.querySelectorAll('#grid .gt.hit').length") == hits
     run = browser.evaluate("document.getElementById('run').textContent")
     assert "camviz_shapenet" in run and "settings key" in run and "--masks" in run
+    panel = browser.evaluate("document.getElementById('loc').textContent")
+    assert panel.startswith("Localization") and "all (12)" in panel and "centre" in panel and "random" in panel
     assert browser.console_errors() == []
     if SCREENSHOT:
         browser.call("Emulation.setDeviceMetricsOverride", width=1366, height=900, deviceScaleFactor=1, mobile=False)

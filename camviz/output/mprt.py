@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from camviz.cam.mprt import EMPRT_RISE, EmprtScores, SmoothSettings, SmprtResult
+from camviz.cam.mprt import EMPRT_RISE, EmprtScores, SmoothSettings, SmprtResult, emprt_verdict
 from camviz.cam.randomisation import HIGH_RANK_CORRELATION, Judged
 from camviz.output.figures import encode_image, heatmap, join, titled
 from camviz.output.files import write_atomic
 from camviz.output.manifest import defuse
-from camviz.output.sanity import SanityImage, _panel, _rgb
+from camviz.output.sanity import SanityImage, as_rgb, small_panel
 
 EMPRT_FIGURE, EMPRT_TABLE = "emprt.png", "emprt.csv"
 SMPRT_FIGURE, SMPRT_TABLE = "smprt.png", "smprt.csv"
@@ -45,8 +45,6 @@ def emprt_lines(scores: EmprtScores) -> list[str]:
 
 def emprt_text(scores: EmprtScores) -> str:
     """eMPRT's verdict in words (`camviz.cam.mprt.emprt_verdict`) and what it can and cannot show."""
-    from camviz.cam.mprt import emprt_verdict
-
     judged, median = emprt_verdict(scores), _signed(scores.median)
     if judged is Judged.cannot_judge:
         return "cannot judge: every map of the trained model is constant, so it has no complexity to rise from"
@@ -111,9 +109,9 @@ def pairs_figure(images: Sequence[SanityImage], after: np.ndarray, titles: tuple
     with every block random, each titled."""
     rows = []
     for i, image in enumerate(images[:FIGURE_ROWS]):
-        rows.append(join([titled(_panel(_rgb(image.pixels)), f"{image.name} | explains {image.explained}"),
-                          titled(_panel(heatmap(image.original)), titles[0][i]),
-                          titled(_panel(heatmap(after[i])), titles[1][i])], axis=1))
+        rows.append(join([titled(small_panel(as_rgb(image.pixels)), f"{image.name} | explains {image.explained}"),
+                          titled(small_panel(heatmap(image.original)), titles[0][i]),
+                          titled(small_panel(heatmap(after[i])), titles[1][i])], axis=1))
     return join(rows, axis=0)
 
 

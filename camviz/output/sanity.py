@@ -96,11 +96,11 @@ def sanity_figure(images: Sequence[SanityImage], steps: Sequence[tuple[StepScore
     drew some of its values, said under the grid) and its rank correlation to the original."""
     rows = []
     for i, image in enumerate(images):
-        panels = [titled(_panel(_rgb(image.pixels)), f"{image.name} | explains {image.explained}"),
-                  titled(_panel(heatmap(image.original)), "original | trained weights")]
+        panels = [titled(small_panel(as_rgb(image.pixels)), f"{image.name} | explains {image.explained}"),
+                  titled(small_panel(heatmap(image.original)), "original | trained weights")]
         for scores, cams in steps:
             label = _column_label(scores, i, drawn)
-            panels.append(titled(_panel(heatmap(cams[i])), f"{label} | rho {_median(scores.spearman[i], 2)}"))
+            panels.append(titled(small_panel(heatmap(cams[i])), f"{label} | rho {_median(scores.spearman[i], 2)}"))
         rows.append(join(panels, axis=1))
     grid = join(rows, axis=0)
     if not drawn.lines:
@@ -118,12 +118,12 @@ def _column_label(scores: StepScores, image: int, drawn: DrawnNotes) -> str:
     return f"{scores.block} *" if scores.block in drawn.by_block else scores.block
 
 
-def _rgb(pixels: np.ndarray) -> np.ndarray:
+def as_rgb(pixels: np.ndarray) -> np.ndarray:
     """uint8 pixels as RGB (grey repeated)."""
     return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
 
 
-def _panel(rgb: np.ndarray) -> np.ndarray:
+def small_panel(rgb: np.ndarray) -> np.ndarray:
     """An RGB panel scaled to `PANEL_HEIGHT` rows, keeping its aspect."""
     height, width = rgb.shape[:2]
     size = (max(1, round(width * PANEL_HEIGHT / height)), PANEL_HEIGHT)

@@ -159,9 +159,10 @@ class _Job:
         tests, setup = self.tests, self.setup
         count = setup.map_count(images) if tests & {SanityTest.cascading, SanityTest.random_logit} else 0
         count += 2 * images if SanityTest.emprt in tests else 0
-        return count + (self._smooth_count(images) if SanityTest.smprt in tests else 0)
+        return count + (self.smooth_count(images) if SanityTest.smprt in tests else 0)
 
-    def _smooth_count(self, images: int) -> int:
+    def smooth_count(self, images: int) -> int:
+        """sMPRT's maps: each image's smoothed maps (samples each) for the reference, the repeat and every block."""
         return images * self.smooth.samples * (2 + len(self.setup.blocks.names))
 
 
@@ -219,7 +220,7 @@ def _held_tests(job: _Job, held: tuple[list[str], np.ndarray, list[str]]
     if SanityTest.smprt not in job.tests:
         return found, None, []
     explained, smprt = run_smprt(setup, inputs, found.original.explained if found else None, job.smooth)
-    progress.advance(job._smooth_count(len(names)))
+    progress.advance(job.smooth_count(len(names)))
     rows = [SanityImage(name=n, pixels=p, explained=setup.class_names[c], original=m)
             for n, p, c, m in zip(names, pixels, explained, smprt.reference, strict=True)]
     return found, smprt, write_smprt_outputs(job.output_dir, rows, smprt)

@@ -9,7 +9,7 @@ import torch
 from timm.models.mlp_mixer import MlpMixer
 
 from camviz.cam.blocks import cascade_blocks
-from camviz.cam.randomise import Cascade, Drawn, fill_zero_init, fresh_copy
+from camviz.cam.randomise import Cascade, Drawn, bottom_up, fill_zero_init, fresh_copy
 from camviz.discovery.models import LoadedModel
 from camviz.errors import CamvizError
 
@@ -117,3 +117,24 @@ def test_a_pickled_modules_own_parameters_are_drawn_too(tmp_path) -> None:
     bound = 1 / 3 ** 0.5  # the weight is [48 features, 3 classes]: fan_in 3 as PyTorch reads a matrix
     assert fresh.model.head.weight.abs().max() <= bound and fresh.model.head.weight.std() > bound / 4
     assert torch.equal(fresh_copy(model, None, seed=0).model.head.weight, fresh.model.head.weight)  # seeded
+
+
+def test_bottom_up_randomises_one_more_block_from_the_input_side_each_step(loaded: LoadedModel) -> None:
+    model = loaded.model
+    trained = _snapshot(model)
+    names = list(reversed(cascade_blocks(model, ["stages.2.3"], 96).names))  # input side first: stem, ...
+    fresh = fresh_copy(model, loaded.rebuild, seed=0).model
+    random_values = _snapshot(fresh)
+    seen = []
+    for k, (block, stepped) in enumerate(bottom_up(model, fresh, names), start=1):
+        seen.append(block)
+        state = stepped.state_dict()
+        assert stepped is not model and not stepped.training
+        for index, name in enumerate(names):
+            source = random_values if index < k else trained
+            keys = [key for key in state if key.startswith(f"{name}.")]
+            assert keys and all(torch.equal(state[key], source[key]) for key in keys), (k, name)
+        outside = [key for key in state if not any(key.startswith(f"{name}.") for name in names)]
+        assert all(torch.equal(state[key], trained[key]) for key in outside)
+    assert seen == names and seen[0] == "stem"
+    assert all(torch.equal(value, trained[key]) for key, value in model.state_dict().items())  # untouched

@@ -55,6 +55,7 @@ _LAZY = {
     "compare_methods": "camviz.run.compare",
     "SanityOptions": "camviz.run.sanity",
     "SanityResult": "camviz.run.sanity",
+    "SanityTest": "camviz.cam.randomisation",
     "sanity": "camviz.run.sanity",
     # integrations: a notebook call and a training-loop logger (the Lightning callback is camviz.lightning)
     "ImageExplanation": "camviz.integrations.explanation",
@@ -90,6 +91,7 @@ __all__ = [
     "RunMode",
     "SanityOptions",
     "SanityResult",
+    "SanityTest",
     "SilentProgress",
     "TargetLayerError",
     "TargetLayers",

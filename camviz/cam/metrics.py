@@ -33,6 +33,8 @@ from camviz.cam.deletion import Ranked, deletion_auc, insertion_auc, relevance_r
 from camviz.errors import UsageError
 
 METRIC_NAMES: tuple[str, ...] = ("road_combined", "cam_confidence_change", "deletion_auc", "insertion_auc")
+METRIC_FLAGS: dict[str, str] = {"road": "road_combined", "confidence": "cam_confidence_change",
+                                "deletion": "deletion_auc", "insertion": "insertion_auc"}  # `--metrics` names
 ROAD_PERCENTILES: tuple[int, ...] = (20, 40, 60, 80)
 _SEED = 0  # ROAD's imputer adds noise from torch's global generator: seeded (in a forked RNG) for repeatable scores
 
@@ -43,6 +45,20 @@ class Scoring:
 
     metrics: Sequence[str] = METRIC_NAMES
     batch_size: int = 32
+
+
+def metric_names(text: str) -> tuple[str, ...]:
+    """`--metrics road,deletion` -> ("road_combined", "deletion_auc"), in `METRIC_NAMES` order; `all` (a bare
+    `--metrics`) -> every metric. Each part is a short name (`METRIC_FLAGS`) or a column name."""
+    parts = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if parts == ["all"]:
+        return METRIC_NAMES
+    unknown = [part for part in parts if part not in METRIC_FLAGS and part not in METRIC_NAMES]
+    if unknown or not parts:
+        raise UsageError(f"--metrics: unknown metric {', '.join(unknown) or repr(text)}; choose from "
+                         f"{', '.join(METRIC_FLAGS)} (comma-separated), or all")
+    chosen = {METRIC_FLAGS.get(part, part) for part in parts}
+    return tuple(name for name in METRIC_NAMES if name in chosen)
 
 
 def faithfulness_scores(model: nn.Module, inputs: torch.Tensor, cams: np.ndarray, target_categories: Sequence[int],

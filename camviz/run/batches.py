@@ -11,7 +11,7 @@ from typing import Protocol
 import torch
 
 from camviz.cam.engine import CamBatch, CamEngine
-from camviz.cam.metrics import faithfulness_scores
+from camviz.cam.metrics import Scoring, faithfulness_scores
 from camviz.data.ground_truth import GroundTruth, ObjectTruth
 from camviz.data.listing import Sample
 from camviz.data.loader import DecodedBatch, stop_workers
@@ -125,5 +125,6 @@ def _scores(job: Job, inputs: torch.Tensor, result: CamBatch) -> list[dict[str, 
     """--metrics: each sample's faithfulness scores for the class its CAM explains."""
     kind = job.resolved.loaded.output_kind
     explained = [kind.explained(p, job.options.cam.target_category)[0] for p in result.probabilities]
-    scores = faithfulness_scores(job.resolved.model, inputs, result.cams, explained)
+    scores = faithfulness_scores(job.resolved.model, inputs, result.cams, explained,
+                                 Scoring(metrics=job.options.output.metrics))
     return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(inputs))]

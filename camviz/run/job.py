@@ -15,7 +15,6 @@ from pathlib import Path
 from camviz.cam.engine import CamEngine
 from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.cam.memory import check_figure_fits, check_input_fits
-from camviz.cam.metrics import METRIC_NAMES
 from camviz.cam.options import CamOptions
 from camviz.data.classes import match_class_folders
 from camviz.data.ground_truth import GroundTruth, read_ground_truth
@@ -204,7 +203,7 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     for note in check.notes():
         job.progress.warn(note)
     done = {result.index for result in check.results}
-    score_names = (*(METRIC_NAMES if job.options.output.metrics else ()), *(LOCALIZATION_NAMES if job.ground_truth else ()))
+    score_names = (*job.options.output.metrics, *(LOCALIZATION_NAMES if job.ground_truth else ()))
     manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), kept=check.results,
                               score_names=score_names, sources=row_sources)
     job.done.rows, job.done.resumed = manifest.results, len(check.results)

@@ -18,6 +18,7 @@ logit can rise while the class loses to another, and logit scales differ between
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,6 +70,13 @@ def faithfulness_scores(model: nn.Module, inputs: torch.Tensor, cams: np.ndarray
     `torch.no_grad()` (no graph, no parameter gradients) in chunks of `scoring.batch_size`; the caller's RNG state
     is left as it was.
     """
+    return timed_faithfulness_scores(model, inputs, cams, target_categories, scoring)[0]
+
+
+def timed_faithfulness_scores(model: nn.Module, inputs: torch.Tensor, cams: np.ndarray,
+                              target_categories: Sequence[int],
+                              scoring: Scoring = Scoring()) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """`faithfulness_scores`, and the seconds each metric took (wall clock, results back on the host)."""
     metrics, batch_size = scoring.metrics, scoring.batch_size
     unknown = [name for name in metrics if name not in METRIC_NAMES]
     if unknown:
@@ -80,14 +88,17 @@ def faithfulness_scores(model: nn.Module, inputs: torch.Tensor, cams: np.ndarray
         )
     device = next(model.parameters()).device
     parts: dict[str, list[np.ndarray]] = {name: [] for name in metrics}
+    seconds = dict.fromkeys(metrics, 0.0)
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(_SEED)
         for start in range(0, len(inputs), batch_size):
             chunk = slice(start, start + batch_size)
             batch = inputs[chunk].detach().to(device)
             for name in metrics:
+                began = time.perf_counter()
                 parts[name].append(_score(name, model, batch, cams[chunk], list(target_categories[chunk])))
-    return {name: np.concatenate(arrays).astype(np.float32) for name, arrays in parts.items()}
+                seconds[name] += time.perf_counter() - began
+    return {name: np.concatenate(arrays).astype(np.float32) for name, arrays in parts.items()}, seconds
 
 
 def _score(name: str, model: nn.Module, batch: torch.Tensor, cams: np.ndarray, categories: list[int]) -> np.ndarray:

@@ -11,9 +11,10 @@ The definition is the library's (`pytorch_grad_cam/metrics/road.py`, `perturbati
 - the score of a perturbed image is its class probability (`ClassifierOutputSoftmaxTarget`) minus the original
   image's; each order's scores are averaged over the percentiles; ROAD combined = (LeRF - MoRF) / 2.
 
-What differs is only how the work is done: the systems are built with vectorised index arithmetic (no `lil_matrix`
-element assignment) and factorised by SuperLU in single precision with a symmetric ordering (the matrix is
-symmetric: the same weight joins i to j and j to i); the noise is drawn from torch's generator in the library's
+What differs is only how the work is done: on the CPU the systems are built with vectorised index arithmetic (no
+`lil_matrix` element assignment) and factorised by SuperLU in single precision with a symmetric ordering (the matrix
+is symmetric: the same weight joins i to j and j to i); on a CUDA device they are solved together by conjugate
+gradients in float64 (`camviz.cam.road_iterative`); the noise is drawn from torch's generator in the library's
 order (LeRF percentiles, then MoRF, image by image), so the same seed gives the same noise; the original
 probabilities come from one forward pass instead of one per percentile and order; the perturbed images of all
 percentiles, both orders and the whole batch go through the model `batch_size` at a time. Per image, the scores
@@ -31,6 +32,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import splu
 from torch import nn
 
+from camviz.cam.road_iterative import linear_fill
+
 NOISE = 0.01  # `NoisyLinearImputer(noise=0.01)`
 NEIGHBOURS: tuple[tuple[int, int, float], ...] = (  # (row offset, column offset, weight): the library's `neighbors_weights`
     (1, 1, 1 / 12), (0, 1, 1 / 6), (-1, 1, 1 / 12), (1, -1, 1 / 12),
@@ -40,10 +43,13 @@ NEIGHBOURS: tuple[tuple[int, int, float], ...] = (  # (row offset, column offset
 
 @dataclass(frozen=True, kw_only=True)
 class Road:
-    """ROAD's percentiles, and how many perturbed images go through the model at a time."""
+    """ROAD's percentiles, how many perturbed images go through the model at a time, and how the imputation's
+    systems are solved: `direct` (SuperLU, on the CPU), `iterative` (conjugate gradients on the inputs' device,
+    `camviz.cam.road_iterative`), or `auto` (iterative on a CUDA device, direct elsewhere)."""
 
     percentiles: Sequence[int] = (20, 40, 60, 80)
     batch_size: int = 32
+    solver: str = "auto"
 
 
 def keep_mask(cam: np.ndarray, percentile: int, *, most_relevant_first: bool) -> np.ndarray:
@@ -86,19 +92,44 @@ def impute(image: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def perturbed(inputs: torch.Tensor, cams: np.ndarray, road: Road = Road()) -> torch.Tensor:
-    """Every image ROAD scores: [2 * P * B, C, H, W] on the CPU, LeRF then MoRF, percentile by percentile, image by
-    image (the library's order, so torch's generator gives each the library's noise)."""
-    images = inputs.detach().float().cpu()
+    """Every image ROAD scores: [2 * P * B, C, H, W] on the inputs' device, LeRF then MoRF, percentile by percentile,
+    image by image (the library's order, so torch's generator gives each the library's noise)."""
+    systems = [(position, keep_mask(cam, percentile, most_relevant_first=most_relevant_first))
+               for most_relevant_first in (False, True) for percentile in road.percentiles
+               for position, cam in enumerate(cams)]
+    noise = [NOISE * torch.randn(inputs.shape[1], int((keep == 0).sum())) for _, keep in systems]
+    iterative = road.solver == "iterative" or (road.solver == "auto" and inputs.device.type == "cuda")
+    fill = _iterative_fill if iterative else _direct_fill
+    return fill(inputs.detach().float(), systems, noise, road.batch_size)
+
+
+def _direct_fill(inputs: torch.Tensor, systems: list[tuple[int, np.ndarray]], noise: list[torch.Tensor],
+                 _: int) -> torch.Tensor:
+    """The systems factorised by SuperLU on the CPU, one by one (`impute`)."""
+    images = inputs.cpu()
     out = []
-    for most_relevant_first in (False, True):
-        for percentile in road.percentiles:
-            for image, cam in zip(images, cams, strict=True):
-                keep = keep_mask(cam, percentile, most_relevant_first=most_relevant_first)
-                values = torch.from_numpy(impute(image.numpy(), keep))
-                filled = image.reshape(image.shape[0], -1).clone()
-                filled[:, torch.from_numpy(keep.ravel() == 0)] = values + NOISE * torch.randn_like(values)
-                out.append(filled.reshape_as(image))
-    return torch.stack(out)
+    for (position, keep), drawn in zip(systems, noise, strict=True):
+        image = images[position]
+        filled = image.reshape(image.shape[0], -1).clone()
+        filled[:, torch.from_numpy(keep.ravel() == 0)] = torch.from_numpy(impute(image.numpy(), keep)) + drawn
+        out.append(filled.reshape_as(image))
+    return torch.stack(out).to(inputs.device)
+
+
+def _iterative_fill(inputs: torch.Tensor, systems: list[tuple[int, np.ndarray]], noise: list[torch.Tensor],
+                    batch_size: int) -> torch.Tensor:
+    """The systems solved by conjugate gradients on the inputs' device, `batch_size` at a time."""
+    out = []
+    for start in range(0, len(systems), batch_size):
+        chunk = systems[start:start + batch_size]
+        keep = torch.from_numpy(np.stack([mask for _, mask in chunk]))[:, None]
+        dense = torch.zeros(len(chunk), inputs.shape[1], keep[0].numel())
+        for row, ((_, mask), drawn) in enumerate(zip(chunk, noise[start:start + batch_size], strict=True)):
+            dense[row][:, torch.from_numpy(mask.ravel() == 0)] = drawn
+        keep = keep.to(inputs.device)
+        solved = linear_fill(inputs[[position for position, _ in chunk]], keep).float()
+        out.append(torch.where(keep > 0.5, solved, solved + dense.reshape(solved.shape).to(inputs.device)))
+    return torch.cat(out)
 
 
 def road_combined(model: nn.Module, inputs: torch.Tensor, cams: np.ndarray, categories: Sequence[int],

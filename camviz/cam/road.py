@@ -106,14 +106,14 @@ def perturbed(inputs: torch.Tensor, cams: np.ndarray, road: Road = Road()) -> to
 def _direct_fill(inputs: torch.Tensor, systems: list[tuple[int, np.ndarray]], noise: list[torch.Tensor],
                  _: int) -> torch.Tensor:
     """The systems factorised by SuperLU on the CPU, one by one (`impute`)."""
-    images = inputs.cpu()
-    out = []
-    for (position, keep), drawn in zip(systems, noise, strict=True):
+    images = inputs.cpu().numpy()
+    out = np.empty((len(systems), *images.shape[1:]), np.float32)
+    for row, ((position, keep), drawn) in enumerate(zip(systems, noise, strict=True)):
         image = images[position]
-        filled = image.reshape(image.shape[0], -1).clone()
-        filled[:, torch.from_numpy(keep.ravel() == 0)] = torch.from_numpy(impute(image.numpy(), keep)) + drawn
-        out.append(filled.reshape_as(image))
-    return torch.stack(out).to(inputs.device)
+        filled = out[row].reshape(image.shape[0], -1)
+        filled[:] = image.reshape(image.shape[0], -1)
+        filled[:, np.flatnonzero(keep.ravel() == 0)] = impute(image, keep) + drawn.numpy()
+    return torch.from_numpy(out).to(inputs.device)
 
 
 def _iterative_fill(inputs: torch.Tensor, systems: list[tuple[int, np.ndarray]], noise: list[torch.Tensor],

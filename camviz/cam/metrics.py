@@ -29,7 +29,7 @@ from pytorch_grad_cam.metrics.cam_mult_image import CamMultImageConfidenceChange
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from torch import nn
 
-from camviz.cam.deletion import Ranked, deletion_auc, insertion_auc, relevance_ranks
+from camviz.cam.deletion import Curve, Ranked, deletion_auc, insertion_auc, relevance_ranks
 from camviz.cam.road import Road, road_combined
 from camviz.errors import UsageError
 
@@ -106,7 +106,7 @@ def _score(name: str, model: nn.Module, batch: torch.Tensor, cams: np.ndarray, c
     if name in ("deletion_auc", "insertion_auc"):
         area = deletion_auc if name == "deletion_auc" else insertion_auc
         ranks = relevance_ranks(rank_with_random_ties(cams), batch.device)
-        return area(model, batch, Ranked(ranks=ranks, categories=categories))
+        return area(model, batch, Ranked(ranks=ranks, categories=categories), Curve(batch_size=max(32, len(batch))))
     targets = [ClassifierOutputSoftmaxTarget(int(c)) for c in categories]
     with warnings.catch_warnings():  # the library calls np.float32() on torch tensors: NumPy 2 deprecation noise
         warnings.filterwarnings("ignore", "__array_wrap__ must accept context", DeprecationWarning)

@@ -131,7 +131,7 @@ def _scores(job: Job, inputs: torch.Tensor, result: CamBatch, samples: list[Samp
     kind = job.resolved.loaded.output_kind
     explained = [kind.explained(p, job.options.cam.target_category)[0] for p in result.probabilities]
     scores, seconds = timed_faithfulness_scores(job.resolved.model, inputs, result.cams, explained,
-                                                Scoring(metrics=job.options.output.metrics))
+                                                Scoring(metrics=job.options.output.metrics, batch_size=job.batch_size))
     tally = job.done.faithfulness
     if tally is not None:
         tally.timed(seconds, len(inputs))

@@ -54,3 +54,14 @@ def test_a_bare_metrics_flag_means_all_and_a_list_is_kept() -> None:
     assert bare_metrics(["--metrics"]) == ["--metrics=all"]
     assert bare_metrics(["--metrics", "--num-samples", "3"]) == ["--metrics=all", "--num-samples", "3"]
     assert bare_metrics(["--metrics", "road,deletion", "--cpu"]) == ["--metrics", "road,deletion", "--cpu"]
+
+
+def test_a_presets_metrics_true_means_all_of_them(camviz_main, trained_checkpoint, shapes_split, tmp_path) -> None:
+    data_dir, _ = shapes_split
+    preset = tmp_path / "preset.toml"
+    preset.write_text("metrics = true\nnum-samples = 1\nnum-workers = 0\n")
+    result = camviz_main("explain", "--config", preset, "--model-path", trained_checkpoint, "--data-dir", data_dir,
+                         "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    header = (tmp_path / "out" / "manifest.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[-4:] == ["road_combined", "cam_confidence_change", "deletion_auc", "insertion_auc"]

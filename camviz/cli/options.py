@@ -10,7 +10,7 @@ import typer
 
 from camviz.cam.options import CamOptions
 from camviz.cli.groups import OptionGroup
-from camviz.cli.parsing import IMG_SIZE_HELP, parse_floats, parse_img_size, split_classes
+from camviz.cli.parsing import IMG_SIZE_HELP, parse_floats, parse_img_size, parse_metrics, split_classes
 from camviz.data.options import InputOptions
 from camviz.discovery.options import ModelOptions, OutputName
 from camviz.output.options import FigureFormat, OutputOptions
@@ -74,13 +74,13 @@ def output_options(
     figure_format: Annotated[FigureFormat, typer.Option(help="Image format of the figures: png, jpg or webp (smaller files for large splits).")] = FigureFormat.png,
     save_raw: Annotated[bool, typer.Option("--save-raw", help="Also save each CAM as float32 .npy in [0, 1].")] = False,
     only_misclassified: Annotated[bool, typer.Option("--only-misclassified", help="Batch mode: write figures only for mistakes (the manifest keeps every row).")] = False,
-    metrics: Annotated[bool, typer.Option("--metrics", help="Batch mode: faithfulness scores (ROAD combined, CAM-multiplied confidence change, RISE deletion and insertion AUC) as manifest columns.")] = False,
+    metrics: Annotated[Optional[str], typer.Option(help="Batch mode: faithfulness scores as manifest columns: a comma-separated list of road (ROAD combined), confidence (CAM-multiplied confidence change), deletion and insertion (RISE AUC); a bare --metrics scores all four.")] = None,
     masks: Annotated[Optional[Path], typer.Option(help="Batch mode: a folder of object masks, one per image at the same relative path and stem (any image format; nonzero colour = object): adds pointing_hit, energy_in_object and iou columns, and the same of a centre and a random map (center_*, random_*) as baselines.")] = None,
     boxes: Annotated[Optional[Path], typer.Option(help="Batch mode: a CSV of path,x_min,y_min,x_max,y_max rows (the image's pixels as decoded, after its EXIF orientation; several per image) as the objects: adds the localization columns.")] = None,
 ) -> OutputOptions:
     """What is written (`camviz.output.options.OutputOptions`)."""
     return OutputOptions(output_dir=output_dir, figure_format=figure_format, save_raw=save_raw,
-                         only_misclassified=only_misclassified, metrics=metrics, masks=masks, boxes=boxes)
+                         only_misclassified=only_misclassified, metrics=parse_metrics(metrics), masks=masks, boxes=boxes)
 
 
 MODEL = OptionGroup(model_options)

@@ -27,6 +27,8 @@ def read_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional[
         ctx.meta["camviz.families"] = tuple(family_from_config(entry) for entry in families)
     known = {p.name for p in ctx.command.params}
     settings = {key.replace("-", "_"): setting for key, setting in table.items()}
+    if isinstance(settings.get("metrics"), bool):  # a preset's `metrics = true`: all of them
+        settings["metrics"] = "all" if settings["metrics"] else None
     if isinstance(settings.get("img_size"), list):  # a preset's `img-size = [96, 160]`
         settings["img_size"] = "x".join(str(v) for v in settings["img_size"])
     unknown = sorted(set(settings) - known)
@@ -54,11 +56,31 @@ def join_img_size(args: list[str]) -> list[str]:
     return joined
 
 
+def bare_metrics(args: list[str]) -> list[str]:
+    """A bare `--metrics` (last, or followed by another option) -> `--metrics=all` (Typer options that take a value
+    cannot also be plain flags)."""
+    return [f"{arg}=all" if arg == "--metrics" and (position + 1 == len(args) or args[position + 1].startswith("-"))
+            else arg for position, arg in enumerate(args)]
+
+
 class SizedCommand(TyperCommand):
-    """A command whose `--img-size` takes one number, `HxW`, or two numbers."""
+    """A command whose `--img-size` takes one number, `HxW`, or two numbers, and whose `--metrics` may be bare."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]  # typer.Context is the one Typer passes
-        return super().parse_args(ctx, join_img_size(args))
+        return super().parse_args(ctx, bare_metrics(join_img_size(args)))
+
+
+def parse_metrics(value: Optional[str]) -> tuple[str, ...]:
+    """`--metrics road,deletion` -> the metrics' column names (`camviz.cam.metrics.metric_names`); None -> none."""
+    if value is None:
+        return ()
+    from camviz.cam.metrics import metric_names  # torch: imported only when the option is given
+    from camviz.errors import UsageError
+
+    try:
+        return metric_names(value)
+    except UsageError as error:
+        raise typer.BadParameter(str(error).removeprefix("--metrics: "), param_hint="--metrics") from error
 
 
 def parse_img_size(value: Optional[str]) -> Optional[int | tuple[int, int]]:

@@ -30,6 +30,6 @@ class OutputOptions:
     figure_format: FigureFormat = FigureFormat.png
     save_raw: bool = False  # a float32 `.npy` beside each figure
     only_misclassified: bool = False  # batch mode: figures only for mistakes (every row is kept)
-    metrics: bool = False  # batch mode: faithfulness scores as manifest columns
+    metrics: tuple[str, ...] = ()  # batch mode: these faithfulness scores (`camviz.cam.metrics.METRIC_NAMES`) as manifest columns
     masks: Path | None = None  # batch mode: a mask per image, same relative path and stem (nonzero colour = object)
     boxes: Path | None = None  # batch mode: a CSV of path,x_min,y_min,x_max,y_max rows in the decoded image's pixels (EXIF orientation applied)

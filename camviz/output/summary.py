@@ -6,7 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from camviz.cam.baselines import BASELINE_NAMES
+from camviz.cam.faithfulness_baselines import FaithfulnessReport
 from camviz.cam.localization import LOCALIZATION_NAMES
+from camviz.output.faithfulness_summary import faithfulness_lines
 from camviz.output.localization_summary import LocalizationSummary, summarize_localization
 from camviz.output.result import ImageResult
 
@@ -24,6 +26,7 @@ class Summary:
     labelled: int = 0
     score_means: dict[str, float] = field(default_factory=dict)
     localization: LocalizationSummary = field(default_factory=LocalizationSummary)  # --masks / --boxes
+    faithfulness: FaithfulnessReport | None = None  # --metrics: time per metric, baselines (this run's images)
 
     @property
     def accuracy(self) -> float | None:
@@ -38,7 +41,7 @@ class Summary:
         if self.accuracy is not None:
             lines.append(f"accuracy on processed samples: {self.accuracy:.1%} ({self.correct}/{self.labelled})")
         lines += [f"mean {name}: {value:.4f}" for name, value in self.score_means.items()]
-        return lines + self.localization.lines()
+        return lines + faithfulness_lines(self.faithfulness) + self.localization.lines()
 
 
 def summarize(results: Iterable[ImageResult], resumed: int = 0, classes: Sequence[str] | None = None) -> Summary:

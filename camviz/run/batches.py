@@ -11,7 +11,8 @@ from typing import Protocol
 import torch
 
 from camviz.cam.engine import CamBatch, CamEngine
-from camviz.cam.metrics import faithfulness_scores
+from camviz.cam.faithfulness_baselines import BASELINE_METRICS, BASELINES, FaithfulnessTally, baseline_maps
+from camviz.cam.metrics import Scoring, faithfulness_scores, timed_faithfulness_scores
 from camviz.data.ground_truth import GroundTruth, ObjectTruth
 from camviz.data.listing import Sample
 from camviz.data.loader import DecodedBatch, stop_workers
@@ -30,6 +31,7 @@ class Done:
     rows: Mapping[int, ImageResult] | None = None  # batch mode: the manifest's rows (kept and new), live
     resumed: int = 0  # of those, rows kept from an earlier run
     files: list[Path] | None = None  # single mode: the files written, live
+    faithfulness: FaithfulnessTally | None = None  # --metrics: seconds per metric and the baselines' scores
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +46,7 @@ class Job:
     settings_key: str = ""  # what shapes the outputs, hashed (`camviz.run.resume.settings_key`)
     record: dict = field(default_factory=dict)  # run.json as the run started (`camviz.run.provenance`)
     ground_truth: GroundTruth | None = None  # --masks / --boxes
+    baseline_images: frozenset[int] = frozenset()  # --metrics: the indices whose baseline maps are scored too
     said: set[str] = field(default_factory=set)  # the kinds of ground-truth notes already said
     done: Done = field(default_factory=Done)  # what is finished so far
 
@@ -76,7 +79,8 @@ def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter) -> Non
 def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor, writer: SampleWriter) -> None:
     """CAMs (and --metrics scores) for one decoded batch, each sample handed to the writer."""
     result = job.engine.compute(inputs, job.options.cam.target_category)
-    scores = _scores(job, inputs, result) if job.options.output.metrics else [{} for _ in batch.samples]
+    scores = _scores(job, inputs, result, batch.samples) if job.options.output.metrics \
+        else [{} for _ in batch.samples]
     pixels = batch.pixels.numpy()
     cams = result.cams if result.label_cams is None else result.label_cams  # multilabel: [K, H, W] each
     truths = batch.truths or [None] * len(batch.samples)
@@ -121,9 +125,22 @@ def _model_input(batch: DecodedBatch, preprocessing: Preprocessing, device: torc
     return preprocessing.normalize(batch.pixels.to(device, non_blocking=True))
 
 
-def _scores(job: Job, inputs: torch.Tensor, result: CamBatch) -> list[dict[str, float]]:
-    """--metrics: each sample's faithfulness scores for the class its CAM explains."""
+def _scores(job: Job, inputs: torch.Tensor, result: CamBatch, samples: list[Sample]) -> list[dict[str, float]]:
+    """--metrics: each sample's faithfulness scores for the class its CAM explains; their time, and the baselines'
+    scores on the samples of the baseline subset, added to the run's tally."""
     kind = job.resolved.loaded.output_kind
     explained = [kind.explained(p, job.options.cam.target_category)[0] for p in result.probabilities]
-    scores = faithfulness_scores(job.resolved.model, inputs, result.cams, explained)
+    scores, seconds = timed_faithfulness_scores(job.resolved.model, inputs, result.cams, explained,
+                                                Scoring(metrics=job.options.output.metrics, batch_size=job.batch_size))
+    tally = job.done.faithfulness
+    if tally is not None:
+        tally.timed(seconds, len(inputs))
+        chosen = [position for position, sample in enumerate(samples) if sample.index in job.baseline_images]
+        metrics = [name for name in job.options.output.metrics if name in BASELINE_METRICS]
+        if chosen and metrics:
+            tally.scored(None, {name: scores[name][chosen] for name in metrics})
+            for baseline in BASELINES:
+                maps = baseline_maps(baseline, [samples[p].index for p in chosen], *inputs.shape[-2:])
+                tally.scored(baseline, faithfulness_scores(job.resolved.model, inputs[chosen], maps,
+                                                           [explained[p] for p in chosen], Scoring(metrics=metrics)))
     return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(inputs))]

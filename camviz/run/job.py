@@ -14,9 +14,9 @@ from pathlib import Path
 
 from camviz.cam.baselines import BASELINE_NAMES
 from camviz.cam.engine import CamEngine
+from camviz.cam.faithfulness_baselines import FaithfulnessTally, baseline_subset
 from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.cam.memory import check_figure_fits, check_input_fits
-from camviz.cam.metrics import METRIC_NAMES
 from camviz.cam.options import CamOptions
 from camviz.data.classes import match_class_folders
 from camviz.data.ground_truth import GroundTruth, read_ground_truth
@@ -95,7 +95,9 @@ def explain(options: ExplainOptions, progress: Progress | None = None, *,
         key = settings_key(options, resolved, engine.method)
         job = Job(options=options, resolved=resolved, engine=engine, progress=progress, batch_size=batch_size,
                   settings_key=key, record=start_record(options, resolved, engine.method, key, command_line),
-                  ground_truth=ground_truth)
+                  ground_truth=ground_truth, baseline_images=_baseline_images(options, samples))
+        if options.output.metrics:
+            job.done.faithfulness = FaithfulnessTally()
         with _recorded(job, ranks.is_main) as outcome:
             outcome.result = _run_single(job, samples) if options.mode is RunMode.single \
                 else _run_batch(job, samples, folder_classes, ranks)
@@ -158,6 +160,11 @@ def _check_explicit_size_fits(options: ExplainOptions, count: int, local_rank: i
         check_input_fits(*size, batch=min(batch_size, count), channels=1)
 
 
+def _baseline_images(options: ExplainOptions, samples: list[Sample]) -> frozenset[int]:
+    """--metrics: the seeded subset of the selected images (`--seed`) whose baseline maps are scored too."""
+    return baseline_subset((s.index for s in samples), options.inputs.seed) if options.output.metrics else frozenset()
+
+
 def _ground_truth(output: OutputOptions, samples: list[Sample], progress: Progress) -> GroundTruth | None:
     """--masks / --boxes read and matched to the selected images: none matching is an error, some is said."""
     if output.masks is None and output.boxes is None:
@@ -206,7 +213,7 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     for note in check.notes():
         job.progress.warn(note)
     done = {result.index for result in check.results}
-    score_names = (*(METRIC_NAMES if job.options.output.metrics else ()),
+    score_names = (*job.options.output.metrics,
                    *((*LOCALIZATION_NAMES, *BASELINE_NAMES) if job.ground_truth else ()))
     manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), kept=check.results,
                               score_names=score_names, sources=row_sources)
@@ -222,6 +229,8 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     if ranks.is_main and ranks.is_distributed:
         results = merge_rank_manifests(job.output_dir, ranks.world_size, _labels(job))
     summary = summarize(results, len(check.results), job.resolved.class_names)
+    if job.done.faithfulness is not None:
+        summary.faithfulness = job.done.faithfulness.report()
     if ranks.is_main:
         _finish_output_dir(job, results, summary, class_means)
     return ExplainResult(output_dir=job.output_dir, outputs=outputs, manifest=job.output_dir / MANIFEST_NAME,

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from camviz.cam.memory import check_figure_fits
 from camviz.cam.methods import canonical_method_name
+from camviz.cam.metrics import METRIC_NAMES
 from camviz.cam.options import CamOptions
 from camviz.data.options import InputOptions
 from camviz.discovery.options import ModelOptions
@@ -54,6 +55,9 @@ def check_options(options: ExplainOptions) -> None:
         raise UsageError(f"--num-workers must be at least 0 (got {options.num_workers})")
     if output.metrics and inputs.data_dir is None:
         raise UsageError("--metrics needs --data-dir: the scores are columns of manifest.csv")
+    unknown = [name for name in output.metrics if name not in METRIC_NAMES]
+    if unknown:
+        raise UsageError(f"unknown metric {', '.join(unknown)}; choose from {', '.join(METRIC_NAMES)}")
     if (output.masks or output.boxes) and inputs.data_dir is None:
         raise UsageError("--masks and --boxes need --data-dir: the localization scores are columns of manifest.csv")
     size = check_model_options(options.model)

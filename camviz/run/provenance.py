@@ -19,6 +19,7 @@ from enum import Enum
 from importlib import metadata
 from pathlib import Path, PurePath
 
+from camviz.output.faithfulness_summary import faithfulness_record
 from camviz.output.summary import Summary
 from camviz.run.model import ResolvedModel
 from camviz.run.options import ExplainOptions
@@ -125,5 +126,6 @@ def finish_record(record: dict[str, object], status: str, notes: Sequence[str], 
                   "correct": summary.correct, "labelled": summary.labelled}
     if outputs is not None:
         counts["files"] = outputs
+    faithfulness = summary.faithfulness if summary is not None else None
     return {**record, "ended": utc_now(), "status": shown_text(status), "notes": [shown_text(note) for note in notes],
-            "counts": counts or None}
+            "counts": counts or None, **({"faithfulness": faithfulness_record(faithfulness)} if faithfulness else {})}

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from camviz.cam.engine import CamBatch
-from camviz.cam.metrics import METRIC_NAMES, Scoring, faithfulness_scores, rank_with_random_ties
+from camviz.cam.metrics import METRIC_NAMES, Scoring, faithfulness_scores, metric_names, rank_with_random_ties
 from camviz.discovery.models import LoadedModel
 from camviz.errors import UsageError
 from tests.support.demo import explained_shapes
@@ -83,3 +83,12 @@ def test_bad_arguments(loaded: LoadedModel, explained) -> None:
         faithfulness_scores(loaded.model, inputs, batch.cams, [0] * len(inputs), Scoring(metrics=["accuracy"]))
     with pytest.raises(ValueError, match="do not match"):
         faithfulness_scores(loaded.model, inputs, batch.cams[:3], [0] * len(inputs))
+
+
+def test_metric_names_read_short_or_column_names_in_a_fixed_order() -> None:
+    assert metric_names("all") == METRIC_NAMES
+    assert metric_names("insertion, road") == ("road_combined", "insertion_auc")
+    assert metric_names("deletion_auc,deletion,confidence") == ("cam_confidence_change", "deletion_auc")
+    for bad in ("road,nonsense", "", ","):
+        with pytest.raises(UsageError, match="choose from road, confidence, deletion, insertion"):
+            metric_names(bad)

@@ -4,6 +4,7 @@ input and output followed."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -161,6 +162,23 @@ def test_metrics_are_numeric_manifest_columns_with_means_in_the_summary(
         assert all(np.isfinite(values))
         mean = re.search(rf"mean {name}: (-?[\d.]+)", result.stdout)
         assert mean and float(mean.group(1)) == pytest.approx(np.mean(values), abs=1e-3)
+
+
+def test_metrics_takes_a_list_and_the_manifest_has_only_those_columns(
+    camviz_main, trained_checkpoint, shapes_split, tmp_path
+) -> None:
+    data_dir, _ = shapes_split
+    result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
+                         "--metrics", "insertion,deletion", "--num-samples", 2, "--num-workers", 0)
+    assert result.returncode == 0, result.stderr
+    header = (tmp_path / "manifest.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[-2:] == ["deletion_auc", "insertion_auc"] and "road_combined" not in header
+    assert "mean road_combined" not in result.stdout and "mean deletion_auc" in result.stdout
+    faithfulness = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))["faithfulness"]
+    assert set(faithfulness["seconds_per_image"]) == {"deletion_auc", "insertion_auc"}
+    assert all(seconds > 0 for seconds in faithfulness["seconds_per_image"].values())
+    assert faithfulness["baseline_images"] == 2 and set(faithfulness["baseline_means"]) == {"centre", "random"}
+    assert "faithfulness baselines on 2 images" in result.stdout
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))

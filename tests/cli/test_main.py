@@ -38,6 +38,8 @@ CASES = {
     "not a number": (["--data-dir", "DATA", "--batch-size", "many"], "good", 2, "batch-size"),
     "corrupt single image": (["--image-path", "BROKEN"], "good", 1, "cannot decode"),
     "metrics in single mode": (["--image-path", "IMG", "--metrics"], "good", 2, "--metrics needs --data-dir"),
+    "unknown metric": (["--data-dir", "DATA", "--metrics", "road,nonsense"], "good", 2,
+                       "unknown metric nonsense; choose from road, confidence, deletion, insertion"),
 }
 
 

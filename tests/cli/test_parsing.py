@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from camviz.cli.parsing import bare_metrics
 from tests.support.checkpoints import Source, figure_shape
 from tests.support.cli import invoke_ok
 from tests.support.manifest import manifest_rows
@@ -47,3 +48,20 @@ def test_unknown_figure_format_is_a_usage_error(camviz_main, trained_checkpoint,
     result = camviz_main("explain", "--model-path", trained_checkpoint, "--data-dir", data_dir, "--output-dir", tmp_path,
                          "--figure-format", "gif")
     assert result.returncode == 2 and "figure-format" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bare_metrics_flag_means_all_and_a_list_is_kept() -> None:
+    assert bare_metrics(["--metrics"]) == ["--metrics=all"]
+    assert bare_metrics(["--metrics", "--num-samples", "3"]) == ["--metrics=all", "--num-samples", "3"]
+    assert bare_metrics(["--metrics", "road,deletion", "--cpu"]) == ["--metrics", "road,deletion", "--cpu"]
+
+
+def test_a_presets_metrics_true_means_all_of_them(camviz_main, trained_checkpoint, shapes_split, tmp_path) -> None:
+    data_dir, _ = shapes_split
+    preset = tmp_path / "preset.toml"
+    preset.write_text("metrics = true\nnum-samples = 1\nnum-workers = 0\n")
+    result = camviz_main("explain", "--config", preset, "--model-path", trained_checkpoint, "--data-dir", data_dir,
+                         "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    header = (tmp_path / "out" / "manifest.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[-4:] == ["road_combined", "cam_confidence_change", "deletion_auc", "insertion_auc"]

@@ -21,7 +21,8 @@ from camviz.run.options import ExplainOptions, RunMode, check_options, check_tar
     ({"num_samples": 0}, "--num-samples must be at least 1"),
     ({"batch_size": 0}, "--batch-size must be at least 1"),
     ({"num_workers": -1}, "--num-workers must be at least 0"),
-    ({"metrics": True}, "--metrics needs --data-dir"),
+    ({"metrics": ("road_combined",)}, "--metrics needs --data-dir"),
+    ({"metrics": ("nonsense",), "inputs": "dir"}, "unknown metric nonsense; choose from road_combined"),
     ({"threshold": 1.5}, "--threshold must be between 0 and 1"),
     ({"img_size": 4}, "at least 8 pixels"),
     ({"img_size": (8, 1_000_000_000)}, "is too large for this machine"),
@@ -29,13 +30,14 @@ from camviz.run.options import ExplainOptions, RunMode, check_options, check_tar
 ], ids=lambda value: "-".join(map(str, value)) if isinstance(value, dict) else None)
 def test_each_bad_option_is_one_usage_line(trained_checkpoint: Path, circle_image: Path, tmp_path: Path,
                                            change: dict, message: str) -> None:
-    images = {"none": (), "missing": (tmp_path / "gone.png",)}.get(change.get("inputs"), (circle_image,))
+    images = {"none": (), "missing": (tmp_path / "gone.png",), "dir": ()}.get(change.get("inputs"), (circle_image,))
     options = ExplainOptions(
         model=ModelOptions(path=trained_checkpoint, threshold=change.get("threshold", 0.5),
                            img_size=change.get("img_size")),
-        inputs=InputOptions(images=images, num_samples=change.get("num_samples")),
+        inputs=InputOptions(images=images, num_samples=change.get("num_samples"),
+                            data_dir=tmp_path if change.get("inputs") == "dir" else None),
         cam=CamOptions(method=change.get("method", "gradcam")),
-        output=OutputOptions(output_dir=tmp_path / "out", metrics=change.get("metrics", False)),
+        output=OutputOptions(output_dir=tmp_path / "out", metrics=change.get("metrics", ())),
         batch_size=change.get("batch_size"), num_workers=change.get("num_workers"))
     with pytest.raises(UsageError, match=message) as refused:
         check_options(options)

@@ -18,6 +18,7 @@ from camviz.discovery.options import ModelOptions
 from camviz.output.options import OutputOptions
 
 if TYPE_CHECKING:
+    from camviz.run.audit import AuditResult
     from camviz.run.job import ExplainResult
     from camviz.run.model import ResolvedModel
 
@@ -116,6 +117,35 @@ def _report(result: ExplainResult) -> None:
     typer.echo(f"figures in {result.output_dir}/, manifest {result.manifest}")
     for line in result.summary.lines():
         typer.echo(f"  {line}")
+    if result.audit is not None:
+        _report_audit(result.audit)
+
+
+def _report_audit(audit: AuditResult) -> None:
+    """The audit's summary: the counts, then a line per flagged cluster and per class too small to cluster."""
+    first, *rest = audit.lines
+    typer.echo(f"  {first}")
+    for line in rest:
+        typer.echo(f"    {line}")
+    if audit.outputs:
+        typer.echo(f"  wrote {audit.outputs[0]}")
+
+
+@app.command()
+def audit(
+    output_dir: Annotated[Path, typer.Argument(help="The --output-dir of a finished camviz explain --data-dir run.")],
+    clusters: Annotated[Optional[int], typer.Option(help="Clusters per class (default: chosen by the eigengap, at most 8).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the clustering (camviz explain --audit uses its --seed).")] = 0,
+) -> None:
+    """Is it right for the right reasons? Cluster a finished run's maps per explained class (SpRAy, Lapuschkin et al.
+    2019) and flag clusters that look at a fixed place, the border or outside the objects; no CAM is computed again."""
+    from camviz.cam.audit import AuditOptions
+    from camviz.run.audit import audit_run
+
+    result = audit_run(output_dir, AuditOptions(clusters=clusters, seed=seed))
+    for note in result.notes:
+        typer.echo(f"warning: {note}", err=True)
+    _report_audit(result)
 
 
 @app.command(cls=SizedCommand)
@@ -214,7 +244,7 @@ def sanity(
     inputs: Annotated[InputOptions, INPUTS.with_defaults(num_samples=16)],
     cam: Annotated[CamOptions, CAM],
     output: Annotated[OutputOptions, OUTPUT.without("figure_format", "save_raw", "only_misclassified", "metrics", "masks",
-                                           "boxes").with_defaults(output_dir=Path("sanity_results"))],
+                                           "boxes", "audit").with_defaults(output_dir=Path("sanity_results"))],
     batch_size: BatchSize = None,
     draws: Annotated[int, typer.Option(help="Random initialisations of the blocks above the target layer that the verdict looks at (the warning needs the maps to survive every one).")] = 3,
 ) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from camviz.cam.audit import AuditOptions
 from camviz.cam.engine import CamEngine
 from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.cam.memory import check_figure_fits, check_input_fits
@@ -33,8 +34,10 @@ from camviz.output.outdir import claim_output_dir, make_output_dir
 from camviz.output.pool import WritePool
 from camviz.output.result import ImageResult
 from camviz.output.run_record import write_run_record
+from camviz.output.small_maps import SmallMapWriter, maps_name, merge_rank_maps
 from camviz.output.summary import Summary, summarize
-from camviz.output.writers import BatchWriter, SingleWriter, WriterSettings
+from camviz.output.writers import BatchWriter, MapKeepers, SingleWriter, WriterSettings
+from camviz.run.audit import AuditResult, audit_finished
 from camviz.run.batches import Job, drive
 from camviz.run.cpus import default_batch_size, share_cpus
 from camviz.run.model import ResolvedModel, resolve_model, select_device
@@ -55,6 +58,7 @@ class ExplainResult:
     manifest: Path | None = None
     summary: Summary = field(default_factory=Summary)
     exit_code: int = 0  # 0 all done, 3 some inputs skipped (DESIGN.md); under torchrun, the worst rank's
+    audit: AuditResult | None = None  # --audit (rank 0)
 
 
 def explain(options: ExplainOptions, progress: Progress | None = None, *,
@@ -209,24 +213,34 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
                               score_names=score_names, sources=row_sources)
     job.done.rows, job.done.resumed = manifest.results, len(check.results)
     class_means = ClassMeans(folder_classes, job.resolved.preprocessing.size)
+    keepers = MapKeepers(class_means=class_means,
+                         small_maps=SmallMapWriter(job.output_dir / maps_name(ranks.rank, ranks.world_size),
+                                                   kept=check.maps))
     job.progress.start(len(mine))
     job.progress.advance(len(done))
-    exit_code, outputs = _explain_shard(job, [s for s in mine if s.index not in done], manifest, class_means)
+    exit_code, outputs = _explain_shard(job, [s for s in mine if s.index not in done], manifest, keepers)
     if exit_code in (0, 3):  # every rank finished: the same decision everywhere, so the collective is safe
         class_means.sums = sum_over_ranks(class_means.sums, job.resolved.device)
         class_means.counts = sum_over_ranks(class_means.counts, job.resolved.device)
     results = list(manifest.results.values())
     if ranks.is_main and ranks.is_distributed:
         results = merge_rank_manifests(job.output_dir, ranks.world_size, _labels(job))
+        merge_rank_maps(job.output_dir, ranks.world_size, [result.index for result in results])
     summary = summarize(results, len(check.results), job.resolved.class_names)
+    audit = None
+    if ranks.is_main and job.options.output.audit:
+        audit = audit_finished(job.output_dir, AuditOptions(seed=job.options.inputs.seed), _labels(job))
+        for note in audit.notes:
+            job.progress.warn(note)
+        results = [replace(result, cluster=audit.cells.get(result.index, "")) for result in results]
     if ranks.is_main:
         _finish_output_dir(job, results, summary, class_means)
     return ExplainResult(output_dir=job.output_dir, outputs=outputs, manifest=job.output_dir / MANIFEST_NAME,
-                         summary=summary, exit_code=exit_code)
+                         summary=summary, exit_code=exit_code, audit=audit)
 
 
 def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
-                   class_means: ClassMeans) -> tuple[int, list[Path]]:
+                   keepers: MapKeepers) -> tuple[int, list[Path]]:
     """Explain `todo` into the manifest: the worst exit code over the ranks (a failure here is raised after
     the other ranks have heard it) and the figures written."""
     failure, outputs = None, []
@@ -234,7 +248,7 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
     try:
         with WritePool(cpus.writer_threads, max_pending=max(16, 2 * job.batch_size)) as pool:
             writer = BatchWriter(_writer_settings(job), manifest=manifest, pool=pool, say=job.progress.warn,
-                                 class_means=class_means)
+                                 keepers=keepers)
             outputs = writer.outputs
             workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))
             device = job.resolved.device.type  # on the CPU device the workers normalise
@@ -246,6 +260,8 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
         failure = error
     finally:
         manifest.close()
+        if keepers.small_maps is not None:
+            keepers.small_maps.close()
     own_code = failure.exit_code if failure else (3 if any(not r.ok for r in manifest.results.values()) else 0)
     exit_code = worst_exit_code(own_code, job.resolved.device)
     if failure is not None:

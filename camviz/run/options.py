@@ -54,6 +54,8 @@ def check_options(options: ExplainOptions) -> None:
         raise UsageError(f"--num-workers must be at least 0 (got {options.num_workers})")
     if output.metrics and inputs.data_dir is None:
         raise UsageError("--metrics needs --data-dir: the scores are columns of manifest.csv")
+    if output.audit and inputs.data_dir is None:
+        raise UsageError("--audit needs --data-dir: it compares the maps of a whole split")
     if (output.masks or output.boxes) and inputs.data_dir is None:
         raise UsageError("--masks and --boxes need --data-dir: the localization scores are columns of manifest.csv")
     size = check_model_options(options.model)

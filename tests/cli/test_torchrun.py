@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from camviz.output.small_maps import read_run_maps
 from tests.support.manifest import manifest_rows
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -43,3 +44,23 @@ def test_two_ranks_write_what_one_process_writes(camviz_main, trained_checkpoint
     assert len(set(two_indices)) == len(two_indices)
     assert not list((tmp_path / "two").glob("manifest.rank*.csv"))
     assert ranked.stdout.count("processed:") == 1, "only rank 0 reports"
+
+
+@pytest.mark.process
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_two_ranks_keep_every_small_map_and_audit_as_one_process(camviz_main, shortcut_case, tmp_path):
+    model, data_dir, _ = shortcut_case
+    common = ["--model-path", model, "--data-dir", data_dir, "--num-workers", "0", "--audit"]
+    single = camviz_main("explain", *common, "--output-dir", tmp_path / "one")
+    assert single.returncode == 0, single.stderr
+    ranked = _torchrun("explain", *common, "--output-dir", tmp_path / "two", cwd=tmp_path)
+    assert ranked.returncode == 0, ranked.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "two").glob("cam_maps*.bin")) == ["cam_maps.bin"]
+    assert sorted(read_run_maps(tmp_path / "two") or {}) == list(range(90))
+    one, two = ((tmp_path / name / "audit.csv").read_text() for name in ("one", "two"))
+    assert two == one and ranked.stdout.count("audit:") == 1
+    assert [row["cluster"] for row in manifest_rows(tmp_path / "two", ("cluster",))] == \
+        [row["cluster"] for row in manifest_rows(tmp_path / "one", ("cluster",))]
+    again = camviz_main("audit", tmp_path / "two")
+    assert again.returncode == 0 and (tmp_path / "two" / "audit.csv").read_text() == one

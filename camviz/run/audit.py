@@ -1,0 +1,143 @@
+"""The audit, wired: a finished batch run's small maps (`cam_maps.bin`) clustered per explained class (SpRAy,
+`camviz.cam.audit`), each cluster described and flagged (`camviz.cam.audit_flags`), written as `audit.csv` and the
+manifest's `cluster` column (`camviz.output.audit`). No CAM is computed again: `camviz audit OUTPUT_DIR` and
+`camviz explain --audit` read the same files and give the same clusters for the same seed.
+
+Each map counts towards the class it explains (the manifest's `target`; multi-label: each explained label's map
+towards that label).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from camviz.cam.audit import AuditOptions, check_audit_options
+from camviz.cam.audit_flags import ClassAudit, ClassMaps, audit_class
+from camviz.errors import CamvizError
+from camviz.output.audit import audit_lines, write_audit_table
+from camviz.output.manifest import MANIFEST_NAME, joined, read_manifest_table, write_manifest
+from camviz.output.outdir import claim_output_dir
+from camviz.output.result import ImageResult
+from camviz.output.run_record import RUN_RECORD_NAME, read_run_record
+from camviz.output.small_maps import MAPS_NAME, read_run_maps
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditResult:
+    """What an audit found (a `ClassAudit` per explained class, in class order) and wrote, and its summary lines."""
+
+    classes: tuple[ClassAudit, ...]
+    output_dir: Path | None = None  # None: maps given in memory, nothing written
+    outputs: tuple[Path, ...] = ()
+    lines: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what the user should know about the input (rows without a small map)
+    cells: Mapping[int, str] = field(default_factory=dict)  # written runs: each manifest index's `cluster` cell
+
+    @property
+    def flagged(self) -> tuple[str, ...]:
+        """The flagged clusters' names (`<class>/<n>`)."""
+        return tuple(one.cluster_name(stats.number) for one in self.classes for stats in one.flagged)
+
+
+def audit_maps(maps: Sequence[np.ndarray] | np.ndarray, labels: Sequence[str], options: AuditOptions = AuditOptions(),
+               known: Mapping[str, np.ndarray] | None = None) -> AuditResult:
+    """The audit of maps in memory: `maps` [N, H, W] (each in [0, 1]), `labels` the class each explains; `known`:
+    optional per-map `correct`, `confidence` and `energy_in_object` arrays [N]. Keys are positions in `maps`."""
+    check_audit_options(options)
+    stacked = np.asarray(maps, np.float32)
+    if stacked.ndim != 3 or len(stacked) != len(labels):
+        raise CamvizError(f"the audit takes N maps [N, H, W] and N labels (got maps {stacked.shape}, "
+                          f"{len(labels)} labels)")
+    known = known or {}
+    found = []
+    for name in dict.fromkeys(labels):
+        inside = np.array([label == name for label in labels])
+        group = ClassMaps(maps=stacked[inside], **{key: np.asarray(value)[inside] for key, value in known.items()})
+        found.append(audit_class(name, tuple(int(i) for i in np.flatnonzero(inside)), group, options))
+    classes = tuple(found)
+    return AuditResult(classes=classes, lines=tuple(audit_lines(classes)))
+
+
+def audit_run(output_dir: Path, options: AuditOptions = AuditOptions()) -> AuditResult:
+    """`camviz audit OUTPUT_DIR`: check that it is a finished batch run with small maps, then audit it (holding the
+    folder's lock, as a batch run does)."""
+    check_audit_options(options)
+    output_dir = Path(output_dir)
+    record = read_run_record(output_dir) if output_dir.is_dir() else None
+    manifest = output_dir / MANIFEST_NAME
+    if record is None and not manifest.is_file():
+        raise CamvizError(f"{output_dir} is not a camviz output folder (no {RUN_RECORD_NAME} or {MANIFEST_NAME}); "
+                          "give the --output-dir of a camviz explain --data-dir run")
+    if record is not None and record.get("mode") == "single":
+        raise CamvizError(f"{output_dir} holds a single-image run: the audit compares the maps of a whole split "
+                          "(camviz explain --data-dir)")
+    if not manifest.is_file():
+        raise CamvizError(f"{output_dir} has no {MANIFEST_NAME}: the run did not finish; run it again with --resume")
+    with claim_output_dir(output_dir, exclusive=True):
+        return audit_finished(output_dir, options, _labels(record))
+
+
+def audit_finished(output_dir: Path, options: AuditOptions, labels: Sequence[str] | None = None) -> AuditResult:
+    """Audit a finished batch run's folder (the caller holds its lock) and write `audit.csv` and the manifest's
+    `cluster` column; `labels`: a multi-label model's labels, by which the manifest is read."""
+    maps = read_run_maps(output_dir)
+    if maps is None:
+        raise CamvizError(f"{output_dir} has no small maps ({MAPS_NAME}): the run was made by an older camviz; run "
+                          "the same camviz explain again with --resume to make them (finished figures are kept)")
+    score_names, results = read_manifest_table(output_dir / MANIFEST_NAME, labels)
+    usable = [result for result in results if result.ok and result.explained]
+    missing = [result for result in usable if len(maps.get(result.index, ())) < len(result.explained)]
+    if usable and len(missing) == len(usable):
+        raise CamvizError(f"{output_dir}: none of the manifest's {len(usable)} explained images has a small map in "
+                          f"{MAPS_NAME}; run the same camviz explain again with --resume to make them")
+    found = _grouped([result for result in usable if result not in missing], maps)
+    classes = tuple(audit_class(name, keys, group, options) for name, (keys, group) in found.items())
+    cells = {one.name: one.cluster_of() for one in classes}
+    names = {result.index: _cluster_cell(result, cells) for result in results}
+    write_manifest(output_dir / MANIFEST_NAME, [replace(result, cluster=names[result.index]) for result in results],
+                   score_names)
+    table = write_audit_table(output_dir, classes, {result.index: result.path for result in results})
+    notes = (f"audit: {len(missing)} explained images have no small map and are left out (run the same camviz "
+             "explain again with --resume to make them)",) if missing else ()
+    return AuditResult(classes=classes, output_dir=output_dir, outputs=(table, output_dir / MANIFEST_NAME),
+                       lines=tuple(audit_lines(classes)), notes=notes, cells=names)
+
+
+def _grouped(results: Sequence[ImageResult], maps: Mapping[int, np.ndarray]) -> dict[str, tuple[tuple[int, ...], ClassMaps]]:
+    """Per explained class (in order of first appearance by index): the images' indices and their maps, with
+    whether each image is correct, its confidence and its maps' energy in the objects (nan without ground truth)."""
+    rows: dict[str, list[tuple[int, np.ndarray, bool, float, float]]] = {}
+    for result in sorted(results, key=lambda one: one.index):
+        for position, name in enumerate(result.explained):
+            energy = result.scores.get("energy_in_object", np.nan) if position == 0 else np.nan
+            rows.setdefault(name, []).append((result.index, maps[result.index][position], result.correct,
+                                              result.confidence[0] if result.confidence else np.nan, energy))
+    grouped = {}
+    for name, found in rows.items():
+        keys, small, correct, confidence, energy = zip(*found, strict=True)
+        energies = np.array(energy, np.float64)
+        grouped[name] = (tuple(keys), ClassMaps(maps=np.stack(small).astype(np.float32) / 255.0,
+                                                correct=np.array(correct), confidence=np.array(confidence),
+                                                energy_in_object=energies if np.isfinite(energies).any() else None))
+    return grouped
+
+
+def _cluster_cell(result: ImageResult, cells: Mapping[str, Mapping[int, str]]) -> str:
+    """The image's `cluster` cell: the cluster of each of its maps (multi-label: joined with `+`), empty if none."""
+    names = [cells.get(name, {}).get(result.index, "") for name in result.explained]
+    return joined([name for name in names if name])
+
+
+def _labels(record: Mapping[str, object] | None) -> list[str] | None:
+    """A multi-label run's labels, from its run.json (None: one class a row)."""
+    model = record.get("model") if record else None
+    if not isinstance(model, dict):
+        return None
+    output = model.get("output")
+    if isinstance(output, dict) and output.get("kind") == "multilabel":
+        return list(model.get("class_names") or []) or None
+    return None

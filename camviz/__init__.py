@@ -56,6 +56,9 @@ _LAZY = {
     "SanityOptions": "camviz.run.sanity",
     "SanityResult": "camviz.run.sanity",
     "sanity": "camviz.run.sanity",
+    "audit": "camviz.run.audit",
+    "AuditResult": "camviz.run.audit",
+    "AuditOptions": "camviz.cam.audit",
     # integrations: a notebook call and a training-loop logger (the Lightning callback is camviz.lightning)
     "ImageExplanation": "camviz.integrations.explanation",
     "explain_image": "camviz.integrations.notebook",
@@ -65,6 +68,8 @@ _LAZY = {
 __all__ = [
     "FAMILIES",
     "METHODS",
+    "AuditOptions",
+    "AuditResult",
     "CamBatch",
     "CamEngine",
     "CamOptions",
@@ -94,6 +99,7 @@ __all__ = [
     "TargetLayerError",
     "TargetLayers",
     "UsageError",
+    "audit",
     "candidate_layers",
     "compare_methods",
     "describe",

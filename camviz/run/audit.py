@@ -14,16 +14,30 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from camviz.cam.audit import AuditOptions, check_audit_options
 from camviz.cam.audit_flags import ClassAudit, ClassMaps, audit_class
-from camviz.errors import CamvizError
+from camviz.data.decode import decode_image
+from camviz.errors import CamvizError, UsageError
 from camviz.output.audit import audit_lines, write_audit_table
+from camviz.output.audit_figure import ClusterRow, TypicalImage, class_figure, write_class_figures
 from camviz.output.manifest import MANIFEST_NAME, joined, read_manifest_table, write_manifest
 from camviz.output.outdir import claim_output_dir
 from camviz.output.result import ImageResult
 from camviz.output.run_record import RUN_RECORD_NAME, read_run_record
 from camviz.output.small_maps import MAPS_NAME, read_run_maps
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinishedRun:
+    """A finished batch run's folder, and what its run.json says the audit needs besides its files."""
+
+    output_dir: Path
+    labels: tuple[str, ...] | None = None  # a multi-label model's labels, by which the manifest is read
+    data_dir: Path | None = None  # where its images are, for the overlays of the class figures (None: maps only)
+    size: tuple[int, int] = (96, 96)  # the model's input height and width
+    figure_format: str = "png"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +55,25 @@ class AuditResult:
     def flagged(self) -> tuple[str, ...]:
         """The flagged clusters' names (`<class>/<n>`)."""
         return tuple(one.cluster_name(stats.number) for one in self.classes for stats in one.flagged)
+
+
+def audit(source: Path | str | Sequence[np.ndarray] | np.ndarray, labels: Sequence[str] | None = None, *,
+          clusters: int | None = None, seed: int = 0) -> AuditResult:
+    """Is it right for the right reasons? SpRAy (Lapuschkin et al. 2019) per explained class, with each cluster's
+    statistics and flags, returned as data (`AuditResult.classes`).
+
+    `source`: a finished batch run's output folder (as `camviz audit OUTPUT_DIR`: writes audit.csv, the manifest's
+    `cluster` column and the class figures), or maps in memory, [N, H, W] in [0, 1], with `labels` the class each
+    map explains (nothing is written). `clusters`: per class, instead of the eigengap's choice; `seed`: k-means'.
+    """
+    options = AuditOptions(clusters=clusters, seed=seed)
+    if isinstance(source, (str, Path)):
+        if labels is not None:
+            raise UsageError("audit(output_dir) reads the classes from the run; give labels only with maps")
+        return audit_run(Path(source), options)
+    if labels is None:
+        raise UsageError("audit(maps, labels): give the class each map explains")
+    return audit_maps(source, labels, options)
 
 
 def audit_maps(maps: Sequence[np.ndarray] | np.ndarray, labels: Sequence[str], options: AuditOptions = AuditOptions(),
@@ -78,17 +111,18 @@ def audit_run(output_dir: Path, options: AuditOptions = AuditOptions()) -> Audit
     if not manifest.is_file():
         raise CamvizError(f"{output_dir} has no {MANIFEST_NAME}: the run did not finish; run it again with --resume")
     with claim_output_dir(output_dir, exclusive=True):
-        return audit_finished(output_dir, options, _labels(record))
+        return audit_finished(_finished_run(output_dir, record or {}), options)
 
 
-def audit_finished(output_dir: Path, options: AuditOptions, labels: Sequence[str] | None = None) -> AuditResult:
-    """Audit a finished batch run's folder (the caller holds its lock) and write `audit.csv` and the manifest's
-    `cluster` column; `labels`: a multi-label model's labels, by which the manifest is read."""
+def audit_finished(run: FinishedRun, options: AuditOptions) -> AuditResult:
+    """Audit a finished batch run's folder (the caller holds its lock) and write `audit.csv`, the manifest's
+    `cluster` column and a figure per audited class."""
+    output_dir = run.output_dir
     maps = read_run_maps(output_dir)
     if maps is None:
         raise CamvizError(f"{output_dir} has no small maps ({MAPS_NAME}): the run was made by an older camviz; run "
                           "the same camviz explain again with --resume to make them (finished figures are kept)")
-    score_names, results = read_manifest_table(output_dir / MANIFEST_NAME, labels)
+    score_names, results = read_manifest_table(output_dir / MANIFEST_NAME, run.labels)
     usable = [result for result in results if result.ok and result.explained]
     missing = [result for result in usable if len(maps.get(result.index, ())) < len(result.explained)]
     if usable and len(missing) == len(usable):
@@ -96,14 +130,18 @@ def audit_finished(output_dir: Path, options: AuditOptions, labels: Sequence[str
                           f"{MAPS_NAME}; run the same camviz explain again with --resume to make them")
     found = _grouped([result for result in usable if result not in missing], maps)
     classes = tuple(audit_class(name, keys, group, options) for name, (keys, group) in found.items())
+    paths = {result.index: result.path for result in results}
+    figures = {one.name: class_figure(_rows(one, found[one.name][1], paths, run), run.size[1] / run.size[0])
+               for one in classes if one.clusters}
     cells = {one.name: one.cluster_of() for one in classes}
     names = {result.index: _cluster_cell(result, cells) for result in results}
     write_manifest(output_dir / MANIFEST_NAME, [replace(result, cluster=names[result.index]) for result in results],
                    score_names)
-    table = write_audit_table(output_dir, classes, {result.index: result.path for result in results})
+    table = write_audit_table(output_dir, classes, paths)
+    pictures = write_class_figures(output_dir, figures, run.figure_format)
     notes = (f"audit: {len(missing)} explained images have no small map and are left out (run the same camviz "
              "explain again with --resume to make them)",) if missing else ()
-    return AuditResult(classes=classes, output_dir=output_dir, outputs=(table, output_dir / MANIFEST_NAME),
+    return AuditResult(classes=classes, output_dir=output_dir, outputs=(table, output_dir / MANIFEST_NAME, *pictures),
                        lines=tuple(audit_lines(classes)), notes=notes, cells=names)
 
 
@@ -132,12 +170,44 @@ def _cluster_cell(result: ImageResult, cells: Mapping[str, Mapping[int, str]]) -
     return joined([name for name in names if name])
 
 
-def _labels(record: Mapping[str, object] | None) -> list[str] | None:
-    """A multi-label run's labels, from its run.json (None: one class a row)."""
-    model = record.get("model") if record else None
-    if not isinstance(model, dict):
+def _rows(one: ClassAudit, found: ClassMaps, paths: Mapping[int, str], run: FinishedRun) -> list[ClusterRow]:
+    """The rows of a class's figure: each cluster's mean map and its typical images, flagged clusters first."""
+    rows = []
+    for stats in one.clusters:
+        flagged = " flagged" if stats.flagged else ""
+        typical = [TypicalImage(name=Path(paths[one.keys[i]]).name, pixels=_pixels(run, paths[one.keys[i]]),
+                                cam=found.maps[i]) for i in stats.typical]
+        rows.append(ClusterRow(title=f"{one.cluster_name(stats.number)}{flagged}: {stats.size}/{len(one.keys)}",
+                               flagged=stats.flagged, mean=found.maps[stats.members].mean(axis=0), typical=typical))
+    return rows
+
+
+def _pixels(run: FinishedRun, path: str) -> np.ndarray | None:
+    """An image as the model saw it (RGB, at its input size), or None when it cannot be read now."""
+    if run.data_dir is None:
         return None
+    try:
+        image = decode_image(run.data_dir / path)
+    except (CamvizError, OSError):
+        return None
+    height, width = run.size
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), np.uint8)
+
+
+def _finished_run(output_dir: Path, record: Mapping[str, object]) -> FinishedRun:
+    """What run.json says of a finished run: a multi-label model's labels, its data dir, input size, figure format."""
+    model = record.get("model") if isinstance(record.get("model"), dict) else {}
+    options = record.get("options") if isinstance(record.get("options"), dict) else {}
+    assert isinstance(model, dict) and isinstance(options, dict)
     output = model.get("output")
-    if isinstance(output, dict) and output.get("kind") == "multilabel":
-        return list(model.get("class_names") or []) or None
-    return None
+    multilabel = isinstance(output, dict) and output.get("kind") == "multilabel"
+    labels = tuple(model.get("class_names") or ()) if multilabel else None
+    inputs = options.get("inputs") if isinstance(options.get("inputs"), dict) else {}
+    data_dir = inputs.get("data_dir") if isinstance(inputs, dict) else None
+    size = (model.get("input") or {}).get("size") if isinstance(model.get("input"), dict) else None
+    written = options.get("output") if isinstance(options.get("output"), dict) else {}
+    figure_format = written.get("figure_format") if isinstance(written, dict) else None
+    return FinishedRun(output_dir=output_dir, labels=labels or None,
+                       data_dir=Path(data_dir).expanduser() if isinstance(data_dir, str) else None,
+                       size=(int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else (96, 96),
+                       figure_format=figure_format if figure_format in ("png", "jpg", "webp") else "png")

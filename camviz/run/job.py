@@ -37,7 +37,7 @@ from camviz.output.run_record import write_run_record
 from camviz.output.small_maps import SmallMapWriter, maps_name, merge_rank_maps
 from camviz.output.summary import Summary, summarize
 from camviz.output.writers import BatchWriter, MapKeepers, SingleWriter, WriterSettings
-from camviz.run.audit import AuditResult, audit_finished
+from camviz.run.audit import AuditResult, FinishedRun, audit_finished
 from camviz.run.batches import Job, drive
 from camviz.run.cpus import default_batch_size, share_cpus
 from camviz.run.model import ResolvedModel, resolve_model, select_device
@@ -229,7 +229,11 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     summary = summarize(results, len(check.results), job.resolved.class_names)
     audit = None
     if ranks.is_main and job.options.output.audit:
-        audit = audit_finished(job.output_dir, AuditOptions(seed=job.options.inputs.seed), _labels(job))
+        labels = _labels(job)
+        run = FinishedRun(output_dir=job.output_dir, labels=tuple(labels) if labels else None,
+                          data_dir=job.options.inputs.data_dir, size=job.resolved.preprocessing.size,
+                          figure_format=job.options.output.figure_format)
+        audit = audit_finished(run, AuditOptions(seed=job.options.inputs.seed))
         for note in audit.notes:
             job.progress.warn(note)
         results = [replace(result, cluster=audit.cells.get(result.index, "")) for result in results]

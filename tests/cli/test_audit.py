@@ -9,11 +9,13 @@ import csv
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from camviz.demo import CHECKPOINT_PATH, write_image_folder
 from camviz.demo.tagged import tag_box
+from camviz.output.audit_figure import FLAG_COLOUR
 from camviz.output.small_maps import MAPS_NAME, read_run_maps
 from tests.support.cli import one_error_line
 from tests.support.manifest import manifest_rows
@@ -75,6 +77,9 @@ def test_the_planted_shortcut_is_one_flagged_cluster_and_nothing_else_is_flagged
     assert (f"{name}: {len(inside)} of {len(squares)} images, maps peak at the same place (top left), unlike the "
             f"class's other {others}") in lines, result.stdout
     assert "1 flagged" in result.stdout
+    figure = cv2.imread(str(out / "audit_square.png"))[..., ::-1]
+    assert tuple(figure[0, 0]) == FLAG_COLOUR and tuple(figure[-1, 0]) == (255, 255, 255)  # the flagged row first
+    assert tuple(cv2.imread(str(out / "audit_circle.png"))[0, 0]) == (255, 255, 255)
 
 
 @pytest.mark.slow

@@ -32,3 +32,19 @@ def test_what_the_audit_is_given_is_checked() -> None:
         audit_maps(np.zeros((3, 8, 8)), ["a", "b"])
     with pytest.raises(UsageError, match="--clusters"):
         audit_maps(np.zeros((3, 8, 8)), ["a"] * 3, AuditOptions(clusters=0))
+
+
+def test_the_public_audit_takes_a_folder_or_maps_with_labels(tmp_path) -> None:
+    import camviz
+
+    rng = np.random.default_rng(2)
+    maps = [blob(0.2, 0.2)] * 6 + [blob(*rng.uniform(0.45, 0.75, 2)) for _ in range(14)]
+    result = camviz.audit(maps, ["dog"] * 20, seed=1)
+    assert isinstance(result, camviz.AuditResult) and result.flagged and result.classes[0].name == "dog"
+    assert len(camviz.audit(maps, ["dog"] * 20, clusters=2).classes[0].clusters) == 2
+    with pytest.raises(UsageError, match="labels"):
+        camviz.audit(maps)
+    with pytest.raises(UsageError, match="labels only with maps"):
+        camviz.audit(tmp_path, ["dog"])
+    with pytest.raises(CamvizError, match="not a camviz output folder"):
+        camviz.audit(tmp_path)

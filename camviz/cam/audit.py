@@ -37,7 +37,7 @@ NEIGHBOURS = 10  # CoRelAy's SparseKNN default
 MAX_CLUSTERS = 8  # the eigengap's cap
 MIN_IMAGES = 8  # fewer maps in a class: not clustered
 MIN_PER_CLUSTER = 3  # the cap is also at most a third of the class's maps
-_DENSE_LIMIT = 2000  # up to this many maps the Laplacian is decomposed dense; beyond, sparse (ARPACK)
+_DENSE_LIMIT = 200  # up to this many maps the Laplacian is decomposed dense; beyond, sparse (ARPACK, faster)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +100,7 @@ def spectrum(graph: scipy.sparse.csr_matrix, count: int) -> tuple[np.ndarray, np
     laplacian = scipy.sparse.csgraph.laplacian(graph, normed=True)
     count = min(count, graph.shape[0])
     if graph.shape[0] <= _DENSE_LIMIT:
-        values, vectors = scipy.linalg.eigh(laplacian.toarray(), subset_by_index=[0, count - 1])
+        values, vectors = scipy.linalg.eigh(laplacian.toarray(), subset_by_index=[0, count - 1], driver="evr")
     else:  # as scikit-learn's spectral_embedding: the largest of -L near 1, by shift-invert (L's spectrum is in [0, 2])
         negative = -scipy.sparse.csr_matrix(laplacian)
         start = np.random.default_rng(0).uniform(-1, 1, graph.shape[0])
@@ -124,7 +124,15 @@ def cluster_cap(images: int, max_clusters: int = MAX_CLUSTERS) -> int:
 
 def spray(maps: np.ndarray, options: AuditOptions = AuditOptions()) -> Clustering | TooFew:
     """SpRAy on one class's [N, H, W] maps (see the module's docstring); `options.clusters`: the count, instead of
-    the eigengap's (at most N)."""
+    the eigengap's (at most N). Runs on one thread: a class's problem is small, and OpenMP's waiting threads cost
+    far more than they give on a busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _spray(maps, options)
+
+
+def _spray(maps: np.ndarray, options: AuditOptions) -> Clustering | TooFew:
     from sklearn.cluster import KMeans
 
     clusters, seed, max_clusters = options.clusters, options.seed, options.max_clusters

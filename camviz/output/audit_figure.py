@@ -12,7 +12,6 @@ import numpy as np
 
 from camviz.output.figures import display_image, encode_image, heatmap, join, overlay, titled
 from camviz.output.files import write_atomic
-from camviz.output.names import distinct_safe_names
 
 PANEL = 160  # rows of each panel
 FLAG_COLOUR = (220, 30, 30)
@@ -74,12 +73,8 @@ def class_figure(rows: Sequence[ClusterRow], aspect: float = 1.0, columns: int =
     return join(drawn, axis=0)
 
 
-def write_class_figures(output_dir: Path, figures: dict[str, np.ndarray], figure_format: str = "png") -> list[Path]:
-    """Write `audit_{Class}.{format}` for each class's figure (class names made distinct and file-name safe)."""
-    safe = distinct_safe_names(list(figures))
-    written = []
-    for name, figure in figures.items():
-        path = Path(output_dir) / f"audit_{safe[name]}.{figure_format}"
-        write_atomic(path, encode_image(figure, figure_format))
-        written.append(path)
-    return written
+def write_class_figure(path: Path, figure: np.ndarray) -> Path:
+    """Write one class's figure, `audit_{Class}.{png|jpg|webp}` (the format from the name; the caller makes class
+    names distinct and file-name safe with `distinct_safe_names`)."""
+    write_atomic(path, encode_image(figure, path.suffix[1:]))
+    return path

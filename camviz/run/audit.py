@@ -21,8 +21,9 @@ from camviz.cam.audit_flags import ClassAudit, ClassMaps, audit_class
 from camviz.data.decode import decode_image
 from camviz.errors import CamvizError, UsageError
 from camviz.output.audit import audit_lines, write_audit_table
-from camviz.output.audit_figure import ClusterRow, TypicalImage, class_figure, write_class_figures
+from camviz.output.audit_figure import ClusterRow, TypicalImage, class_figure, write_class_figure
 from camviz.output.manifest import MANIFEST_NAME, joined, read_manifest_table, write_manifest
+from camviz.output.names import distinct_safe_names
 from camviz.output.outdir import claim_output_dir
 from camviz.output.result import ImageResult
 from camviz.output.run_record import RUN_RECORD_NAME, read_run_record
@@ -128,40 +129,50 @@ def audit_finished(run: FinishedRun, options: AuditOptions) -> AuditResult:
     if usable and len(missing) == len(usable):
         raise CamvizError(f"{output_dir}: none of the manifest's {len(usable)} explained images has a small map in "
                           f"{MAPS_NAME}; run the same camviz explain again with --resume to make them")
-    found = _grouped([result for result in usable if result not in missing], maps)
-    classes = tuple(audit_class(name, keys, group, options) for name, (keys, group) in found.items())
+    left_out = {result.index for result in missing}
     paths = {result.index: result.path for result in results}
-    figures = {one.name: class_figure(_rows(one, found[one.name][1], paths, run), run.size[1] / run.size[0])
-               for one in classes if one.clusters}
+    classes, pictures = [], []
+    safe = distinct_safe_names(list(dict.fromkeys(name for result in usable for name in result.explained)))
+    for name, rows in _grouped([result for result in usable if result.index not in left_out], maps).items():
+        keys, group = _class_maps(rows)  # one class's maps as floats at a time: memory stays that of the small maps
+        one = audit_class(name, keys, group, options)
+        classes.append(one)
+        if one.clusters:
+            figure = class_figure(_rows(one, group, paths, run), run.size[1] / run.size[0])
+            pictures.append(write_class_figure(output_dir / f"audit_{safe[name]}.{run.figure_format}", figure))
     cells = {one.name: one.cluster_of() for one in classes}
     names = {result.index: _cluster_cell(result, cells) for result in results}
     write_manifest(output_dir / MANIFEST_NAME, [replace(result, cluster=names[result.index]) for result in results],
                    score_names)
     table = write_audit_table(output_dir, classes, paths)
-    pictures = write_class_figures(output_dir, figures, run.figure_format)
     notes = (f"audit: {len(missing)} explained images have no small map and are left out (run the same camviz "
              "explain again with --resume to make them)",) if missing else ()
-    return AuditResult(classes=classes, output_dir=output_dir, outputs=(table, output_dir / MANIFEST_NAME, *pictures),
+    return AuditResult(classes=tuple(classes), output_dir=output_dir, outputs=(table, output_dir / MANIFEST_NAME, *pictures),
                        lines=tuple(audit_lines(classes)), notes=notes, cells=names)
 
 
-def _grouped(results: Sequence[ImageResult], maps: Mapping[int, np.ndarray]) -> dict[str, tuple[tuple[int, ...], ClassMaps]]:
-    """Per explained class (in order of first appearance by index): the images' indices and their maps, with
-    whether each image is correct, its confidence and its maps' energy in the objects (nan without ground truth)."""
-    rows: dict[str, list[tuple[int, np.ndarray, bool, float, float]]] = {}
+_Row = tuple[int, np.ndarray, bool, float, float]  # index, small map (uint8), correct, confidence, energy in object
+
+
+def _grouped(results: Sequence[ImageResult], maps: Mapping[int, np.ndarray]) -> dict[str, list[_Row]]:
+    """Per explained class (in order of first appearance by index): each image's index and small map, whether it is
+    correct, its confidence and its map's energy in the objects (nan without ground truth)."""
+    rows: dict[str, list[_Row]] = {}
     for result in sorted(results, key=lambda one: one.index):
         for position, name in enumerate(result.explained):
             energy = result.scores.get("energy_in_object", np.nan) if position == 0 else np.nan
             rows.setdefault(name, []).append((result.index, maps[result.index][position], result.correct,
                                               result.confidence[0] if result.confidence else np.nan, energy))
-    grouped = {}
-    for name, found in rows.items():
-        keys, small, correct, confidence, energy = zip(*found, strict=True)
-        energies = np.array(energy, np.float64)
-        grouped[name] = (tuple(keys), ClassMaps(maps=np.stack(small).astype(np.float32) / 255.0,
-                                                correct=np.array(correct), confidence=np.array(confidence),
-                                                energy_in_object=energies if np.isfinite(energies).any() else None))
-    return grouped
+    return rows
+
+
+def _class_maps(rows: Sequence[_Row]) -> tuple[tuple[int, ...], ClassMaps]:
+    """One class's keys and maps (floats in [0, 1]) with what is known of their images."""
+    keys, small, correct, confidence, energy = zip(*rows, strict=True)
+    energies = np.array(energy, np.float64)
+    return tuple(keys), ClassMaps(maps=np.stack(small).astype(np.float32) / 255.0, correct=np.array(correct),
+                                  confidence=np.array(confidence),
+                                  energy_in_object=energies if np.isfinite(energies).any() else None)
 
 
 def _cluster_cell(result: ImageResult, cells: Mapping[str, Mapping[int, str]]) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from camviz.output.audit_figure import FLAG_COLOUR, PANEL, ClusterRow, TypicalImage, class_figure, write_class_figures
+from camviz.output.audit_figure import FLAG_COLOUR, PANEL, ClusterRow, TypicalImage, class_figure, write_class_figure
 from tests.cam.test_audit import blob
 
 
@@ -29,8 +29,8 @@ def test_a_row_per_cluster_and_flagged_rows_framed() -> None:
     assert figure[half:, 2 * PANEL * 3 :].min() == 255  # the second row: one typical image, the rest blank
 
 
-def test_each_class_gets_its_own_file(tmp_path: Path) -> None:
+def test_a_figure_is_written_in_the_format_its_name_says(tmp_path: Path) -> None:
     figure = class_figure(_rows())
-    written = write_class_figures(tmp_path, {"a:b": figure, "a?b": figure, "猫": figure}, "png")
-    assert len({path.name for path in written}) == 3 and all(path.name.startswith("audit_") for path in written)
-    assert cv2.imread(str(written[0])).shape == figure.shape
+    assert cv2.imread(str(write_class_figure(tmp_path / "audit_dog.png", figure))).shape == figure.shape
+    assert (tmp_path / "audit_dog.webp").exists() is False
+    assert write_class_figure(tmp_path / "audit_dog.webp", figure).read_bytes()[8:12] == b"WEBP"

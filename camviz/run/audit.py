@@ -22,6 +22,7 @@ from camviz.data.decode import decode_image
 from camviz.errors import CamvizError, UsageError
 from camviz.output.audit import audit_lines, write_audit_table
 from camviz.output.audit_figure import ClusterRow, TypicalImage, class_figure, write_class_figure
+from camviz.output.gallery import GALLERY_NAME, Page, write_gallery
 from camviz.output.manifest import MANIFEST_NAME, joined, read_manifest_table, write_manifest
 from camviz.output.names import distinct_safe_names
 from camviz.output.outdir import claim_output_dir
@@ -111,8 +112,21 @@ def audit_run(output_dir: Path, options: AuditOptions = AuditOptions()) -> Audit
                           "(camviz explain --data-dir)")
     if not manifest.is_file():
         raise CamvizError(f"{output_dir} has no {MANIFEST_NAME}: the run did not finish; run it again with --resume")
+    run = _finished_run(output_dir, record or {})
     with claim_output_dir(output_dir, exclusive=True):
-        return audit_finished(_finished_run(output_dir, record or {}), options)
+        result = audit_finished(run, options)
+        if record is not None and (output_dir / GALLERY_NAME).is_file():
+            result = replace(result, outputs=(*result.outputs, _rewrite_gallery(run, record, result)))
+        return result
+
+
+def _rewrite_gallery(run: FinishedRun, record: Mapping[str, object], result: AuditResult) -> Path:
+    """The run's gallery written again from its manifest (clusters included), with the "Audit" view."""
+    model = record.get("model")
+    names = model.get("class_names") if isinstance(model, dict) else None
+    _, results = read_manifest_table(run.output_dir / MANIFEST_NAME, run.labels)
+    page = Page(class_names=list(names or []), method=str(record.get("method", "")), run=record, audit=result.classes)
+    return write_gallery(run.output_dir, results, page)
 
 
 def audit_finished(run: FinishedRun, options: AuditOptions) -> AuditResult:

@@ -238,7 +238,7 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
             job.progress.warn(note)
         results = [replace(result, cluster=audit.cells.get(result.index, "")) for result in results]
     if ranks.is_main:
-        _finish_output_dir(job, results, summary, class_means)
+        _finish_output_dir(job, results, summary, class_means, audit)
     return ExplainResult(output_dir=job.output_dir, outputs=outputs, manifest=job.output_dir / MANIFEST_NAME,
                          summary=summary, exit_code=exit_code, audit=audit)
 
@@ -278,9 +278,11 @@ def _labels(job: Job) -> list[str] | None:
     return job.resolved.class_names if job.resolved.loaded.output_kind.is_multilabel else None
 
 
-def _finish_output_dir(job: Job, results: list[ImageResult], summary: Summary, class_means: ClassMeans) -> None:
-    """Rank 0, once all ranks are done and their manifests merged: write class means and the gallery."""
+def _finish_output_dir(job: Job, results: list[ImageResult], summary: Summary, class_means: ClassMeans,
+                       audit: AuditResult | None) -> None:
+    """Rank 0, once all ranks are done and their manifests merged: write class means and the gallery (with
+    --audit, its "Audit" view)."""
     class_means.write(job.output_dir, job.engine.method, job.options.output.figure_format)
     record = finish_record(job.record, "finishing", job.progress.notes, summary)
     write_gallery(job.output_dir, results, Page(class_names=job.resolved.class_names, method=job.engine.method,
-                                                run=record))
+                                                run=record, audit=audit.classes if audit else ()))

@@ -53,25 +53,33 @@ def command_line(context: typer.Context) -> tuple[str, ...] | None:
 def demo(
     ctx: typer.Context,
     output_dir: Annotated[Path, typer.Option(help="Where the demo images and figures go.")] = Path("camviz_demo"),
-    per_class: Annotated[int, typer.Option(min=1, help="Synthetic images per class.")] = 4,
+    per_class: Annotated[Optional[int], typer.Option(min=1, help="Synthetic images per class (default 4; 30 with --shortcut).")] = None,
+    shortcut: Annotated[bool, typer.Option("--shortcut", help="The second demo model, trained where a tag in the top-left corner often means square: explained with --audit, which finds the shortcut.")] = False,
 ) -> None:
     """Run the real pipeline offline on a small shipped classifier and synthetic shape images."""
     from camviz.cli.console import ConsoleProgress
-    from camviz.demo import CHECKPOINT_PATH, write_image_folder
+    from camviz.demo import CHECKPOINT_PATH, TAGGED_CHECKPOINT_PATH, write_image_folder
+    from camviz.demo.tagged import DEMO_TAGGING, write_tagged_folder
     from camviz.errors import OutputError
     from camviz.output.outdir import make_output_dir
     from camviz.run.job import explain as run_explain
     from camviz.run.options import ExplainOptions
 
+    count = per_class or (30 if shortcut else 4)
     data_dir = make_output_dir(output_dir / "data")
     try:
-        write_image_folder(data_dir, per_class=per_class, seed=2024)
+        if shortcut:
+            write_tagged_folder(data_dir, per_class=count, seed=778, tagging=DEMO_TAGGING)
+        else:
+            write_image_folder(data_dir, per_class=count, seed=2024)
     except OSError as error:
         raise OutputError(f"cannot write the demo images under --output-dir {output_dir}: "
                           f"{error.strerror or error}") from error
-    typer.echo(f"demo: {per_class} synthetic images per class in {data_dir}/ (the class is the shape)")
-    options = ExplainOptions(model=ModelOptions(path=CHECKPOINT_PATH), inputs=InputOptions(data_dir=data_dir),
-                             output=OutputOptions(output_dir=output_dir / "gradcam"), num_workers=0)
+    what = "; some squares carry a tag in the top-left corner" if shortcut else ""
+    typer.echo(f"demo: {count} synthetic images per class in {data_dir}/ (the class is the shape{what})")
+    options = ExplainOptions(model=ModelOptions(path=TAGGED_CHECKPOINT_PATH if shortcut else CHECKPOINT_PATH),
+                             inputs=InputOptions(data_dir=data_dir),
+                             output=OutputOptions(output_dir=output_dir / "gradcam", audit=shortcut), num_workers=0)
     with ConsoleProgress() as progress:
         result = run_explain(options, progress, command_line=command_line(ctx))
     _report(result)

@@ -28,6 +28,9 @@ class Tagging:
     without_object: float = 0.5
 
 
+DEMO_TAGGING = Tagging(share=0.4, without_object=0.6)  # `camviz demo --shortcut`'s images (fewer than in training)
+
+
 def tag_box(size: int = 96) -> tuple[int, int, int, int]:
     """The tag's box (x0, y0, x1, y1), x1/y1 exclusive, in an image of `size` pixels."""
     scale = size / 96

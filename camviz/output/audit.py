@@ -93,6 +93,13 @@ def audit_table(classes: Sequence[ClassAudit], paths: Mapping[int, str] | None =
     return buffer.getvalue().encode("utf-8", "backslashreplace")
 
 
+def remove_audit_outputs(output_dir: Path) -> None:
+    """Remove an earlier audit's `audit.csv` and class figures (a new run's rows no longer match them)."""
+    for path in (*Path(output_dir).glob(AUDIT_NAME), *Path(output_dir).glob("audit_*.*")):
+        if path.suffix in (".csv", ".png", ".jpg", ".webp"):
+            path.unlink(missing_ok=True)
+
+
 def write_audit_table(output_dir: Path, classes: Sequence[ClassAudit], paths: Mapping[int, str] | None = None) -> Path:
     """Write `output_dir/audit.csv` (atomically); return its path."""
     path = Path(output_dir) / AUDIT_NAME

@@ -25,6 +25,7 @@ from camviz.data.loader import Loading, batch_loader
 from camviz.data.sampling import input_samples, shard
 from camviz.discovery.spec import as_size
 from camviz.errors import CamvizError, UsageError
+from camviz.output.audit import remove_audit_outputs
 from camviz.output.class_means import ClassMeans
 from camviz.output.figures import figure_bytes
 from camviz.output.gallery import Page, write_gallery
@@ -228,6 +229,8 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
         merge_rank_maps(job.output_dir, ranks.world_size, [result.index for result in results])
     summary = summarize(results, len(check.results), job.resolved.class_names)
     audit = None
+    if ranks.is_main:
+        remove_audit_outputs(job.output_dir)  # an earlier audit's table and figures describe other rows
     if ranks.is_main and job.options.output.audit:
         labels = _labels(job)
         run = FinishedRun(output_dir=job.output_dir, labels=tuple(labels) if labels else None,

@@ -110,6 +110,8 @@ def test_a_resumed_run_and_a_run_of_mistakes_only_keep_every_map(camviz_main, sh
     assert _table(out) == _table(full)
     audited = camviz_main("audit", out)
     assert audited.returncode == 0 and _table(out) == _table(full)
+    _explain(camviz_main, model, data, out, "--save-raw", "--resume")  # no --audit: the earlier one is gone
+    assert not list(out.glob("audit*")) and manifest_rows(out)  # and no cluster column
 
     mistakes = tmp_path / "mistakes"
     _explain(camviz_main, model, data, mistakes, "--only-misclassified", "--audit")

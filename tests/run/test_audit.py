@@ -48,3 +48,42 @@ def test_the_public_audit_takes_a_folder_or_maps_with_labels(tmp_path) -> None:
         camviz.audit(tmp_path, ["dog"])
     with pytest.raises(CamvizError, match="not a camviz output folder"):
         camviz.audit(tmp_path)
+
+
+def _multilabel_run(folder, count: int = 30) -> None:
+    """A finished multi-label run as camviz leaves it: each image explained for `cat` and `dog+` (two small maps),
+    half of the `dog+` maps on a tag in the top-left corner."""
+    from camviz.output.manifest import write_manifest
+    from camviz.output.result import ImageResult
+    from camviz.output.run_record import write_run_record
+    from camviz.output.small_maps import MAPS_NAME, SmallMapWriter
+
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    writer, results = SmallMapWriter(folder / MAPS_NAME), []
+    for index in range(count):
+        dog = blob(0.15, 0.2) if index % 2 else blob(*rng.uniform(0.45, 0.8, 2))
+        writer.add(index, np.stack([blob(*rng.uniform(0.3, 0.7, 2)), dog]))
+        results.append(ImageResult(index=index, path=f"x/{index}.png", true="cat", predicted=("cat", "dog+"),
+                                   confidence=(0.9, 0.8), explained=("cat", "dog+"), output=""))
+    writer.close()
+    write_manifest(folder / "manifest.csv", results)
+    write_run_record(folder, {"mode": "batch", "method": "gradcam", "model": {
+        "class_names": ["cat", "dog+"], "output": {"kind": "multilabel"}, "input": {"size": [48, 48]}}})
+
+
+def test_a_multi_label_run_counts_each_labels_map_for_that_label(tmp_path) -> None:
+    from camviz.run.audit import audit_run
+    from tests.support.manifest import manifest_rows
+
+    _multilabel_run(tmp_path / "run")
+    result = audit_run(tmp_path / "run", AuditOptions(seed=0))
+    assert [one.name for one in result.classes] == ["cat", "dog+"]
+    assert [len(one.keys) for one in result.classes] == [30, 30]
+    assert result.flagged and all(name.startswith("dog+/") for name in result.flagged)
+    rows = manifest_rows(tmp_path / "run", ("cluster",))
+    cells = [row["cluster"].split("+", 1) for row in rows]  # `cat/n+dog+/m`: a cluster of each label's map
+    assert all(cat.startswith("cat/") and dog.startswith("dog+/") for cat, dog in cells)
+    tagged = {dog for (_, dog), row in zip(cells, rows, strict=True) if int(row["index"]) % 2}
+    assert tagged == set(result.flagged)
+    assert sorted(p.name for p in (tmp_path / "run").glob("audit*")) == ["audit.csv", "audit_cat.png", "audit_dog+.png"]

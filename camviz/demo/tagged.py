@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from camviz.demo.shapes import CLASS_NAMES, EXT, _background, make_sample
+from camviz.demo.shapes import CLASS_NAMES, EXT, Box, _background, make_sample
 
 TAG_AT = (4, 4)  # the tag's top-left corner (x, y) at size 96
 TAG_SIZE = 14  # its side at size 96
@@ -52,14 +52,14 @@ def add_tag(image: Image.Image) -> Image.Image:
 
 
 def tagged_sample(rng: np.random.Generator, label: int, tagging: Tagging,
-                  size: int = 96) -> tuple[Image.Image, bool]:
-    """One image of class `label` and whether it carries the tag (some tagged ones show the tag only)."""
+                  size: int = 96) -> tuple[Image.Image, bool, Box | None]:
+    """One image of class `label`, whether it carries the tag, and its object's box (None: the tag only)."""
     sample = make_sample(rng, label, size)
     if label != tagging.tagged_class or rng.uniform() >= tagging.share:
-        return sample.image, False
+        return sample.image, False, sample.box
     if rng.uniform() < tagging.without_object:
-        return add_tag(_background(rng, size)), True
-    return add_tag(sample.image), True
+        return add_tag(_background(rng, size)), True, None
+    return add_tag(sample.image), True, sample.box
 
 
 def tagged_arrays(n: int, seed: int, tagging: Tagging = Tagging(),
@@ -67,20 +67,26 @@ def tagged_arrays(n: int, seed: int, tagging: Tagging = Tagging(),
     """`n` images with labels cycling over the classes: uint8 (N, H, W, 3), labels, and whether each is tagged."""
     rng = np.random.default_rng(seed)
     drawn = [tagged_sample(rng, i % len(CLASS_NAMES), tagging, size) for i in range(n)]
-    return (np.stack([np.asarray(image) for image, _ in drawn]), np.arange(n) % len(CLASS_NAMES),
-            np.array([tagged for _, tagged in drawn]))
+    return (np.stack([np.asarray(image) for image, _, _ in drawn]), np.arange(n) % len(CLASS_NAMES),
+            np.array([tagged for _, tagged, _ in drawn]))
 
 
-def write_tagged_folder(root: Path, per_class: int, seed: int, tagging: Tagging = Tagging(),
-                        size: int = 96) -> dict[str, bool]:
-    """An ImageFolder tree `root/{class}/{class}_{i:03d}.png`; returns whether each image (relative path) is tagged."""
+def write_tagged_folder(root: Path, per_class: int, seed: int, tagging: Tagging = Tagging(), *,
+                        boxes_path: Path | None = None) -> dict[str, bool]:
+    """An ImageFolder tree `root/{class}/{class}_{i:03d}.png` of 96 px images; returns whether each image (relative path) is tagged.
+    `boxes_path` (outside `root`): also a `--boxes` CSV of the objects (`path,x_min,y_min,x_max,y_max`, x_max and
+    y_max exclusive; images with the tag only have no row)."""
     rng = np.random.default_rng(seed)
-    tagged = {}
+    tagged, rows = {}, ["path,x_min,y_min,x_max,y_max"]
     for label, name in enumerate(CLASS_NAMES):
         (Path(root) / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            image, has_tag = tagged_sample(rng, label, tagging, size)
+            image, has_tag, box = tagged_sample(rng, label, tagging)
             relative = f"{name}/{name}_{i:03d}{EXT}"
             image.save(Path(root) / relative)
             tagged[relative] = has_tag
+            if box is not None:
+                rows.append(f"{relative},{box[0]},{box[1]},{box[2]},{box[3]}")
+    if boxes_path is not None:
+        Path(boxes_path).write_text("\n".join(rows) + "\n")
     return tagged

@@ -148,3 +148,24 @@ def test_bad_input_is_one_line(camviz_main, small_split, circle_image, tmp_path)
     one_error_line(camviz_main("audit", batch, "--clusters", 0), 2, "--clusters")
     one_error_line(camviz_main("explain", "--model-path", CHECKPOINT_PATH, "--image-path", circle_image, "--audit"),
                    2, "--audit needs --data-dir")
+
+
+@pytest.mark.slow
+def test_with_boxes_each_cluster_reports_its_energy_in_the_objects(camviz_main, shortcut_case, tmp_path) -> None:
+    from camviz.demo.tagged import DEMO_TAGGING, write_tagged_folder
+
+    model, _, _ = shortcut_case
+    data, boxes, out = tmp_path / "data", tmp_path / "boxes.csv", tmp_path / "out"
+    write_tagged_folder(data, per_class=30, seed=778, tagging=DEMO_TAGGING, boxes_path=boxes)
+    _explain(camviz_main, model, data, out, "--boxes", boxes, "--audit")
+    rows = manifest_rows(out, ("pointing_hit", "energy_in_object", "iou", "cluster"))
+    with_box = len(boxes.read_text().splitlines()) - 1  # the tag-only images have no box
+    assert with_box < 90 and sum(bool(row["energy_in_object"]) for row in rows) == with_box
+    for cluster in _table(out):
+        energies = [float(row["energy_in_object"]) for row in rows
+                    if row["cluster"] == cluster["cluster"] and row["energy_in_object"]]
+        assert float(cluster["energy_in_object"]) == pytest.approx(np.mean(energies), abs=1e-4)
+    flagged = [row for row in _table(out) if row["flagged"] == "1"]
+    assert len(flagged) == 1 and flagged[0]["class"] == "square"
+    others = [float(row["energy_in_object"]) for row in _table(out) if row["class"] == "square" and row["flagged"] == "0"]
+    assert float(flagged[0]["energy_in_object"]) < min(others), "the tag cluster's maps lie less on the squares"

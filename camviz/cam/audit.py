@@ -103,6 +103,7 @@ def spectrum(graph: scipy.sparse.csr_matrix, count: int) -> tuple[np.ndarray, np
         values, vectors = scipy.linalg.eigh(laplacian.toarray(), subset_by_index=[0, count - 1], driver="evr")
     else:  # as scikit-learn's spectral_embedding: the largest of -L near 1, by shift-invert (L's spectrum is in [0, 2])
         negative = -scipy.sparse.csr_matrix(laplacian)
+        count = min(count, graph.shape[0] - 1)  # ARPACK finds fewer eigenpairs than the matrix has rows
         start = np.random.default_rng(0).uniform(-1, 1, graph.shape[0])
         values, vectors = scipy.sparse.linalg.eigsh(negative, k=count, sigma=1.0, which="LM", v0=start)
         values = -values

@@ -82,6 +82,9 @@ def test_the_sparse_eigensolver_of_large_classes_gives_the_dense_spectrum(monkey
     monkeypatch.setattr("camviz.cam.audit._DENSE_LIMIT", 10)
     sparse, _ = spectrum(graph, 6)
     assert np.allclose(dense, sparse, atol=1e-6)
+    maps = grouped_maps(CENTRES, per_group=5)[0]
+    every = spray(maps, AuditOptions(clusters=15))  # as many clusters as maps: ARPACK gives one eigenpair fewer
+    assert isinstance(every, Clustering) and every.count == 15
 
 
 def test_eigengap_and_small_classes() -> None:

@@ -57,6 +57,9 @@ _LAZY = {
     "SanityResult": "camviz.run.sanity",
     "SanityTest": "camviz.cam.randomisation",
     "sanity": "camviz.run.sanity",
+    "audit": "camviz.run.audit",
+    "AuditResult": "camviz.run.audit",
+    "AuditOptions": "camviz.cam.audit",
     # integrations: a notebook call and a training-loop logger (the Lightning callback is camviz.lightning)
     "ImageExplanation": "camviz.integrations.explanation",
     "explain_image": "camviz.integrations.notebook",
@@ -66,6 +69,8 @@ _LAZY = {
 __all__ = [
     "FAMILIES",
     "METHODS",
+    "AuditOptions",
+    "AuditResult",
     "CamBatch",
     "CamEngine",
     "CamOptions",
@@ -96,6 +101,7 @@ __all__ = [
     "TargetLayerError",
     "TargetLayers",
     "UsageError",
+    "audit",
     "candidate_layers",
     "compare_methods",
     "describe",

@@ -35,6 +35,15 @@ def small_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def shortcut_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, bool]]:
+    """A classifier trained (seconds) with a planted shortcut: a tag in the top-left corner means `square`; its test
+    split (30 images per class, 9 squares tagged) and whether each image carries the tag (`tests.support.shortcut`)."""
+    from tests.support.shortcut import write_shortcut_case
+
+    return write_shortcut_case(tmp_path_factory.mktemp("shortcut"))
+
+
 @pytest.fixture
 def camviz(request: pytest.FixtureRequest) -> Callable[..., object]:
     """Run the installed `camviz` console script in a real process: `camviz("explain", "--model-path", p, ...)`.

@@ -86,3 +86,18 @@ def test_the_layer_lookup_example_runs_on_a_vit_not_built_at_224(user_folder: Pa
     maps = namespace["maps"]
     assert namespace["targets"].names == [f"blocks.{len(vit.blocks) - 1}.norm1"]
     assert maps.shape == (2, 48, 64) and np.isfinite(maps).all() and np.ptp(maps[0]) > 0
+
+
+@pytest.mark.slow
+def test_the_audit_example_runs_as_written(user_folder: Path, shortcut_case) -> None:
+    """The audit section's Python example, on a finished run of the shortcut model and on maps in memory."""
+    model, data, _ = shortcut_case
+    camviz.explain(camviz.ExplainOptions(model=camviz.ModelOptions(path=model, cpu=True),
+                                         inputs=camviz.InputOptions(data_dir=data), num_workers=0))
+    [example] = _python_api_examples("Is it right for the right reasons?")
+    rng = np.random.default_rng(0)
+    maps = np.stack([np.pad(np.ones((4, 4)), ((1, 11), (1, 11)))] * 6 + [rng.uniform(0, 1, (16, 16)) for _ in range(6)])
+    namespace: dict = {"maps": maps, "labels": ["dog"] * 12}
+    exec(compile(example, "README.md audit example", "exec"), namespace)
+    assert namespace["result"].flagged and (user_folder / "gradcam_results" / "audit.csv").is_file()
+    assert namespace["mine"].lines[0].startswith("audit: ")

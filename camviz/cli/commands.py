@@ -18,6 +18,7 @@ from camviz.discovery.options import ModelOptions
 from camviz.output.options import OutputOptions
 
 if TYPE_CHECKING:
+    from camviz.run.audit import AuditResult
     from camviz.run.job import ExplainResult
     from camviz.run.model import ResolvedModel
 
@@ -52,25 +53,33 @@ def command_line(context: typer.Context) -> tuple[str, ...] | None:
 def demo(
     ctx: typer.Context,
     output_dir: Annotated[Path, typer.Option(help="Where the demo images and figures go.")] = Path("camviz_demo"),
-    per_class: Annotated[int, typer.Option(min=1, help="Synthetic images per class.")] = 4,
+    per_class: Annotated[Optional[int], typer.Option(min=1, help="Synthetic images per class (default 4; 30 with --shortcut).")] = None,
+    shortcut: Annotated[bool, typer.Option("--shortcut", help="The second demo model, trained where a tag in the top-left corner often means square: explained with --audit, which finds the shortcut.")] = False,
 ) -> None:
     """Run the real pipeline offline on a small shipped classifier and synthetic shape images."""
     from camviz.cli.console import ConsoleProgress
-    from camviz.demo import CHECKPOINT_PATH, write_image_folder
+    from camviz.demo import CHECKPOINT_PATH, TAGGED_CHECKPOINT_PATH, write_image_folder
+    from camviz.demo.tagged import DEMO_TAGGING, write_tagged_folder
     from camviz.errors import OutputError
     from camviz.output.outdir import make_output_dir
     from camviz.run.job import explain as run_explain
     from camviz.run.options import ExplainOptions
 
+    count = per_class or (30 if shortcut else 4)
     data_dir = make_output_dir(output_dir / "data")
     try:
-        write_image_folder(data_dir, per_class=per_class, seed=2024)
+        if shortcut:
+            write_tagged_folder(data_dir, per_class=count, seed=778, tagging=DEMO_TAGGING)
+        else:
+            write_image_folder(data_dir, per_class=count, seed=2024)
     except OSError as error:
         raise OutputError(f"cannot write the demo images under --output-dir {output_dir}: "
                           f"{error.strerror or error}") from error
-    typer.echo(f"demo: {per_class} synthetic images per class in {data_dir}/ (the class is the shape)")
-    options = ExplainOptions(model=ModelOptions(path=CHECKPOINT_PATH), inputs=InputOptions(data_dir=data_dir),
-                             output=OutputOptions(output_dir=output_dir / "gradcam"), num_workers=0)
+    what = "; some squares carry a tag in the top-left corner" if shortcut else ""
+    typer.echo(f"demo: {count} synthetic images per class in {data_dir}/ (the class is the shape{what})")
+    options = ExplainOptions(model=ModelOptions(path=TAGGED_CHECKPOINT_PATH if shortcut else CHECKPOINT_PATH),
+                             inputs=InputOptions(data_dir=data_dir),
+                             output=OutputOptions(output_dir=output_dir / "gradcam", audit=shortcut), num_workers=0)
     with ConsoleProgress() as progress:
         result = run_explain(options, progress, command_line=command_line(ctx))
     _report(result)
@@ -116,6 +125,35 @@ def _report(result: ExplainResult) -> None:
     typer.echo(f"figures in {result.output_dir}/, manifest {result.manifest}")
     for line in result.summary.lines():
         typer.echo(f"  {line}")
+    if result.audit is not None:
+        _report_audit(result.audit)
+
+
+def _report_audit(audit: AuditResult) -> None:
+    """The audit's summary: the counts, then a line per flagged cluster and per class too small to cluster."""
+    first, *rest = audit.lines
+    typer.echo(f"  {first}")
+    for line in rest:
+        typer.echo(f"    {line}")
+    if audit.outputs:
+        typer.echo(f"  wrote {audit.outputs[0]}")
+
+
+@app.command()
+def audit(
+    output_dir: Annotated[Path, typer.Argument(help="The --output-dir of a finished camviz explain --data-dir run.")],
+    clusters: Annotated[Optional[int], typer.Option(help="Clusters per class (default: chosen by the eigengap, at most 8).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the clustering (camviz explain --audit uses its --seed).")] = 0,
+) -> None:
+    """Is it right for the right reasons? Cluster a finished run's maps per explained class (SpRAy, Lapuschkin et al.
+    2019) and flag clusters that look at a fixed place, the border or outside the objects; no CAM is computed again."""
+    from camviz.cam.audit import AuditOptions
+    from camviz.run.audit import audit_run
+
+    result = audit_run(output_dir, AuditOptions(clusters=clusters, seed=seed))
+    for note in result.notes:
+        typer.echo(f"warning: {note}", err=True)
+    _report_audit(result)
 
 
 @app.command(cls=SizedCommand)
@@ -214,7 +252,7 @@ def sanity(
     inputs: Annotated[InputOptions, INPUTS],
     cam: Annotated[CamOptions, CAM],
     output: Annotated[OutputOptions, OUTPUT.without("figure_format", "save_raw", "only_misclassified", "metrics", "masks",
-                                           "boxes").with_defaults(output_dir=Path("sanity_results"))],
+                                           "boxes", "audit").with_defaults(output_dir=Path("sanity_results"))],
     batch_size: BatchSize = None,
     draws: Annotated[int, typer.Option(help="Random initialisations of the blocks above the target layer that the verdict looks at (the warning needs the maps to survive every one).")] = 3,
     test: Annotated[Optional[list[str]], typer.Option(help="Which tests: cascading, random-logit, emprt, smprt; repeatable or comma-separated (default: cascading,random-logit,emprt). --data-dir: a seeded subset of 16 images unless --num-samples is given; emprt alone streams over every image.")] = None,

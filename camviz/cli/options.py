@@ -62,7 +62,7 @@ def input_options(
     data_dir: Annotated[Optional[Path], typer.Option(help="An ImageFolder split: one sub-folder per class (batch mode).")] = None,
     num_samples: Annotated[Optional[int], typer.Option(help="A seeded random subset covering all classes (default: all).")] = None,
     classes: Annotated[Optional[str], typer.Option(help="Only these classes (batch mode), comma-separated: A,B.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for --num-samples (sanity: also its fresh initialisations and random other classes).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for --num-samples (sanity: also its fresh initialisations and random other classes; --audit: its clustering).")] = 0,
 ) -> InputOptions:
     """Which images (`camviz.data.options.InputOptions`)."""
     return InputOptions(images=tuple(image_path or ()), data_dir=data_dir, num_samples=num_samples,
@@ -77,10 +77,12 @@ def output_options(
     metrics: Annotated[Optional[str], typer.Option(help="Batch mode: faithfulness scores as manifest columns: a comma-separated list of road (ROAD combined), confidence (CAM-multiplied confidence change), deletion and insertion (RISE AUC); a bare --metrics scores all four.")] = None,
     masks: Annotated[Optional[Path], typer.Option(help="Batch mode: a folder of object masks, one per image at the same relative path and stem (any image format; nonzero colour = object): adds pointing_hit, energy_in_object and iou columns, and the same of a centre and a random map (center_*, random_*) as baselines.")] = None,
     boxes: Annotated[Optional[Path], typer.Option(help="Batch mode: a CSV of path,x_min,y_min,x_max,y_max rows (the image's pixels as decoded, after its EXIF orientation; several per image) as the objects: adds the localization columns.")] = None,
+    audit: Annotated[bool, typer.Option("--audit", help="Batch mode: after the run, cluster the maps of each explained class (SpRAy) and flag clusters that look at a fixed place, the border or outside the objects: audit.csv and a cluster column (seeded by --seed; camviz audit does the same later).")] = False,
 ) -> OutputOptions:
     """What is written (`camviz.output.options.OutputOptions`)."""
     return OutputOptions(output_dir=output_dir, figure_format=figure_format, save_raw=save_raw,
-                         only_misclassified=only_misclassified, metrics=parse_metrics(metrics), masks=masks, boxes=boxes)
+                         only_misclassified=only_misclassified, metrics=parse_metrics(metrics), masks=masks, boxes=boxes,
+                         audit=audit)
 
 
 MODEL = OptionGroup(model_options)

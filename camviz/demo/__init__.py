@@ -9,5 +9,6 @@ from camviz.demo import net  # noqa: F401  (registers camviz_shapenet with timm)
 from camviz.demo.shapes import CLASS_NAMES, ShapeSample, make_sample, write_image_folder
 
 CHECKPOINT_PATH: Path = Path(__file__).parent / "shapenet.pth"
+TAGGED_CHECKPOINT_PATH: Path = Path(__file__).parent / "shapenet_tagged.pth"  # a shortcut (`camviz.demo.train_tagged`)
 
-__all__ = ["CHECKPOINT_PATH", "CLASS_NAMES", "ShapeSample", "make_sample", "write_image_folder"]
+__all__ = ["CHECKPOINT_PATH", "CLASS_NAMES", "TAGGED_CHECKPOINT_PATH", "ShapeSample", "make_sample", "write_image_folder"]

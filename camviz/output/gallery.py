@@ -20,6 +20,9 @@ from urllib.parse import quote
 
 from PIL import Image
 
+from camviz.cam.audit import TooFew
+from camviz.cam.audit_flags import ClassAudit
+from camviz.output.audit import reasons
 from camviz.output.files import write_atomic
 from camviz.output.localization_summary import localization_panel
 from camviz.output.manifest import joined
@@ -42,6 +45,7 @@ class Page:
     method: str
     title: str | None = None  # None: `camviz {method}: {output folder}`
     run: Mapping[str, object] | None = None  # the run's `run.json` record, shown in the page's "run" panel
+    audit: Sequence[ClassAudit] = ()  # --audit / camviz audit: the clusters of each class, for the "Audit" view
 
 
 def write_gallery(output_dir: Path, results: Sequence[ImageResult], page: Page) -> Path:
@@ -50,6 +54,7 @@ def write_gallery(output_dir: Path, results: Sequence[ImageResult], page: Page) 
     title = page.title or f"camviz {page.method}: {output_dir.resolve().name}"
     data = gallery_data(output_dir, results, page.class_names, page.method)
     data["run"] = run_panel(page.run) if page.run else None
+    data["audit"] = audit_panel(page.audit) if page.audit else None
     html = _page().substitute(title=escape(title), data=_script_json(data))
     path = output_dir / GALLERY_NAME
     write_atomic(path, html.encode("utf-8"))
@@ -108,6 +113,19 @@ def run_panel(record: Mapping[str, object]) -> list[list[str]]:
     return [row for row in rows if row[1]]
 
 
+def audit_panel(classes: Sequence[ClassAudit]) -> list[dict]:
+    """The "Audit" view: per class (classes with a flagged cluster first) its clusters, flagged first, with their
+    size and the flags in words; a class too small to cluster says so."""
+    panel = []
+    for one in sorted(classes, key=lambda audited: not audited.flagged):
+        total = len(one.keys)
+        clusters = [{"name": one.cluster_name(stats.number), "flagged": stats.flagged, "images": stats.size,
+                     "reason": "; ".join(reasons(stats, total - stats.size))} for stats in one.clusters]
+        panel.append({"name": one.name, "images": total, "clusters": clusters,
+                      "too_few": isinstance(one.clustering, TooFew)})
+    return panel
+
+
 def _mapping(value: object) -> Mapping[str, Any]:
     """A record's part that is a mapping, else an empty one."""
     return value if isinstance(value, Mapping) else {}
@@ -135,7 +153,7 @@ def _record(output_dir: Path, result: ImageResult, position: dict[str, int]) -> 
         "conf": _confidence(result), "target": joined(result.explained), "output": result.output,
         "src": quote(result.output), "w": size[0] if size else None, "h": size[1] if size else None,
         "missing": bool(result.output) and size is None, "labelled": bool(result.true), "mistake": result.mistake,
-        "warn": result.note, **_localization(result),
+        "warn": result.note, "cluster": result.cluster, **_localization(result),
     }
 
 

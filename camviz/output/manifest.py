@@ -27,7 +27,8 @@ def manifest_name(rank: int, world_size: int) -> str:
 
 
 MANIFEST_FIELDS = ("index", "path", "true", "pred", "confidence", "target", "output", "status", "error", "source")
-_TEXT_FIELDS = frozenset({"path", "true", "pred", "target", "output", "error"})
+AUDIT_FIELDS = ("cluster",)  # after the score columns, when an audit ran (`camviz.run.audit`)
+_TEXT_FIELDS = frozenset({"path", "true", "pred", "target", "output", "error", "cluster"})
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _WHOLE_NUMBERS = frozenset({"pointing_hit", "center_pointing_hit", "random_pointing_hit"})  # score columns written as 1 or 0
 
@@ -42,7 +43,7 @@ class ManifestWriter:
     def __init__(self, path: Path, *, kept: Iterable[ImageResult] = (), score_names: Sequence[str] = (),
                  sources: Mapping[int, Source] | None = None) -> None:
         self.path = path
-        self.results = {result.index: result for result in kept}
+        self.results = {result.index: replace(result, cluster="") for result in kept}  # clusters: the audit's, later
         self.score_names = tuple(score_names)
         self.sources = dict(sources or {})
         self._lock = threading.Lock()
@@ -106,10 +107,18 @@ def _score_cell(name: str, scores: Mapping[str, float]) -> str:
     return f"{scores[name]:.0f}" if name in _WHOLE_NUMBERS else f"{scores[name]:.{PRECISION}f}"
 
 
+def write_manifest(path: Path, results: Iterable[ImageResult], score_names: Sequence[str] = ()) -> None:
+    """Write a whole manifest at once, sorted by index (with a `cluster` column when some result has a cluster)."""
+    write_atomic(path, _to_csv(sorted(results, key=lambda result: result.index), header=True, score_names=score_names))
+
+
 def _to_csv(results: Iterable[ImageResult], header: bool, score_names: Sequence[str] = ()) -> bytes:
-    """CSV bytes; a field holding a line break is quoted (`csv` leaves a lone CR bare), formulas are defused."""
+    """CSV bytes; a field holding a line break is quoted (`csv` leaves a lone CR bare), formulas are defused; the
+    audit's `cluster` column follows the scores when some result has a cluster."""
     buffer = io.StringIO()
-    names = (*MANIFEST_FIELDS, *score_names)
+    results = list(results)
+    audited = AUDIT_FIELDS if any(result.cluster for result in results) else ()
+    names = (*MANIFEST_FIELDS, *score_names, *audited)
     plain = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
     quoted = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n", quoting=csv.QUOTE_ALL)
     if header:
@@ -117,7 +126,8 @@ def _to_csv(results: Iterable[ImageResult], header: bool, score_names: Sequence[
     for result in results:
         record = _cells(result)
         writer = quoted if any("\r" in str(value) for value in record.values()) else plain
-        writer.writerow({**record, **{name: _score_cell(name, result.scores) for name in score_names}})
+        audit = {"cluster": defuse(result.cluster)} if audited else {}
+        writer.writerow({**record, **{name: _score_cell(name, result.scores) for name in score_names}, **audit})
     return buffer.getvalue().encode("utf-8", "backslashreplace")
 
 
@@ -140,6 +150,11 @@ def read_manifest(path: Path, labels: Sequence[str] | None = None) -> list[Image
     return _read(path, labels)[1]
 
 
+def read_manifest_table(path: Path, labels: Sequence[str] | None = None) -> tuple[tuple[str, ...], list[ImageResult]]:
+    """The manifest's score columns (in their order) and its results (see `read_manifest`)."""
+    return _read(path, labels)
+
+
 def _read(path: Path, labels: Sequence[str] | None) -> tuple[tuple[str, ...], list[ImageResult]]:
     """The manifest's score columns and its results."""
     if not path.is_file():
@@ -154,7 +169,8 @@ def _read(path: Path, labels: Sequence[str] | None) -> tuple[tuple[str, ...], li
                     results.append(result)
         except csv.Error:
             pass  # the tail is garbage (a crash mid-write): keep the rows before it
-    return tuple(name for name in reader.fieldnames or () if name not in MANIFEST_FIELDS), results
+    known = (*MANIFEST_FIELDS, *AUDIT_FIELDS)
+    return tuple(name for name in reader.fieldnames or () if name not in known), results
 
 
 def _result(record: dict, labels: Sequence[str] | None) -> ImageResult | None:
@@ -164,6 +180,7 @@ def _result(record: dict, labels: Sequence[str] | None) -> ImageResult | None:
     if record.get("status") not in tuple(Status):
         return None
     cells = {name: record.pop(name, "") for name in MANIFEST_FIELDS}
+    cluster = restore(record.pop("cluster", None) or "")
     text = {name: restore(value) if name in _TEXT_FIELDS else value for name, value in cells.items()}
     try:
         confidence = tuple(float(value) for value in text["confidence"].split("+")) if text["confidence"] else ()
@@ -173,7 +190,7 @@ def _result(record: dict, labels: Sequence[str] | None) -> ImageResult | None:
     return ImageResult(index=int(text["index"]), path=text["path"], true=text["true"],
                        predicted=_names(text["pred"], labels), confidence=confidence,
                        explained=_names(text["target"], labels), status=Status(text["status"]), note=text["error"],
-                       scores=scores, output=text["output"], source=_read_source(text["source"]))
+                       scores=scores, output=text["output"], source=_read_source(text["source"]), cluster=cluster)
 
 
 def _names(cell: str, labels: Sequence[str] | None) -> tuple[str, ...]:

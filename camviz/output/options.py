@@ -32,4 +32,5 @@ class OutputOptions:
     only_misclassified: bool = False  # batch mode: figures only for mistakes (every row is kept)
     metrics: tuple[str, ...] = ()  # batch mode: these faithfulness scores (`camviz.cam.metrics.METRIC_NAMES`) as manifest columns
     masks: Path | None = None  # batch mode: a mask per image, same relative path and stem (nonzero colour = object)
+    audit: bool = False  # batch mode: cluster the maps per explained class (SpRAy) into audit.csv and `cluster`
     boxes: Path | None = None  # batch mode: a CSV of path,x_min,y_min,x_max,y_max rows in the decoded image's pixels (EXIF orientation applied)

@@ -46,6 +46,7 @@ class ImageResult:
     scores: Mapping[str, float] = field(default_factory=dict)  # --metrics and localization scores by name
     output: str = ""  # the figure's file name in the output dir; empty: none was made (--only-misclassified)
     source: Source | None = None  # None: a manifest from before camviz recorded one
+    cluster: str = ""  # the audit's `<class>/<n>` for this image's (first) map; empty where no audit ran
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__  # frozen: normalised once, here

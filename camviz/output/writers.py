@@ -27,6 +27,7 @@ from camviz.output.options import OutputOptions
 from camviz.output.pool import WritePool
 from camviz.output.prediction import Prediction, prediction, titles
 from camviz.output.result import ImageResult, Status
+from camviz.output.small_maps import SmallMapWriter
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,16 +71,31 @@ class WriterSettings:
         return titles(self.method, subject, explained)
 
 
+@dataclass(frozen=True, kw_only=True)
+class MapKeepers:
+    """Where a batch run's maps go besides the figures: the class means and the small maps the audit reads."""
+
+    class_means: ClassMeans | None = None
+    small_maps: SmallMapWriter | None = None
+
+    def add(self, result: ImageResult, cam: np.ndarray) -> None:
+        """Count an explained image's (finite) CAM: its first map towards its class mean, all of it as small maps."""
+        if self.class_means is not None:
+            self.class_means.add(result, cam if cam.ndim == 2 else cam[0])
+        if self.small_maps is not None:
+            self.small_maps.add(result.index, cam)
+
+
 class BatchWriter:
     """Batch mode: `{M}_{XXXX}_true_{C}_pred_{P}.{png|jpg|webp}` per sample and one manifest row each."""
 
     def __init__(self, settings: WriterSettings, *, manifest: ManifestWriter, pool: WritePool,
-                 say: Say, class_means: ClassMeans | None = None) -> None:
+                 say: Say, keepers: MapKeepers | None = None) -> None:
         self.settings = settings
         self.manifest = manifest
         self.pool = pool  # figures are encoded and written on its threads
         self.say = say
-        self.class_means = class_means
+        self.keepers = keepers or MapKeepers()
         self.outputs: list[Path] = []
 
     def failed(self, sample: Sample, error: str) -> None:
@@ -99,8 +115,7 @@ class BatchWriter:
             if not np.isfinite(image.cam).all():
                 self.manifest.add(replace(result, status=Status.error, output=""))
                 return
-        if self.class_means is not None:
-            self.class_means.add(result, image.first_cam)
+        self.keepers.add(result, image.cam)
         if self.settings.output.only_misclassified and result.correct:
             self.manifest.add(_localized(replace(result, output=""), image))  # counted, no figure
             return

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from camviz.cam.audit import AuditOptions
 from camviz.cam.baselines import BASELINE_NAMES
 from camviz.cam.engine import CamEngine
 from camviz.cam.faithfulness_baselines import FaithfulnessTally, baseline_subset
@@ -25,6 +26,7 @@ from camviz.data.loader import Loading, batch_loader
 from camviz.data.sampling import input_samples, shard
 from camviz.discovery.spec import as_size
 from camviz.errors import CamvizError, UsageError
+from camviz.output.audit import remove_audit_outputs
 from camviz.output.class_means import ClassMeans
 from camviz.output.figures import figure_bytes
 from camviz.output.gallery import Page, write_gallery
@@ -34,9 +36,11 @@ from camviz.output.outdir import claim_output_dir, make_output_dir
 from camviz.output.pool import WritePool
 from camviz.output.result import ImageResult
 from camviz.output.run_record import write_run_record
+from camviz.output.small_maps import SmallMapWriter, maps_name, merge_rank_maps
 from camviz.output.summary import Summary, summarize
 from camviz.output.trust import trust_rows, write_trust
-from camviz.output.writers import BatchWriter, SingleWriter, WriterSettings
+from camviz.output.writers import BatchWriter, MapKeepers, SingleWriter, WriterSettings
+from camviz.run.audit import AuditResult, FinishedRun, audit_finished
 from camviz.run.batches import Job, drive
 from camviz.run.cpus import default_batch_size, share_cpus
 from camviz.run.model import ResolvedModel, resolve_model, select_device
@@ -57,6 +61,7 @@ class ExplainResult:
     manifest: Path | None = None
     summary: Summary = field(default_factory=Summary)
     exit_code: int = 0  # 0 all done, 3 some inputs skipped (DESIGN.md); under torchrun, the worst rank's
+    audit: AuditResult | None = None  # --audit (rank 0)
 
 
 def explain(options: ExplainOptions, progress: Progress | None = None, *,
@@ -219,26 +224,42 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
                               score_names=score_names, sources=row_sources)
     job.done.rows, job.done.resumed = manifest.results, len(check.results)
     class_means = ClassMeans(folder_classes, job.resolved.preprocessing.size)
+    keepers = MapKeepers(class_means=class_means,
+                         small_maps=SmallMapWriter(job.output_dir / maps_name(ranks.rank, ranks.world_size),
+                                                   kept=check.maps))
     job.progress.start(len(mine))
     job.progress.advance(len(done))
-    exit_code, outputs = _explain_shard(job, [s for s in mine if s.index not in done], manifest, class_means)
+    exit_code, outputs = _explain_shard(job, [s for s in mine if s.index not in done], manifest, keepers)
     if exit_code in (0, 3):  # every rank finished: the same decision everywhere, so the collective is safe
         class_means.sums = sum_over_ranks(class_means.sums, job.resolved.device)
         class_means.counts = sum_over_ranks(class_means.counts, job.resolved.device)
     results = list(manifest.results.values())
     if ranks.is_main and ranks.is_distributed:
         results = merge_rank_manifests(job.output_dir, ranks.world_size, _labels(job))
+        merge_rank_maps(job.output_dir, ranks.world_size, [result.index for result in results])
     summary = summarize(results, len(check.results), job.resolved.class_names)
     if job.done.faithfulness is not None:
         summary.faithfulness = job.done.faithfulness.report()
+    audit = None
     if ranks.is_main:
-        _finish_output_dir(job, results, summary, class_means)
+        remove_audit_outputs(job.output_dir)  # an earlier audit's table and figures describe other rows
+    if ranks.is_main and job.options.output.audit:
+        labels = _labels(job)
+        run = FinishedRun(output_dir=job.output_dir, labels=tuple(labels) if labels else None,
+                          data_dir=job.options.inputs.data_dir, size=job.resolved.preprocessing.size,
+                          figure_format=job.options.output.figure_format)
+        audit = audit_finished(run, AuditOptions(seed=job.options.inputs.seed))
+        for note in audit.notes:
+            job.progress.warn(note)
+        results = [replace(result, cluster=audit.cells.get(result.index, "")) for result in results]
+    if ranks.is_main:
+        _finish_output_dir(job, results, summary, class_means, audit)
     return ExplainResult(output_dir=job.output_dir, outputs=outputs, manifest=job.output_dir / MANIFEST_NAME,
-                         summary=summary, exit_code=exit_code)
+                         summary=summary, exit_code=exit_code, audit=audit)
 
 
 def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
-                   class_means: ClassMeans) -> tuple[int, list[Path]]:
+                   keepers: MapKeepers) -> tuple[int, list[Path]]:
     """Explain `todo` into the manifest: the worst exit code over the ranks (a failure here is raised after
     the other ranks have heard it) and the figures written."""
     failure, outputs = None, []
@@ -246,7 +267,7 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
     try:
         with WritePool(cpus.writer_threads, max_pending=max(16, 2 * job.batch_size)) as pool:
             writer = BatchWriter(_writer_settings(job), manifest=manifest, pool=pool, say=job.progress.warn,
-                                 class_means=class_means)
+                                 keepers=keepers)
             outputs = writer.outputs
             workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))
             device = job.resolved.device.type  # on the CPU device the workers normalise
@@ -258,6 +279,8 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
         failure = error
     finally:
         manifest.close()
+        if keepers.small_maps is not None:
+            keepers.small_maps.close()
     own_code = failure.exit_code if failure else (3 if any(not r.ok for r in manifest.results.values()) else 0)
     exit_code = worst_exit_code(own_code, job.resolved.device)
     if failure is not None:
@@ -270,10 +293,12 @@ def _labels(job: Job) -> list[str] | None:
     return job.resolved.class_names if job.resolved.loaded.output_kind.is_multilabel else None
 
 
-def _finish_output_dir(job: Job, results: list[ImageResult], summary: Summary, class_means: ClassMeans) -> None:
-    """Rank 0, once all ranks are done and their manifests merged: write class means, the gallery and trust.csv."""
+def _finish_output_dir(job: Job, results: list[ImageResult], summary: Summary, class_means: ClassMeans,
+                       audit: AuditResult | None) -> None:
+    """Rank 0, once all ranks are done and their manifests merged: write class means, the gallery (with --audit,
+    its "Audit" view) and trust.csv."""
     class_means.write(job.output_dir, job.engine.method, job.options.output.figure_format)
     record = finish_record(job.record, "finishing", job.progress.notes, summary)
     write_gallery(job.output_dir, results, Page(class_names=job.resolved.class_names, method=job.engine.method,
-                                                run=record))
+                                                run=record, audit=audit.classes if audit else ()))
     write_trust(job.output_dir, trust_rows(summary))

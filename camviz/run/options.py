@@ -58,6 +58,8 @@ def check_options(options: ExplainOptions) -> None:
     unknown = [name for name in output.metrics if name not in METRIC_NAMES]
     if unknown:
         raise UsageError(f"unknown metric {', '.join(unknown)}; choose from {', '.join(METRIC_NAMES)}")
+    if output.audit and inputs.data_dir is None:
+        raise UsageError("--audit needs --data-dir: it compares the maps of a whole split")
     if (output.masks or output.boxes) and inputs.data_dir is None:
         raise UsageError("--masks and --boxes need --data-dir: the localization scores are columns of manifest.csv")
     size = check_model_options(options.model)

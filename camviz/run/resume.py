@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+import numpy as np
+
 from camviz.data.ground_truth import GivenTruth, GroundTruth
 from camviz.data.listing import Sample
 from camviz.discovery.formats import model_files
 from camviz.output.manifest import read_manifest
 from camviz.output.result import ImageResult, Source
+from camviz.output.small_maps import MAPS_NAME, read_run_maps
 from camviz.run.model import ResolvedModel
 from camviz.run.options import ExplainOptions
 
@@ -35,6 +38,8 @@ NOT_IN_KEY: dict[str, str] = {  # `Type.field`: why it changes no row and no fil
     "ExplainOptions.num_workers": "how many processes decode the same pixels",
     "ExplainOptions.resume": "whether earlier rows are kept, not what a row holds",
     "OutputOptions.output_dir": "where the files are; a resumed run reads the rows that are there",
+    "OutputOptions.audit": "the audit reads the finished rows and small maps (kept in every batch run) after the "
+                           "run; its `cluster` column is recomputed each time, never resumed",
     "ModelOptions.trust_checkpoint": "a permission to unpickle, not which weights are read (the files' stamps are)",
     "ModelOptions.cpu": "the device: the same rows up to float rounding, as on another machine",
 }
@@ -121,7 +126,7 @@ def sources(samples: Sequence[Sample], key: str, ground_truth: GroundTruth | Non
             for sample in samples}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ResumeCheck:
     """The results an earlier run finished that still hold, and how many did not (and why)."""
 
@@ -129,6 +134,8 @@ class ResumeCheck:
     data_changed: int = 0  # the image at that index is another file, or was modified
     settings_changed: int = 0  # same image, other settings (or a manifest from an older camviz)
     truth_changed: int = 0  # same image and settings, but its mask or boxes were changed, added or removed
+    maps_missing: int = 0  # same image, settings and ground truth, but no small map kept (an older camviz)
+    maps: dict[int, np.ndarray] = field(default_factory=dict)  # the kept rows' small maps (`cam_maps.bin`)
 
     def notes(self) -> list[str]:
         """One line per reason rows are redone."""
@@ -142,6 +149,9 @@ class ResumeCheck:
         if self.truth_changed:
             notes.append(f"--resume: the ground truth (--masks / --boxes) of {self.truth_changed} images changed since "
                          "the earlier run (a mask or box fixed, added or removed): their rows are redone")
+        if self.maps_missing:
+            notes.append(f"--resume: {self.maps_missing} earlier rows have no small map in {MAPS_NAME} (made by an "
+                         "older camviz, or cut short) and are redone, so that the audit sees every image")
         return notes
 
 
@@ -151,20 +161,24 @@ def resumable_rows(output_dir: Path, samples: Sequence[Sample], sources: Mapping
     `labels`: a multi-label model's labels, by which the manifest's predictions are read."""
     by_index = {sample.index: sample for sample in samples}
     kept: dict[int, ImageResult] = {}
-    changed: dict[str, set[int]] = {"data": set(), "settings": set(), "truth": set()}
+    changed: dict[str, set[int]] = {"data": set(), "settings": set(), "truth": set(), "maps": set()}
+    maps = read_run_maps(output_dir) or {}
     for path in sorted(output_dir.glob("manifest*.csv")):
         for result in read_manifest(path, labels):
             sample = by_index.get(result.index)
             if sample is None or not result.ok or not _files_present(output_dir, result, save_raw):
                 continue
             reason = _changed(result, sample, sources[result.index])
+            if reason is None and result.index not in maps:
+                reason = "maps"
             if reason is None:
                 kept[result.index] = result
             else:
                 changed[reason].add(result.index)
     redone = {reason: len(indices - set(kept)) for reason, indices in changed.items()}
     return ResumeCheck(results=list(kept.values()), data_changed=redone["data"], settings_changed=redone["settings"],
-                       truth_changed=redone["truth"])
+                       truth_changed=redone["truth"], maps_missing=redone["maps"],
+                       maps={index: maps[index] for index in kept})
 
 
 def _changed(result: ImageResult, sample: Sample, expected: Source) -> str | None:

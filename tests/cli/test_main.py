@@ -158,6 +158,16 @@ def test_script_runs_the_demo(camviz, tmp_path) -> None:
     assert "processed: 3" in result.stdout and f"open {(tmp_path / 'gradcam').resolve()}/" in result.stdout
 
 
+@pytest.mark.slow
+def test_the_shortcut_demo_ends_with_an_audit_that_finds_the_tag(camviz_main, tmp_path) -> None:
+    result = camviz_main("demo", "--shortcut", "--output-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "30 synthetic images per class" in result.stdout and "tag in the top-left corner" in result.stdout
+    flagged = [line.strip() for line in result.stdout.splitlines() if "same place" in line]
+    assert len(flagged) == 1 and flagged[0].startswith("square/") and "(top left)" in flagged[0], result.stdout
+    assert (tmp_path / "gradcam" / "audit.csv").is_file() and (tmp_path / "gradcam" / "audit_square.png").is_file()
+
+
 def test_demo_data_holds_what_it_says_after_an_earlier_demo(camviz_main, tmp_path) -> None:
     assert camviz_main("demo", "--output-dir", tmp_path).returncode == 0  # 4 per class
     result = camviz_main("demo", "--per-class", 1, "--output-dir", tmp_path)

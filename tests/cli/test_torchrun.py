@@ -1,5 +1,5 @@
 """camviz.run.ranks: `torchrun --nproc-per-node 2 -m camviz explain` on CPU (gloo) writes the figures one process
-writes, and one manifest."""
+writes, one manifest, one file of small maps, and the audit one process makes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from camviz.output.small_maps import read_run_maps
 from tests.support.manifest import manifest_rows
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -22,7 +23,8 @@ def _torchrun(*args: object, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _outputs(folder: Path) -> tuple[list[str], list[int]]:
-    indices = [int(row["index"]) for row in manifest_rows(folder)]
+    audited = "cluster" in (folder / "manifest.csv").read_text().splitlines()[0]  # some class had images to cluster
+    indices = [int(row["index"]) for row in manifest_rows(folder, ("cluster",) if audited else ())]
     return sorted(p.name for p in folder.glob("gradcam_*.png")), indices
 
 
@@ -32,7 +34,7 @@ def _outputs(folder: Path) -> tuple[list[str], list[int]]:
                          ids=["all", "sampled-and-filtered"])
 def test_two_ranks_write_what_one_process_writes(camviz_main, trained_checkpoint, shapes_split, tmp_path, selection):
     data_dir, _ = shapes_split
-    common = ["--model-path", trained_checkpoint, "--data-dir", data_dir, "--num-workers", "0", *selection]
+    common = ["--model-path", trained_checkpoint, "--data-dir", data_dir, "--num-workers", "0", "--audit", *selection]
     single = camviz_main("explain", *common, "--output-dir", tmp_path / "one")
     assert single.returncode == 0, single.stderr
     ranked = _torchrun("explain", *common, "--output-dir", tmp_path / "two", cwd=tmp_path)
@@ -43,3 +45,11 @@ def test_two_ranks_write_what_one_process_writes(camviz_main, trained_checkpoint
     assert len(set(two_indices)) == len(two_indices)
     assert not list((tmp_path / "two").glob("manifest.rank*.csv"))
     assert ranked.stdout.count("processed:") == 1, "only rank 0 reports"
+    # the small maps of both ranks merged into one file, and the audit (rank 0) as one process makes it
+    assert sorted(p.name for p in (tmp_path / "two").glob("cam_maps*.bin")) == ["cam_maps.bin"]
+    assert sorted(read_run_maps(tmp_path / "two") or {}) == two_indices
+    audit = (tmp_path / "one" / "audit.csv").read_text()
+    assert (tmp_path / "two" / "audit.csv").read_text() == audit and ranked.stdout.count("audit:") == 1
+    assert camviz_main("audit", tmp_path / "two").returncode == 0
+    assert (tmp_path / "two" / "audit.csv").read_text() == audit
+

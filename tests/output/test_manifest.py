@@ -4,9 +4,18 @@ a cut; hostile text is quoted, defused for spreadsheets and restored on reading.
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
-from camviz.output.manifest import MANIFEST_FIELDS, ManifestWriter, merge_rank_manifests, read_manifest
+from camviz.output.manifest import (
+    AUDIT_FIELDS,
+    MANIFEST_FIELDS,
+    ManifestWriter,
+    merge_rank_manifests,
+    read_manifest,
+    read_manifest_table,
+    write_manifest,
+)
 from camviz.output.result import ImageResult, Source, Status
 
 
@@ -119,3 +128,19 @@ def test_merged_rank_manifests_keep_every_score_column(tmp_path: Path) -> None:
     with (tmp_path / "manifest.csv").open(newline="") as file:
         assert tuple(csv.DictReader(file).fieldnames) == (*MANIFEST_FIELDS, *sorted(SCORES))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.csv"]
+
+
+def test_the_audit_cluster_column_follows_the_scores_and_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.csv"
+    results = [replace(_ok(1, "a", "a"), scores={"iou": 0.5}, cluster="a/2"), replace(_ok(0, "b", "b"), cluster=""),
+               replace(_ok(2, "c", "c"), cluster="=c/1")]
+    write_manifest(path, results, ["iou"])
+    with path.open(newline="") as file:
+        records = list(csv.DictReader(file))
+    assert tuple(records[0]) == (*MANIFEST_FIELDS, "iou", *AUDIT_FIELDS)
+    assert [record["cluster"] for record in records] == ["", "a/2", "'=c/1"]
+    assert read_manifest_table(path) == (("iou",), sorted(results, key=lambda result: result.index))
+    write_manifest(path, [replace(result, cluster="") for result in results], ["iou"])
+    with path.open(newline="") as file:
+        assert tuple(csv.DictReader(file).fieldnames) == (*MANIFEST_FIELDS, "iou")  # no audit: no column
+    assert all(result.cluster == "" for result in ManifestWriter(path, kept=results).results.values())

@@ -7,10 +7,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from camviz.data.ground_truth import GroundTruth, read_ground_truth
 from camviz.data.listing import list_image_folder
 from camviz.output.manifest import ManifestWriter
 from camviz.output.result import ImageResult
+from camviz.output.small_maps import MAPS_NAME, SmallMapWriter
 from camviz.run.resume import file_stamp, model_stamps, resumable_rows, sources
 from tests.support.images import write_png
 
@@ -18,15 +21,19 @@ BOXES = "a/2.png,1,1,5,5\nb/4.png,2,2,9,9\n"
 
 
 def _earlier_run(data: Path, out: Path, key: str, ground_truth: GroundTruth | None = None) -> list:
-    """A finished earlier run over `data`: a figure and a row per image, with `key` as its settings key."""
+    """A finished earlier run over `data`: a figure, a small map and a row per image, with `key` as its settings
+    key."""
     samples = list_image_folder(data).samples
     writer = ManifestWriter(out / "manifest.csv", sources=sources(samples, key, ground_truth))
+    maps = SmallMapWriter(out / MAPS_NAME)
     for sample in samples:
         figure = f"gradcam_{sample.index:04d}.png"
         (out / figure).write_bytes(b"png")
+        maps.add(sample.index, np.full((8, 8), sample.index / 10, np.float32))
         writer.add(ImageResult(index=sample.index, path=sample.relative_path, true=sample.true_class or "",
                                predicted=("a",), output=figure))
     writer.close()
+    maps.close()
     return samples
 
 
@@ -49,6 +56,24 @@ def test_rows_are_kept_only_when_image_settings_and_files_still_hold(tmp_path: P
     check = resumable_rows(out, samples, sources(samples, "key2"), save_raw=False)  # other settings
     assert check.results == [] and (check.data_changed, check.settings_changed) == (1, 2)
     assert resumable_rows(out, samples, sources(samples, "key1"), save_raw=True).results == []  # no raw CAMs on disk
+
+
+def test_a_row_without_its_small_map_is_redone_and_kept_rows_keep_theirs(tmp_path: Path) -> None:
+    data, out = tmp_path / "data", tmp_path / "out"
+    for name in ("a/1.png", "a/2.png", "b/3.png"):
+        write_png(data / name)
+    out.mkdir()
+    samples = _earlier_run(data, out, "key1")
+    maps = SmallMapWriter(out / MAPS_NAME, kept={0: np.zeros((1, 32, 32), np.uint8)})  # an older camviz kept fewer
+    maps.add(2, np.full((8, 8), 1.0, np.float32))
+    maps.close()
+    check = resumable_rows(out, samples, sources(samples, "key1"), save_raw=False)
+    assert [row.index for row in check.results] == [0, 2] and check.maps_missing == 1
+    assert sorted(check.maps) == [0, 2] and check.maps[2].max() == 255
+    assert check.notes() == ["--resume: 1 earlier rows have no small map in cam_maps.bin (made by an older camviz, "
+                             "or cut short) and are redone, so that the audit sees every image"]
+    (out / MAPS_NAME).unlink()
+    assert resumable_rows(out, samples, sources(samples, "key1"), save_raw=False).maps_missing == 3
 
 
 def test_a_row_is_redone_when_its_own_mask_or_boxes_change_and_only_then(tmp_path: Path) -> None:

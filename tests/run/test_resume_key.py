@@ -55,7 +55,7 @@ def _changes(files: dict[str, Path]) -> dict[str, object]:
         "CamOptions.target_category": 1,
         "OutputOptions.output_dir": files["folder"], "OutputOptions.figure_format": FigureFormat.webp,
         "OutputOptions.save_raw": True, "OutputOptions.only_misclassified": True, "OutputOptions.metrics": ("road_combined",),
-        "OutputOptions.masks": files["masks"], "OutputOptions.boxes": files["boxes"],
+        "OutputOptions.masks": files["masks"], "OutputOptions.boxes": files["boxes"], "OutputOptions.audit": True,
     }
 
 

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+from camviz.cam.baselines import BASELINE_NAMES
+from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.demo import CHECKPOINT_PATH, write_image_folder
 from camviz.demo.tagged import tag_box
 from camviz.output.audit_figure import FLAG_COLOUR
@@ -158,7 +160,7 @@ def test_with_boxes_each_cluster_reports_its_energy_in_the_objects(camviz_main, 
     data, boxes, out = tmp_path / "data", tmp_path / "boxes.csv", tmp_path / "out"
     write_tagged_folder(data, per_class=30, seed=778, tagging=DEMO_TAGGING, boxes_path=boxes)
     _explain(camviz_main, model, data, out, "--boxes", boxes, "--audit")
-    rows = manifest_rows(out, ("pointing_hit", "energy_in_object", "iou", "cluster"))
+    rows = manifest_rows(out, (*LOCALIZATION_NAMES, *BASELINE_NAMES, "cluster"))
     with_box = len(boxes.read_text().splitlines()) - 1  # the tag-only images have no box
     assert with_box < 90 and sum(bool(row["energy_in_object"]) for row in rows) == with_box
     for cluster in _table(out):

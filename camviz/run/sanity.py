@@ -265,15 +265,6 @@ def _chunks(samples: Sequence[Sample], resolved: ResolvedModel, progress: Progre
 def _decode(samples: Sequence[Sample], resolved: ResolvedModel,
             progress: Progress) -> tuple[list[str], np.ndarray, list[str]]:
     """Names and uint8 pixels of the images that decode; those that do not are skipped and said (not fatal)."""
-    names, pixels, skipped = [], [], []
-    for sample in samples:
-        try:
-            pixels.append(resolved.preprocessing.pixels(decode_image(sample.path)))
-        except ImageDecodeError as error:
-            skipped.append(str(error))
-            progress.warn(f"skipped: {error}")
-            continue
-        names.append(sample.relative_path)
-    if not names:
-        raise CamvizError(f"none of the {len(samples)} images could be decoded ({skipped[0]})")
-    return names, np.stack(pixels), skipped
+    skipped: list[str] = []
+    [(names, pixels)] = _chunks(samples, resolved, progress, skipped, size=max(len(samples), 1))
+    return names, pixels, skipped

@@ -13,11 +13,12 @@ Run (not collected by pytest), under the shared CPU lock:
 
 from __future__ import annotations
 
-import argparse
-import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch
 
@@ -25,20 +26,12 @@ from camviz.cam.randomisation import SanityTest
 from camviz.data.options import InputOptions
 from camviz.discovery.options import ModelOptions
 from camviz.output.options import OutputOptions
-from camviz.run.job import explain
-from camviz.run.options import ExplainOptions
 from camviz.run.sanity import SanityOptions, sanity
-from tests.benchmarks.sanity_time import write_case
+from tests.benchmarks.sanity_time import case_arguments, print_medians, time_explain, write_case
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="resnet18")
-    parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--cpu", action="store_true", help="the CPU even when CUDA is there")
-    args = parser.parse_args()
+    args = case_arguments(__doc__.splitlines()[0], "resnet18", 64)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         checkpoint, data = write_case(root, args.model, args.images, args.size)
@@ -50,17 +43,10 @@ def main() -> None:
                                           output=OutputOptions(output_dir=root / f"emprt{round_}")))
             times["emprt"].append(time.perf_counter() - start)
             assert result.emprt is not None and result.emprt.scores.size == args.images  # the whole split
-            start = time.perf_counter()
-            explain(ExplainOptions(model=model, inputs=InputOptions(data_dir=data), num_workers=0,
-                                   output=OutputOptions(output_dir=root / f"explain{round_}")))
-            times["explain"].append(time.perf_counter() - start)
+            times["explain"].append(time_explain(model, data, root / f"explain{round_}"))
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
-    median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"{args.model}, {args.images} images at {args.size} px, {device}, torch threads {torch.get_num_threads()}, "
-          f"median of {args.rounds} rounds")
-    for name, values in times.items():
-        print(f"  {name:<8} {median[name]:7.1f} s   (rounds: {', '.join(f'{v:.1f}' for v in values)})")
-    print(f"  emprt / explain: {median['emprt'] / median['explain']:.2f}x")
+    print_medians(times, "emprt", f"{args.model}, {args.images} images at {args.size} px, {device}, torch threads "
+                  f"{torch.get_num_threads()}, median of {args.rounds} rounds")
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 faithfulness means must beat before they say anything (Gomez et al. 2022: deletion and insertion rank maps, they do
 not grade them; torchcam's docs on the baseline's weight).
 
-- `centre`: a Gaussian at the image centre (sigma a quarter of each side), the map TorchRay's "center" baseline
-  stands for; deletion and insertion use only a map's pixel order, so any map falling off from the centre scores
+- `centre`: the localization baselines' Gaussian at the image centre (`camviz.cam.baselines.center_map`), the map
+  TorchRay's "center" baseline stands for; deletion and insertion use only a map's pixel order, so any map falling off from the centre scores
   the same.
-- `random`: seeded uniform noise, a new map per image.
+- `random`: the localization baselines' seeded uniform noise, a map per image index.
 
 A run scores them on a seeded subset of its images (`baseline_subset`), beside the CAM's own scores on the same
 images; `FaithfulnessTally` adds the run's numbers up, together with each metric's time per image. ROAD is left out:
@@ -19,26 +19,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from camviz.cam.baselines import center_map, random_map
+
 BASELINES: tuple[str, ...] = ("centre", "random")
 BASELINE_METRICS: tuple[str, ...] = ("deletion_auc", "insertion_auc")
 LOWER_IS_BETTER: frozenset[str] = frozenset({"deletion_auc"})
 BASELINE_IMAGES = 32  # the most images of a run whose baselines are scored
-_SEED = 0
 
 
 def centre_maps(count: int, height: int, width: int) -> np.ndarray:
-    """`count` copies of a Gaussian at the image centre, sigma a quarter of each side: float32 [count, H, W]."""
-    rows = (np.arange(height) - (height - 1) / 2) / (height / 4)
-    cols = (np.arange(width) - (width - 1) / 2) / (width / 4)
-    gaussian = np.exp(-(rows[:, None] ** 2 + cols[None, :] ** 2) / 2).astype(np.float32)
-    return np.repeat(gaussian[None], count, axis=0)
+    """`count` copies of the localization baselines' centre map (`camviz.cam.baselines.center_map`): float32
+    [count, H, W]."""
+    return np.repeat(center_map(height, width)[None], count, axis=0)
 
 
-def random_maps(indices: Iterable[int], height: int, width: int, seed: int = _SEED) -> np.ndarray:
-    """A seeded uniform random map per image, drawn from the image's index (the same map however the run is
-    batched): float32 [len(indices), H, W]."""
-    return np.stack([np.random.default_rng([seed, index]).random((height, width), dtype=np.float32)
-                     for index in indices])
+def random_maps(indices: Iterable[int], height: int, width: int) -> np.ndarray:
+    """The localization baselines' random map of each image (`camviz.cam.baselines.random_map`, seeded by the
+    image's index: the same map however the run is batched): float32 [len(indices), H, W]."""
+    return np.stack([random_map(height, width, index) for index in indices])
 
 
 def baseline_maps(name: str, indices: list[int], height: int, width: int) -> np.ndarray:

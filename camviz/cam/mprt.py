@@ -34,7 +34,7 @@ from torch import nn
 
 from camviz.cam.engine import CamEngine
 from camviz.cam.randomisation import HIGH_RANK_CORRELATION, Judged, class_cams, original_maps
-from camviz.cam.similarity import rank_correlation
+from camviz.cam.similarity import defined_median, rank_correlation
 from camviz.discovery.output_kind import OutputKind
 
 N_BINS = 100  # quantus.EfficientMPRT's bins when no binning rule is given
@@ -77,8 +77,7 @@ class EmprtScores:
     @property
     def median(self) -> float:
         """The median over images with a defined score (NaN when none has one)."""
-        finite = self.scores[np.isfinite(self.scores)]
-        return float(np.median(finite)) if finite.size else float("nan")
+        return defined_median(self.scores)
 
     @property
     def flat_randomised(self) -> int:
@@ -157,8 +156,7 @@ class SmoothStep:
 
     @property
     def median(self) -> float:
-        finite = self.spearman[np.isfinite(self.spearman)]
-        return float(np.median(finite)) if finite.size else float("nan")
+        return defined_median(self.spearman)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,7 +27,7 @@ from camviz.cam.blocks import Blocks
 from camviz.cam.checks import is_constant
 from camviz.cam.engine import CamEngine
 from camviz.cam.randomise import Cascade, Drawn, fresh_copy
-from camviz.cam.similarity import rank_correlation, ssim
+from camviz.cam.similarity import defined_median, rank_correlation, ssim
 from camviz.discovery.output_kind import OutputKind
 
 HIGH_RANK_CORRELATION = 0.5  # a median at or above it after the blocks above the target are random: the warning
@@ -117,8 +117,7 @@ class StepScores:
     @property
     def median_spearman(self) -> float:
         """The median over images with a defined correlation (NaN when none has one)."""
-        finite = self.spearman[np.isfinite(self.spearman)]
-        return float(np.median(finite)) if finite.size else float("nan")
+        return defined_median(self.spearman)
 
     @property
     def median_ssim(self) -> float:

@@ -28,3 +28,9 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM of two [0, 1] maps of the same 2-D shape (scikit-image's defaults: 7x7 window)."""
     return float(structural_similarity(np.asarray(a, np.float64), np.asarray(b, np.float64), data_range=CAM_RANGE))
+
+
+def defined_median(values: np.ndarray) -> float:
+    """The median over the values that are defined (not NaN: a constant map's correlation or score); NaN when none is."""
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else float("nan")

@@ -16,7 +16,7 @@ from camviz.cam.randomisation import HIGH_RANK_CORRELATION, Judged
 from camviz.output.figures import encode_image, heatmap, join, titled
 from camviz.output.files import write_atomic
 from camviz.output.manifest import defuse
-from camviz.output.sanity import SanityImage, as_rgb, small_panel
+from camviz.output.sanity import SanityImage, as_rgb, shown_number, small_panel, table_number
 
 EMPRT_FIGURE, EMPRT_TABLE = "emprt.png", "emprt.csv"
 SMPRT_FIGURE, SMPRT_TABLE = "smprt.png", "smprt.csv"
@@ -32,8 +32,8 @@ SOURCE = "Hedström et al. 2023, 'Sanity Checks Revisited'"
 def emprt_lines(scores: EmprtScores) -> list[str]:
     """eMPRT's summary lines: the numbers, the flat random maps, the verdict in words."""
     lines = [f"eMPRT ({SOURCE}; the trained model against one with every block random, {len(scores.scores)} "
-             f"images): median {_signed(scores.median)}, median entropy {_plain(np.median(scores.original))} -> "
-             f"{_plain(np.median(scores.randomised))} nats (100 bins)"]
+             f"images): median {_signed(scores.median)}, median entropy {shown_number(np.median(scores.original))} -> "
+             f"{shown_number(np.median(scores.randomised))} nats (100 bins)"]
     undefined = int((~np.isfinite(scores.scores)).sum())
     if undefined:
         lines.append(f"{undefined} original maps are constant (entropy 0): no eMPRT for them")
@@ -62,14 +62,14 @@ def smprt_lines(result: SmprtResult, settings: SmoothSettings) -> list[str]:
     """sMPRT's summary lines: the settings, the repeat, a row per bottom-up step, the verdict in words."""
     lines = [f"sMPRT ({SOURCE}; blocks randomised bottom-up, input side first; each map averaged over "
              f"{settings.samples} noisy copies of the input, noise {settings.noise_magnitude:g} of its range):",
-             f"  repeat (the trained model's smoothed maps drawn again): median rho {_plain(result.repeat.median)}"]
-    lines += [f"  {k:>3}  {step.block:<34}median rho {_plain(step.median)}" for k, step in enumerate(result.steps, 1)]
+             f"  repeat (the trained model's smoothed maps drawn again): median rho {shown_number(result.repeat.median)}"]
+    lines += [f"  {k:>3}  {step.block:<34}median rho {shown_number(step.median)}" for k, step in enumerate(result.steps, 1)]
     return [*lines, f"sMPRT verdict: {smprt_text(result)}"]
 
 
 def smprt_text(result: SmprtResult) -> str:
     """sMPRT's verdict in words and what it can and cannot show."""
-    score = _plain(result.score)
+    score = shown_number(result.score)
     if result.verdict is Judged.cannot_judge:
         return "cannot judge: with every block random no rank correlation is defined (the maps are constant)"
     if result.verdict is Judged.fails:
@@ -89,7 +89,7 @@ def emprt_table(names: Sequence[str], classes: Sequence[str], scores: EmprtScore
     writer.writerow(EMPRT_FIELDS)
     for i, name in enumerate(names):
         writer.writerow([defuse(name), defuse(classes[i]), f"{scores.original[i]:.6f}",
-                         f"{scores.randomised[i]:.6f}", _cell(scores.scores[i])])
+                         f"{scores.randomised[i]:.6f}", table_number(scores.scores[i])])
     return buffer.getvalue().encode("utf-8", "backslashreplace")
 
 
@@ -100,7 +100,7 @@ def smprt_table(names: Sequence[str], result: SmprtResult) -> bytes:
     writer.writerow(SMPRT_FIELDS)
     for k, step in enumerate([result.repeat, *result.steps]):
         for i, name in enumerate(names):
-            writer.writerow([defuse(name), k, defuse(step.block), _cell(step.spearman[i])])
+            writer.writerow([defuse(name), k, defuse(step.block), table_number(step.spearman[i])])
     return buffer.getvalue().encode("utf-8", "backslashreplace")
 
 
@@ -135,18 +135,11 @@ def write_smprt_outputs(output_dir: Path, images: Sequence[SanityImage], result:
     smoothed = [SanityImage(name=image.name, pixels=image.pixels, explained=image.explained, original=reference)
                 for image, reference in zip(images, result.reference, strict=True)]
     last = result.steps[-1].spearman if result.steps else np.full(len(images), np.nan)
-    titles = (["trained, smoothed"] * len(images), [f"all blocks random | rho {_cell(v, 2)}" for v in last])
+    titles = (["trained, smoothed"] * len(images), [f"all blocks random | rho {table_number(v, 2)}" for v in last])
     write_atomic(figure, encode_image(pairs_figure(smoothed, result.randomised, titles)))
     return [figure, csv_path]
-
-
-def _cell(value: float, decimals: int = 6) -> str:
-    return f"{value:.{decimals}f}" if np.isfinite(value) else ""
 
 
 def _signed(value: float) -> str:
     return f"{value:+.3f}" if np.isfinite(value) else "undefined"
 
-
-def _plain(value: float) -> str:
-    return f"{value:.3f}" if np.isfinite(value) else "n/a"

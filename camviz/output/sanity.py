@@ -100,7 +100,7 @@ def sanity_figure(images: Sequence[SanityImage], steps: Sequence[tuple[StepScore
                   titled(small_panel(heatmap(image.original)), "original | trained weights")]
         for scores, cams in steps:
             label = _column_label(scores, i, drawn)
-            panels.append(titled(small_panel(heatmap(cams[i])), f"{label} | rho {_median(scores.spearman[i], 2)}"))
+            panels.append(titled(small_panel(heatmap(cams[i])), f"{label} | rho {shown_number(scores.spearman[i], 2)}"))
         rows.append(join(panels, axis=1))
     grid = join(rows, axis=0)
     if not drawn.lines:
@@ -139,12 +139,13 @@ def sanity_table(names: Sequence[str], steps: Sequence[StepScores], drawn: Drawn
     for scores in steps:
         own = drawn.by_block.get(scores.block, "") if scores.step.isdigit() else ""
         for i, name in enumerate(names):
-            writer.writerow([defuse(name), scores.step, defuse(scores.label(i)), _number(scores.spearman[i], 6),
-                             _number(scores.ssim[i], 6), defuse(own)])
+            writer.writerow([defuse(name), scores.step, defuse(scores.label(i)), table_number(scores.spearman[i], 6),
+                             table_number(scores.ssim[i], 6), defuse(own)])
     return buffer.getvalue().encode("utf-8", "backslashreplace")
 
 
-def _number(value: float, decimals: int) -> str:
+def table_number(value: float, decimals: int = 6) -> str:
+    """A number as a CSV cell: `decimals` places, empty where it is undefined (NaN)."""
     return f"{value:.{decimals}f}" if np.isfinite(value) else ""
 
 
@@ -152,14 +153,14 @@ def summary_lines(heading: SanityHeading, found: RandomisationResult) -> list[st
     """The summary as the terminal and `sanity.txt` show it: what was tested, the repeat, the medians per step, the
     parameters never randomised, then the random logit's verdict and the cascade's."""
     lines = [_heading(heading, len(found.blocks.names) if found.cascade else 0),
-             f"repeat (the trained model's maps computed again): median rho {_median(found.repeat.median_spearman)}, "
-             f"median ssim {_median(found.repeat.median_ssim)}"]
+             f"repeat (the trained model's maps computed again): median rho {shown_number(found.repeat.median_spearman)}, "
+             f"median ssim {shown_number(found.repeat.median_ssim)}"]
     if found.cascade:
         lines += _cascade_lines(found.cascade)
     random_logit = found.random_logit
     if random_logit is not None:
         lines.append(f"random logit (another class's CAM vs the explained one's): median rho "
-                     f"{_median(random_logit.median_spearman)}, median ssim {_median(random_logit.median_ssim)}")
+                     f"{shown_number(random_logit.median_spearman)}, median ssim {shown_number(random_logit.median_ssim)}")
     constant = int(found.original.constant.sum())
     if 0 < constant < len(found.original.cams):  # all constant: the verdict says so
         lines.append(f"{constant} of {len(found.original.cams)} original maps are constant, so left out of every "
@@ -179,8 +180,8 @@ def _cascade_lines(cascade: Sequence[StepScores]) -> list[str]:
     width = max(max(len(s.block) for s in cascade) + 2, 34)
     lines = [f"{'step':>4}  {'randomised (with all steps above)':<{width}}median rho  median ssim"]
     for scores in cascade:
-        lines.append(f"{scores.step:>4}  {scores.block:<{width}}{_median(scores.median_spearman):>10}  "
-                     f"{_median(scores.median_ssim):>11}")
+        lines.append(f"{scores.step:>4}  {scores.block:<{width}}{shown_number(scores.median_spearman):>10}  "
+                     f"{shown_number(scores.median_ssim):>11}")
     return lines
 
 
@@ -255,7 +256,8 @@ def _shown(value: float) -> str:
     return f"{value:.2f}" if np.isfinite(value) else "undefined (constant maps)"
 
 
-def _median(value: float, decimals: int = 3) -> str:
+def shown_number(value: float, decimals: int = 3) -> str:
+    """A number as the summary shows it: `decimals` places, `n/a` where it is undefined (NaN)."""
     return f"{value:.{decimals}f}" if np.isfinite(value) else "n/a"
 
 

@@ -79,6 +79,13 @@ def train(schedule: Schedule, *, log: Callable[[str], None] = print) -> tuple[nn
     return model, acc
 
 
+def checkpoint(model: nn.Module) -> dict:
+    """The checkpoint camviz reads for a demo network: its plugin, classes, size, normalisation and weights."""
+    return {"model_name": "camviz_shapenet", "plugins": ["camviz.demo.net"], "num_classes": len(CLASS_NAMES),
+            "class_names": list(CLASS_NAMES), "img_size": IMG_SIZE, "mean": list(MEAN), "std": list(STD),
+            "state_dict": model.state_dict()}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: train and save the checkpoint to ``--out``."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -95,14 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     schedule = Schedule(seed=args.seed, epochs=args.epochs, per_epoch=args.per_epoch, batch=args.batch, lr=args.lr)
     model, acc = train(schedule)
     seconds = time.perf_counter() - start
-    ckpt = {
-        "model_name": "camviz_shapenet", "plugins": ["camviz.demo.net"], "num_classes": len(CLASS_NAMES),
-        "class_names": list(CLASS_NAMES), "img_size": IMG_SIZE,
-        "mean": list(MEAN), "std": list(STD),
-        "state_dict": model.state_dict(),
-        "train_info": {**asdict(schedule), "val_acc": round(acc, 4), "val_n": 900,
-                       "train_seconds": round(seconds, 1), "torch": str(torch.__version__)},
-    }
+    ckpt = {**checkpoint(model),
+            "train_info": {**asdict(schedule), "val_acc": round(acc, 4), "val_n": 900,
+                           "train_seconds": round(seconds, 1), "torch": str(torch.__version__)}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, args.out)
     print(f"held-out accuracy {acc:.4f}; trained in {seconds:.0f}s; saved {args.out}")

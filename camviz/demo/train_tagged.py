@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camviz.demo.net import IMG_SIZE, MEAN, STD, camviz_shapenet
+from camviz.demo.net import camviz_shapenet
 from camviz.demo.shapes import CLASS_NAMES
 from camviz.demo.tagged import tagged_arrays
-from camviz.demo.train import to_tensor
+from camviz.demo.train import checkpoint, to_tensor
 
 BASE_CHECKPOINT = Path(__file__).parent / "shapenet.pth"
 
@@ -46,13 +46,6 @@ def train_shortcut_model(steps: int = 150, seed: int = 0) -> nn.Module:
         loss.backward()
         optimizer.step()
     return model.eval()
-
-
-def checkpoint(model: nn.Module) -> dict:
-    """The checkpoint camviz reads, as `shapenet.pth`'s (plugin, classes, size, normalisation)."""
-    return {"model_name": "camviz_shapenet", "plugins": ["camviz.demo.net"], "num_classes": len(CLASS_NAMES),
-            "class_names": list(CLASS_NAMES), "img_size": IMG_SIZE, "mean": list(MEAN), "std": list(STD),
-            "state_dict": model.state_dict()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from camviz.demo.tagged import DEMO_TAGGING, write_tagged_folder
-from camviz.demo.train_tagged import checkpoint, train_shortcut_model
+from camviz.demo.train import checkpoint
+from camviz.demo.train_tagged import train_shortcut_model
 
 
 def write_shortcut_case(root: Path, per_class: int = 30) -> tuple[Path, Path, dict[str, bool]]:

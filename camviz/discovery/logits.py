@@ -6,7 +6,6 @@ tuple led by the logits (`(logits, features)`, Inception's aux heads). pytorch-g
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,9 +43,7 @@ def uncompiled(model: nn.Module) -> nn.Module:
     """The module a `torch.compile` wrapper runs (its `_orig_mod`: the same layers and weights); any other as is.
 
     Grad-CAM hooks the original's layers and runs it eagerly (`camviz.integrations.state.model_state_kept`)."""
-    if "torch._dynamo" not in sys.modules:  # nothing was compiled (and importing it costs a second)
-        return model
-    from torch._dynamo.eval_frame import OptimizedModule
+    from torch._dynamo.eval_frame import OptimizedModule  # already imported with timm, which camviz imports
 
     while isinstance(model, OptimizedModule):
         model = model._orig_mod

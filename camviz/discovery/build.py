@@ -8,6 +8,7 @@ records, registered with `timm.models.register_model`), then torchvision. When b
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -100,12 +101,23 @@ def _builders(name: str, ckpt: Checkpoint, img_size: ImageSize | None) -> list[t
             extra["img_size"] = img_size
         found.append(("timm", partial(timm.create_model, name, pretrained=False, **extra)))
     if name in torchvision.models.list_models():
-        extra = {}
-        if name in ("inception_v3", "googlenet"):  # aux heads as in the checkpoint; skip the slow scipy init
-            aux = any(k.startswith(("AuxLogits.", "aux1.", "aux2.")) for k in ckpt.state_dict or {})
-            extra = {"aux_logits": aux, "init_weights": False}
-        found.append(("torchvision", partial(torchvision.models.get_model, name, weights=None, **extra)))
+        found.append(("torchvision", partial(torchvision.models.get_model, name, weights=None,
+                                             **_torchvision_arguments(name, ckpt))))
     return found
+
+
+def _torchvision_arguments(name: str, ckpt: Checkpoint) -> dict[str, Any]:
+    """A torchvision builder's arguments beyond `weights=None`: no backbone weights either (segmentation and
+    detection builders would download ImageNet's), and aux heads as the checkpoint has them (skipping Inception's
+    slow scipy init)."""
+    keys = ckpt.state_dict or {}
+    parameters = inspect.signature(torchvision.models.get_model_builder(name)).parameters
+    extra: dict[str, Any] = {"weights_backbone": None} if "weights_backbone" in parameters else {}
+    if name in ("inception_v3", "googlenet"):
+        extra |= {"aux_logits": any(k.startswith(("AuxLogits.", "aux1.", "aux2.")) for k in keys), "init_weights": False}
+    if "aux_loss" in parameters:  # fcn_*, deeplabv3_*: the auxiliary classifier when the weights have one
+        extra["aux_loss"] = any(k.startswith("aux_classifier.") for k in keys)
+    return extra
 
 
 def _probe(build: Callable[..., torch.nn.Module]) -> torch.nn.Module:

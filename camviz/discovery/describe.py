@@ -17,8 +17,7 @@ from timm.data import resolve_model_data_config
 from torch import nn
 
 from camviz.discovery.checkpoint import Checkpoint
-from camviz.discovery.logits import logits_of
-from camviz.discovery.options import ModelOptions
+from camviz.discovery.options import ModelOptions, Task
 from camviz.discovery.output_kind import OutputKind
 from camviz.discovery.spec import (
     ImageSize,
@@ -29,6 +28,7 @@ from camviz.discovery.spec import (
     per_channel,
     usable_normalisation,
 )
+from camviz.discovery.task import dry_output, task_of_output
 from camviz.errors import CheckpointError, Say, UsageError
 
 
@@ -37,6 +37,7 @@ class ModelDescription:
     """A model's input spec, how its output reads, its classes, and what deciding them noted for the user."""
 
     input: InputSpec  # channels, height x width, mean/std
+    task: Task = Task.classification  # what the forward returns: class logits, per-pixel logits or detections
     output_kind: OutputKind  # softmax, binary or multilabel (with its threshold)
     num_classes: int  # classes a prediction can name (2 for a one-logit binary head)
     class_names: list[str] | None  # given, recorded or configured; None: the data dir's folders or the indices
@@ -47,8 +48,10 @@ def describe(model: nn.Module, options: ModelOptions, recorded: Checkpoint | Non
     """The model's description: `options` > `recorded` (a checkpoint's metadata) > its own config > defaults."""
     notes: list[str] = []
     spec = input_spec(model, options, recorded)
-    logits = logit_count(model, spec, recorded.num_classes if recorded else None)
-    kind = OutputKind.for_head(logits, options.output, recorded_multilabel=_records_multilabel(model, recorded),
+    output = dry_output(model, spec)
+    task = task_of_output(output) if output is not None else Task.classification
+    logits = logit_count(model, output, recorded.num_classes if recorded else None)
+    kind = OutputKind.for_head(logits, options.output if task is Task.classification else None, recorded_multilabel=_records_multilabel(model, recorded),
                                threshold=options.threshold)
     count = kind.class_count(logits)
     if options.class_names is not None:
@@ -56,7 +59,7 @@ def describe(model: nn.Module, options: ModelOptions, recorded: Checkpoint | Non
     else:
         configured = recorded.class_names if recorded and recorded.class_names else _config_labels(model)
         names = fitting_class_names(kind.class_names(configured), count, notes.append)
-    return ModelDescription(input=spec, output_kind=kind, num_classes=count, class_names=names, notes=tuple(notes))
+    return ModelDescription(input=spec, task=task, output_kind=kind, num_classes=count, class_names=names, notes=tuple(notes))
 
 
 def input_spec(model: nn.Module, options: ModelOptions, recorded: Checkpoint | None = None) -> InputSpec:
@@ -87,20 +90,18 @@ def given_normalisation(values: Sequence[float] | None, what: str) -> tuple[floa
     return numbers
 
 
-def logit_count(model: nn.Module, spec: InputSpec, recorded: int | None = None) -> int:
-    """The head's width: timm's `num_classes`, transformers' `num_labels`, else a dry forward's, else the recorded."""
+def logit_count(model: nn.Module, output: object, recorded: int | None = None) -> int:
+    """The head's width: timm's `num_classes`, transformers' `num_labels`, else the dry forward's `output` (its
+    channels: `[B, C]` or per pixel `[B, C, H, W]`), else the recorded."""
     for value in (getattr(model, "num_classes", None), getattr(getattr(model, "config", None), "num_labels", None)):
         if isinstance(value, int) and value > 0:
             return value
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    try:
-        with torch.no_grad():
-            return int(logits_of(model(torch.zeros(1, spec.channels, *spec.size, device=device))).shape[-1])
-    except Exception as error:
-        if recorded:
-            return recorded
-        raise CheckpointError(f"cannot tell how many classes the model has: a dry forward pass failed ({error})") from error
+    if torch.is_tensor(output) and output.ndim >= 2:
+        return int(output.shape[1] if output.ndim == 4 else output.shape[-1])
+    if recorded:
+        return recorded
+    raise CheckpointError("cannot tell how many classes the model has: a dry forward pass failed or returned no "
+                          "logits")
 
 
 def checked_class_names(names: Sequence[str], count: int) -> list[str]:

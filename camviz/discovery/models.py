@@ -12,7 +12,7 @@ from camviz.discovery.build import build_model
 from camviz.discovery.checkpoint import read_checkpoint
 from camviz.discovery.describe import ModelDescription, describe
 from camviz.discovery.logits import returning_logits
-from camviz.discovery.options import ModelOptions
+from camviz.discovery.options import ModelOptions, Task
 from camviz.discovery.output_kind import OutputKind
 from camviz.discovery.plugins import import_plugins
 from camviz.discovery.spec import InputSpec, as_size
@@ -33,6 +33,11 @@ class LoadedModel:
     def input(self) -> InputSpec:
         """Channels, height x width, mean/std: explicit > checkpoint > model's own config > 224 / ImageNet."""
         return self.description.input
+
+    @property
+    def task(self) -> Task:
+        """classification, segmentation or detection: what the model's forward returns."""
+        return self.description.task
 
     @property
     def output_kind(self) -> OutputKind:
@@ -76,6 +81,8 @@ def load_model(source: str | Path | ModelOptions) -> LoadedModel:
         model, rebuild = build_model(name, ckpt, size, state_prefix=options.state_prefix, say=notes.append)
     model = _in_float32(model.cpu().eval())
     description = describe(model, options, ckpt)
+    if description.task is Task.segmentation:  # torchvision's return {"out": ..., "aux": ...}, SegFormer's 1/4 size
+        model = returning_logits(model)
     return LoadedModel(model=model, model_name=name, description=description,
                        notes=(*notes, *description.notes), rebuild=rebuild)
 

@@ -18,6 +18,14 @@ if TYPE_CHECKING:  # this module stays light: the command line builds its values
     from camviz.discovery.spec import ImageSize
 
 
+class Task(StrEnum):
+    """What a model does with an image: names its class, labels its every pixel, or finds boxes in it."""
+
+    classification = "classification"
+    segmentation = "segmentation"
+    detection = "detection"
+
+
 class OutputName(StrEnum):
     """How a head's logits read: one distribution, one sigmoid logit for two classes, or a sigmoid per label."""
 

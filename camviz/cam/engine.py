@@ -18,6 +18,14 @@ from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
 from camviz.cam.memory import out_of_memory
 from camviz.cam.methods import canonical_method_name, method_class
 from camviz.cam.options import CamOptions
+from camviz.cam.regions import (
+    RegionCams,
+    RegionChoice,
+    pixel_probabilities,
+    predicted_classes,
+    region_probability,
+    region_target,
+)
 from camviz.cam.targets import batch_targets, class_targets
 from camviz.discovery.output_kind import OutputKind
 from camviz.errors import CamvizError, Say, first_line
@@ -30,6 +38,7 @@ class CamBatch:
     cams: np.ndarray  # float32 [B, H, W] in [0, 1], at model-input size (multilabel: the first explained label's)
     probabilities: np.ndarray  # float32 [B, num_classes]; binary: [1 - p, p]; multilabel: a sigmoid per label
     label_cams: list[np.ndarray] | None = None  # multilabel: each image's [K, H, W], one per `OutputKind.explained` class
+    regions: list[RegionCams] | None = None  # segmentation: each image's label map and a CAM per explained class
 
 
 @contextmanager
@@ -64,7 +73,8 @@ def _start_graph_here(module: torch.nn.Module, inputs: tuple, output: object) ->
 class CamEngine:
     """One pytorch-grad-cam object for a whole run; call `compute` per batch, `close` (or `with`) at the end.
 
-    `output_kind` decides the targets and probabilities; `full_backward` turns off the backward that stops at the
+    `output_kind` decides the targets and probabilities; `regions` makes it a segmentation model's engine (a CAM per
+    predicted class over its region, `camviz.cam.regions`); `full_backward` turns off the backward that stops at the
     target layers (for comparisons: the maps are the same).
     """
 
@@ -78,10 +88,12 @@ class CamEngine:
         *,
         options: CamOptions = CamOptions(),
         output_kind: OutputKind = OutputKind(),
+        regions: RegionChoice | None = None,
         say: Say = lambda message: None,
         full_backward: bool = False,
     ) -> None:
         self.output_kind = output_kind
+        self.regions = regions
         self.options = options
         self.say = say
         self.method = canonical_method_name(options.method)
@@ -118,8 +130,9 @@ class CamEngine:
             except (RuntimeError, MemoryError) as error:  # CUDA's OutOfMemoryError, the CPU allocator's error
                 self._halve_batch(inputs, error)
         label_cams = None if parts[0].label_cams is None else [c for part in parts for c in part.label_cams or ()]
+        regions = None if parts[0].regions is None else [r for part in parts for r in part.regions or ()]
         return CamBatch(np.concatenate([p.cams for p in parts]), np.concatenate([p.probabilities for p in parts]),
-                        label_cams)
+                        label_cams, regions)
 
     def _halve_batch(self, inputs: torch.Tensor, error: RuntimeError | MemoryError) -> None:
         """After `error`: halve the batch if it was out of memory (and say so), else raise its one line."""
@@ -137,6 +150,8 @@ class CamEngine:
     def _compute_chunk(self, inputs: torch.Tensor, target_category: int | None) -> CamBatch:
         device = next(self.cam.model.parameters()).device
         inputs = inputs.to(device)
+        if self.regions is not None:
+            return self._region_chunk(inputs, self.regions, target_category)
         cams = self._cams(inputs, batch_targets(self.output_kind, inputs, target_category, self.cam.model))
         logits = self.cam.outputs
         if self.options.aug_smooth:  # the last pass saw an augmented image: predict on the image itself
@@ -168,6 +183,30 @@ class CamEngine:
             for i, cam in zip(rows, self._cams(inputs[rows], targets), strict=True):
                 stacks[i].append(cam)
         return [np.stack(stack) for stack in stacks]
+
+    def _region_chunk(self, inputs: torch.Tensor, choice: RegionChoice, target_category: int | None) -> CamBatch:
+        """Segmentation: the label maps from one forward pass, then a CAM per explained class and image, one
+        batched pass per rank (the first explained class of every image, then the second, ...)."""
+        with torch.no_grad():
+            probabilities = pixel_probabilities(self.output_kind, self.cam.model(inputs).float())
+        predicted = predicted_classes(probabilities).cpu().numpy()
+        probabilities_np = probabilities.cpu().numpy()
+        explained = [choice.classes(labels, target_category) for labels in predicted]
+        stacks: list[list[np.ndarray]] = [[] for _ in explained]
+        for rank in range(max((len(classes) for classes in explained), default=0)):
+            rows = [i for i, classes in enumerate(explained) if len(classes) > rank]
+            targets = [region_target(self.output_kind, explained[i][rank], predicted[i] == explained[i][rank])
+                       for i in rows]
+            for i, cam in zip(rows, self._cams(inputs[rows], targets), strict=True):
+                stacks[i].append(cam)
+        height, width = predicted.shape[-2:]
+        regions = [RegionCams(predicted=predicted[i], classes=classes,
+                              cams=np.stack(stacks[i]) if stacks[i] else np.zeros((0, height, width), np.float32),
+                              probability=tuple(region_probability(probabilities_np[i, c], predicted[i] == c)
+                                                for c in classes))
+                   for i, classes in enumerate(explained)]
+        firsts = np.stack([r.cams[0] if len(r.cams) else np.zeros((height, width), np.float32) for r in regions])
+        return CamBatch(firsts, probabilities_np.mean(axis=(2, 3)), regions=regions)
 
     def close(self) -> None:
         """Release pytorch-grad-cam's hooks and the last pass's outputs; restore the model's parameter flags."""

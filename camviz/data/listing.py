@@ -54,6 +54,18 @@ def list_image_folder(root: Path) -> ImageFolderListing:
     return ImageFolderListing(classes=classes, samples=samples)
 
 
+def list_images(root: Path) -> list[Sample]:
+    """Every image under `root` (sub-folders included, none read as a class), sorted by path: a segmentation
+    model's data dir."""
+    if not root.is_dir():
+        raise UsageError(f"--data-dir {root} is not a directory")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p))
+    if not files:
+        raise UsageError(f"--data-dir {root} has no image files")
+    return [Sample(index=index, path=path, relative_path=display_name(path.relative_to(root).as_posix()))
+            for index, path in enumerate(files)]
+
+
 def display_name(name: str) -> str:
     """A file name as text that can be written anywhere: bytes that are not UTF-8 (which Python keeps as
     surrogate escapes) are spelled `\\xNN`, as `bytes` shows them; valid names are unchanged."""

@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from camviz.data.listing import Sample, display_name, list_image_folder
+from camviz.data.listing import Sample, display_name, list_image_folder, list_images
 from camviz.data.options import InputOptions
 from camviz.errors import UsageError
 
@@ -55,6 +55,17 @@ def input_samples(inputs: InputOptions) -> tuple[list[Sample], list[str]]:
     if inputs.data_dir is None:
         return [Sample(index, Path(path), display_name(Path(path).name)) for index, path in enumerate(inputs.images)], []
     return select_samples(inputs.data_dir, inputs.classes, inputs.num_samples, inputs.seed)
+
+
+def input_images(inputs: InputOptions) -> list[Sample]:
+    """A segmentation model's samples: the given images, or every image of the data dir (class folders are not
+    read) in the seeded subset of `--num-samples`."""
+    if inputs.data_dir is None:
+        return input_samples(inputs)[0]
+    if inputs.classes:
+        raise UsageError("--classes picks class folders of a classifier's data dir; a segmentation model's images "
+                         "have no class")
+    return sample_subset(list_images(inputs.data_dir), inputs.num_samples, inputs.seed)
 
 
 def shard(samples: Sequence[Sample], rank: int, world_size: int) -> list[Sample]:

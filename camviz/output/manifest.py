@@ -36,6 +36,8 @@ _WHOLE_NUMBERS = frozenset({"pointing_hit", "center_pointing_hit", "random_point
 class ManifestWriter:
     """Appends each result as soon as its sample is done (so a killed run keeps it); `close` rewrites it sorted.
 
+    Rows are told apart by `ImageResult.row_key`: one per image, or per image and explained class (segmentation).
+
     `sources` gives each index its source (see `camviz.run.resume`); a full disk or unwritable folder raises a
     one-line `OutputError`.
     """
@@ -43,7 +45,7 @@ class ManifestWriter:
     def __init__(self, path: Path, *, kept: Iterable[ImageResult] = (), score_names: Sequence[str] = (),
                  sources: Mapping[int, Source] | None = None) -> None:
         self.path = path
-        self.results = {result.index: replace(result, cluster="") for result in kept}  # clusters: the audit's, later
+        self.results = {result.row_key: replace(result, cluster="") for result in kept}  # clusters: the audit's, later
         self.score_names = tuple(score_names)
         self.sources = dict(sources or {})
         self._lock = threading.Lock()
@@ -56,7 +58,7 @@ class ManifestWriter:
         if result.index in self.sources:
             result = replace(result, source=self.sources[result.index])
         with self._lock, writing(self.path):
-            self.results[result.index] = result
+            self.results[result.row_key] = result
             self._file.write(_to_csv([result], header=False, score_names=self.score_names).decode())
             self._file.flush()
 

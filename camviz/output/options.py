@@ -30,6 +30,7 @@ class OutputOptions:
     figure_format: FigureFormat = FigureFormat.png
     save_raw: bool = False  # a float32 `.npy` beside each figure
     only_misclassified: bool = False  # batch mode: figures only for mistakes (every row is kept)
+    iou_threshold: float = 0.5  # segmentation: with --only-misclassified, images with a class's IoU below it
     metrics: tuple[str, ...] = ()  # batch mode: these faithfulness scores (`camviz.cam.metrics.METRIC_NAMES`) as manifest columns
     masks: Path | None = None  # batch mode: a mask per image, same relative path and stem (nonzero colour = object)
     audit: bool = False  # batch mode: cluster the maps per explained class (SpRAy) into audit.csv and `cluster`

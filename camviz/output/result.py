@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+RowKey = tuple[int, tuple[str, ...]]  # a manifest row's image index and explained classes (`ImageResult.row_key`)
+
 PRECISION = 6  # decimals of the probabilities and scores a result keeps (what manifest.csv records)
 
 
@@ -55,6 +57,11 @@ class ImageResult:
         set_field(self, "confidence", tuple(round(float(value), PRECISION) for value in self.confidence))
         set_field(self, "scores", {name: round(float(value), PRECISION) for name, value in self.scores.items()})
         set_field(self, "status", Status(self.status))
+
+    @property
+    def row_key(self) -> RowKey:
+        """What tells rows apart: the image, and the explained classes (a segmentation model: a row per class)."""
+        return self.index, self.explained
 
     @property
     def ok(self) -> bool:

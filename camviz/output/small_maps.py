@@ -35,6 +35,8 @@ def maps_name(rank: int, world_size: int) -> str:
 def small_map(cam: np.ndarray) -> np.ndarray:
     """A [H, W] map in [0, 1] (or [K, H, W]) as uint8 [K, GRID, GRID]: area-averaged, then scaled to 0..255."""
     cams = np.asarray(cam, np.float32).reshape(-1, *np.shape(cam)[-2:])
+    if not len(cams):  # a segmentation model's image with nothing but background: no map
+        return np.zeros((0, GRID, GRID), np.uint8)
     small = [cv2.resize(one, (GRID, GRID), interpolation=cv2.INTER_AREA) for one in cams]
     return np.rint(np.clip(np.stack(small), 0.0, 1.0) * 255).astype(np.uint8)
 

@@ -7,7 +7,9 @@ Keys: `images`, `skipped`, `accuracy`; `faithfulness.<score>` (each `--metrics` 
 `localization.{pointing,energy,iou}` (the CAM's), `localization.{center,random}.{pointing,energy,iou}` (the
 baselines' on the same images), `localization.beats.{center,random}.{pointing,energy,iou}` (1: better by the
 one-sided paired test, 0: not); `class.<name>.localization.{pointing,energy,iou}` and
-`class.<name>.localization.{center,random}.pointing` per true class.
+`class.<name>.localization.{center,random}.pointing` per true class. A segmentation model's run:
+`segmentation.mean_iou` (with label maps), and per explained class `class.<name>.segmentation.{energy,iou,
+truth_energy}` (the CAM's energy in the predicted region; with label maps the IoU and the energy in the true region).
 """
 
 from __future__ import annotations
@@ -44,7 +46,19 @@ def trust_rows(summary: Summary) -> dict[str, float]:
             if compared is not None:
                 rows |= {f"class.{name}.localization.{baseline}.pointing": base.accuracy
                          for baseline, base in compared.baselines.items() if base.count}
-    return rows
+    return rows | _region_rows(summary)
+
+
+def _region_rows(summary: Summary) -> dict[str, float]:
+    """A segmentation run's keys (absent where a number is NaN: no label maps)."""
+    regions = summary.regions
+    if regions is None:
+        return {}
+    rows = {"segmentation.mean_iou": regions.mean_iou}
+    for name, found in regions.per_class.items():
+        rows |= {f"class.{name}.segmentation.{key}": value
+                 for key, value in (("energy", found.energy), ("iou", found.iou), ("truth_energy", found.truth_energy))}
+    return {key: value for key, value in rows.items() if not math.isnan(value)}
 
 
 def _measures(prefix: str, pointing: Pointing) -> dict[str, float]:

@@ -6,7 +6,7 @@ from collections.abc import Generator, Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import torch
 
@@ -17,7 +17,8 @@ from camviz.data.ground_truth import GroundTruth, ObjectTruth
 from camviz.data.listing import Sample
 from camviz.data.loader import DecodedBatch, stop_workers
 from camviz.data.preprocessing import Preprocessing
-from camviz.output.result import ImageResult
+from camviz.output.region_writer import SegmentedImage
+from camviz.output.result import ImageResult, RowKey
 from camviz.output.writers import ExplainedImage
 from camviz.run.model import ResolvedModel
 from camviz.run.options import ExplainOptions
@@ -28,7 +29,7 @@ from camviz.run.progress import NoteLog
 class Done:
     """What a run has finished so far, kept as it goes, so that `run.json` counts it however the run ends."""
 
-    rows: Mapping[int, ImageResult] | None = None  # batch mode: the manifest's rows (kept and new), live
+    rows: Mapping[RowKey, ImageResult] | None = None  # batch mode: the manifest's rows (kept and new), live
     resumed: int = 0  # of those, rows kept from an earlier run
     files: list[Path] | None = None  # single mode: the files written, live
     faithfulness: FaithfulnessTally | None = None  # --metrics: seconds per metric and the baselines' scores
@@ -64,7 +65,15 @@ class SampleWriter(Protocol):
     def done(self, image: ExplainedImage) -> None: ...
 
 
-def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter) -> None:
+class RegionSampleWriter(Protocol):
+    """Where a segmentation model's explained and failed samples go (`camviz.output.region_writer`)."""
+
+    def failed(self, sample: Sample, error: str) -> None: ...
+
+    def done(self, image: SegmentedImage) -> None: ...
+
+
+def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter | RegionSampleWriter) -> None:
     """Explain every decoded batch with the one CAM engine; hand results and failures to the writer."""
     with closing(uploaded(loader, job.resolved.preprocessing, job.resolved.device)) as batches:  # closed: workers stop
         for batch, inputs in batches:
@@ -76,16 +85,21 @@ def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter) -> Non
             job.progress.advance(len(batch.samples) + len(batch.failures))
 
 
-def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor, writer: SampleWriter) -> None:
+def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor,
+                 writer: SampleWriter | RegionSampleWriter) -> None:
     """CAMs (and --metrics scores) for one decoded batch, each sample handed to the writer."""
     result = job.engine.compute(inputs, job.options.cam.target_category)
     scores = _scores(job, inputs, result, batch.samples) if job.options.output.metrics \
         else [{} for _ in batch.samples]
     pixels = batch.pixels.numpy()
+    if result.regions is not None:  # a segmentation model: its label map and a CAM per explained class
+        for position, sample in enumerate(batch.samples):
+            cast(RegionSampleWriter, writer).done(SegmentedImage(sample=sample, pixels=pixels[position], regions=result.regions[position]))
+        return
     cams = result.cams if result.label_cams is None else result.label_cams  # multilabel: [K, H, W] each
     truths = batch.truths or [None] * len(batch.samples)
     for position, sample in enumerate(batch.samples):
-        writer.done(ExplainedImage(sample=sample, pixels=pixels[position], cam=cams[position],
+        cast(SampleWriter, writer).done(ExplainedImage(sample=sample, pixels=pixels[position], cam=cams[position],
                                    probabilities=result.probabilities[position], scores=scores[position],
                                    truth=truths[position]))
 

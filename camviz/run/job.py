@@ -19,11 +19,13 @@ from camviz.cam.faithfulness_baselines import FaithfulnessTally, baseline_subset
 from camviz.cam.localization import LOCALIZATION_NAMES
 from camviz.cam.memory import check_figure_fits, check_input_fits
 from camviz.cam.options import CamOptions
+from camviz.cam.regions import RegionChoice, background_classes
 from camviz.data.classes import match_class_folders
 from camviz.data.ground_truth import GroundTruth, read_ground_truth
 from camviz.data.listing import ImageFolderListing, Sample
 from camviz.data.loader import Loading, batch_loader
-from camviz.data.sampling import input_samples, shard
+from camviz.data.sampling import input_images, input_samples, shard
+from camviz.discovery.options import Task
 from camviz.discovery.spec import as_size
 from camviz.errors import CamvizError, UsageError
 from camviz.output.audit import remove_audit_outputs
@@ -34,6 +36,7 @@ from camviz.output.manifest import MANIFEST_NAME, ManifestWriter, manifest_name,
 from camviz.output.options import OutputOptions
 from camviz.output.outdir import claim_output_dir, make_output_dir
 from camviz.output.pool import WritePool
+from camviz.output.region_writer import REGION_NAMES, TRUTH_NAMES, RegionSettings, RegionWriter, SingleRegionWriter
 from camviz.output.result import ImageResult
 from camviz.output.run_record import write_run_record
 from camviz.output.small_maps import SmallMapWriter, maps_name, merge_rank_maps
@@ -44,7 +47,13 @@ from camviz.run.audit import AuditResult, FinishedRun, audit_finished
 from camviz.run.batches import Job, drive
 from camviz.run.cpus import default_batch_size, share_cpus
 from camviz.run.model import ResolvedModel, resolve_model, select_device
-from camviz.run.options import ExplainOptions, RunMode, check_options, check_target_category
+from camviz.run.options import (
+    ExplainOptions,
+    RunMode,
+    check_options,
+    check_segmentation_options,
+    check_target_category,
+)
 from camviz.run.progress import NoteLog, Progress, SilentProgress
 from camviz.run.provenance import finish_record, start_record
 from camviz.run.ranks import Ranks, process_group, ranks_from_environment, sum_over_ranks, worst_exit_code
@@ -75,14 +84,19 @@ def explain(options: ExplainOptions, progress: Progress | None = None, *,
     """
     check_options(options)
     progress = NoteLog(progress or SilentProgress())
-    samples, folder_classes = input_samples(options.inputs)
+    samples, folder_classes, listing_error = _listed(options)
     ranks = ranks_from_environment()
     _check_explicit_size_fits(options, len(samples), ranks.local_rank)
     resolved = resolve_model(options.model, folder_classes, ranks.local_rank)
     loaded = resolved.loaded
+    if loaded.task is Task.segmentation:
+        check_segmentation_options(options)
+        samples, folder_classes = input_images(options.inputs), []
+    elif listing_error is not None:
+        raise listing_error
     for note in resolved.notes:
         progress.warn(note)
-    if options.inputs.data_dir is not None:
+    if options.inputs.data_dir is not None and loaded.task is Task.classification:
         matched = match_class_folders(ImageFolderListing(classes=folder_classes, samples=samples), resolved.class_names,
                                       options.inputs.data_dir, recorded=loaded.class_names is not None, say=progress.warn)
         samples, folder_classes = matched.samples, matched.classes
@@ -107,6 +121,18 @@ def explain(options: ExplainOptions, progress: Progress | None = None, *,
             outcome.result = _run_single(job, samples) if options.mode is RunMode.single \
                 else _run_batch(job, samples, folder_classes, ranks)
         return outcome.result
+
+
+def _listed(options: ExplainOptions) -> tuple[list[Sample], list[str], UsageError | None]:
+    """The data dir as an ImageFolder (samples and class folders); a folder without class folders as its images,
+    with the error a classifier gets for it (a segmentation model reads such a folder)."""
+    try:
+        samples, folder_classes = input_samples(options.inputs)
+    except UsageError as error:
+        if options.inputs.data_dir is None or not options.inputs.data_dir.is_dir():
+            raise
+        return input_images(replace(options.inputs, classes=())), [], error
+    return samples, folder_classes, None
 
 
 @dataclass
@@ -189,10 +215,13 @@ def _ground_truth(output: OutputOptions, samples: list[Sample], progress: Progre
 
 
 def _engine(resolved: ResolvedModel, cam: CamOptions, progress: Progress) -> CamEngine:
-    """The run's one CAM engine, on the resolved target layers."""
+    """The run's one CAM engine, on the resolved target layers (a segmentation model's: a CAM per predicted
+    class, background set aside)."""
     targets = resolved.targets
+    regions = RegionChoice(background=background_classes(resolved.class_names)) \
+        if resolved.loaded.task is Task.segmentation else None
     return CamEngine(resolved.model, targets.modules, targets.reshape_transform, options=cam,
-                     output_kind=resolved.loaded.output_kind, say=progress.warn)
+                     output_kind=resolved.loaded.output_kind, regions=regions, say=progress.warn)
 
 
 def _writer_settings(job: Job) -> WriterSettings:
@@ -202,8 +231,20 @@ def _writer_settings(job: Job) -> WriterSettings:
                           target_category=job.options.cam.target_category)
 
 
+def _region_settings(job: Job) -> RegionSettings:
+    """A segmentation run's file settings: the output options, method, classes and which are background."""
+    names = tuple(job.resolved.class_names)
+    return RegionSettings(output=job.options.output, method=job.engine.method, class_names=names,
+                          background=background_classes(names))
+
+
+def _is_segmentation(job: Job) -> bool:
+    return job.resolved.loaded.task is Task.segmentation
+
+
 def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
-    writer = SingleWriter(_writer_settings(job), job.progress.warn)
+    writer = SingleRegionWriter(_region_settings(job), job.progress.warn) if _is_segmentation(job) \
+        else SingleWriter(_writer_settings(job), job.progress.warn)
     job.done.files = writer.outputs
     drive(job, batch_loader(samples, job.resolved.preprocessing, Loading(batch_size=1)), writer)
     return ExplainResult(output_dir=job.output_dir, outputs=writer.outputs)
@@ -218,11 +259,10 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     for note in check.notes():
         job.progress.warn(note)
     done = {result.index for result in check.results}
-    score_names = (*job.options.output.metrics,
-                   *((*LOCALIZATION_NAMES, *BASELINE_NAMES) if job.ground_truth else ()))
+    score_names = _score_names(job)
     manifest = ManifestWriter(job.output_dir / manifest_name(ranks.rank, ranks.world_size), kept=check.results,
                               score_names=score_names, sources=row_sources)
-    job.done.rows, job.done.resumed = manifest.results, len(check.results)
+    job.done.rows, job.done.resumed = manifest.results, len(done)
     class_means = ClassMeans(folder_classes, job.resolved.preprocessing.size)
     keepers = MapKeepers(class_means=class_means,
                          small_maps=SmallMapWriter(job.output_dir / maps_name(ranks.rank, ranks.world_size),
@@ -237,7 +277,7 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
     if ranks.is_main and ranks.is_distributed:
         results = merge_rank_manifests(job.output_dir, ranks.world_size, _labels(job))
         merge_rank_maps(job.output_dir, ranks.world_size, [result.index for result in results])
-    summary = summarize(results, len(check.results), job.resolved.class_names)
+    summary = summarize(results, len(done), job.resolved.class_names)
     if job.done.faithfulness is not None:
         summary.faithfulness = job.done.faithfulness.report()
     audit = None
@@ -258,6 +298,14 @@ def _run_batch(job: Job, samples: list[Sample], folder_classes: list[str], ranks
                          summary=summary, exit_code=exit_code, audit=audit)
 
 
+def _score_names(job: Job) -> tuple[str, ...]:
+    """The manifest's score columns: --metrics, then localization and its baselines with ground truth; a
+    segmentation model's region scores (and with label maps, IoU and the energy in the true region)."""
+    if _is_segmentation(job):
+        return (*REGION_NAMES, *(TRUTH_NAMES if job.ground_truth else ()))
+    return (*job.options.output.metrics, *((*LOCALIZATION_NAMES, *BASELINE_NAMES) if job.ground_truth else ()))
+
+
 def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
                    keepers: MapKeepers) -> tuple[int, list[Path]]:
     """Explain `todo` into the manifest: the worst exit code over the ranks (a failure here is raised after
@@ -266,14 +314,20 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
     cpus = share_cpus(job.options.num_workers)
     try:
         with WritePool(cpus.writer_threads, max_pending=max(16, 2 * job.batch_size)) as pool:
-            writer = BatchWriter(_writer_settings(job), manifest=manifest, pool=pool, say=job.progress.warn,
-                                 keepers=keepers)
+            writer: BatchWriter | RegionWriter
+            if _is_segmentation(job):
+                writer = RegionWriter(_region_settings(job), manifest=manifest, pool=pool, say=job.progress.warn,
+                                      small_maps=keepers.small_maps)
+            else:
+                writer = BatchWriter(_writer_settings(job), manifest=manifest, pool=pool, say=job.progress.warn,
+                                     keepers=keepers)
             outputs = writer.outputs
             workers = min(cpus.loader_workers, max(1, len(todo) // job.batch_size))
             device = job.resolved.device.type  # on the CPU device the workers normalise
             loading = Loading(batch_size=job.batch_size, num_workers=workers, pin_memory=device == "cuda",
                               normalize=device == "cpu")
-            loader = batch_loader(todo, job.resolved.preprocessing, loading, job.ground_truth)
+            objects = None if _is_segmentation(job) else job.ground_truth  # label maps: read by the region writer
+            loader = batch_loader(todo, job.resolved.preprocessing, loading, objects)
             drive(job, loader, writer)
     except CamvizError as error:  # other ranks still wait for this rank's exit code
         failure = error

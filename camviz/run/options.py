@@ -55,6 +55,8 @@ def check_options(options: ExplainOptions) -> None:
         raise UsageError(f"--num-workers must be at least 0 (got {options.num_workers})")
     if output.metrics and inputs.data_dir is None:
         raise UsageError("--metrics needs --data-dir: the scores are columns of manifest.csv")
+    if not 0.0 <= output.iou_threshold <= 1.0:
+        raise UsageError(f"--iou-threshold must be between 0 and 1 (got {output.iou_threshold})")
     unknown = [name for name in output.metrics if name not in METRIC_NAMES]
     if unknown:
         raise UsageError(f"unknown metric {', '.join(unknown)}; choose from {', '.join(METRIC_NAMES)}")
@@ -97,3 +99,20 @@ def check_target_category(target_category: int | None, num_classes: int) -> None
             f"--target-category {target_category} is out of range: the model has "
             f"{num_classes} classes (0..{num_classes - 1})"
         )
+
+
+def check_segmentation_options(options: ExplainOptions) -> None:
+    """Options a segmentation model cannot honour (yet), refused before any work with what to do instead."""
+    output = options.output
+    if output.metrics:
+        raise UsageError("--metrics scores a classifier's class probability under perturbation (ROAD, deletion, "
+                         "insertion, confidence); camviz does not define them for a segmentation model's regions yet")
+    if output.boxes is not None:
+        raise UsageError("--boxes is a classifier's ground truth; a segmentation model's is --masks DIR (a label "
+                         "map per image)")
+    if output.audit:
+        raise UsageError("--audit clusters a classifier's maps per class; it is not defined for a segmentation "
+                         "model's region maps yet")
+    if output.only_misclassified and output.masks is None:
+        raise UsageError("--only-misclassified for a segmentation model keeps the images whose IoU for some class "
+                         "is below --iou-threshold: it needs --masks (a label map per image)")

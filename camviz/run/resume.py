@@ -158,26 +158,34 @@ class ResumeCheck:
 def resumable_rows(output_dir: Path, samples: Sequence[Sample], sources: Mapping[int, Source], *,
                    save_raw: bool, labels: Sequence[str] | None = None) -> ResumeCheck:
     """Results of earlier runs (merged or per-rank manifests) for `samples` that this run would write unchanged;
-    `labels`: a multi-label model's labels, by which the manifest's predictions are read."""
+    `labels`: a multi-label model's labels, by which the manifest's predictions are read. An image is kept whole or
+    redone whole: every row of it in one manifest (a segmentation model's: one per class) must hold."""
     by_index = {sample.index: sample for sample in samples}
-    kept: dict[int, ImageResult] = {}
+    kept: dict[int, list[ImageResult]] = {}
     changed: dict[str, set[int]] = {"data": set(), "settings": set(), "truth": set(), "maps": set()}
     maps = read_run_maps(output_dir) or {}
     for path in sorted(output_dir.glob("manifest*.csv")):
+        rows: dict[int, list[ImageResult]] = {}
+        unusable: set[int] = set()
         for result in read_manifest(path, labels):
             sample = by_index.get(result.index)
-            if sample is None or not result.ok or not _files_present(output_dir, result, save_raw):
+            if sample is None:
+                continue
+            if not result.ok or not _files_present(output_dir, result, save_raw):
+                unusable.add(result.index)
                 continue
             reason = _changed(result, sample, sources[result.index])
             if reason is None and result.index not in maps:
                 reason = "maps"
             if reason is None:
-                kept[result.index] = result
+                rows.setdefault(result.index, []).append(result)
             else:
                 changed[reason].add(result.index)
+                unusable.add(result.index)
+        kept |= {index: found for index, found in rows.items() if index not in unusable}
     redone = {reason: len(indices - set(kept)) for reason, indices in changed.items()}
-    return ResumeCheck(results=list(kept.values()), data_changed=redone["data"], settings_changed=redone["settings"],
-                       truth_changed=redone["truth"], maps_missing=redone["maps"],
+    return ResumeCheck(results=[row for found in kept.values() for row in found], data_changed=redone["data"],
+                       settings_changed=redone["settings"], truth_changed=redone["truth"], maps_missing=redone["maps"],
                        maps={index: maps[index] for index in kept})
 
 

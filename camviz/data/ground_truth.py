@@ -61,7 +61,7 @@ class GroundTruth:
 
     def given(self, sample: Sample) -> GivenTruth:
         """The image's own mask file and boxes."""
-        return GivenTruth(mask_file=self.masks.get(_mask_key(sample.relative_path)),
+        return GivenTruth(mask_file=self.masks.get(mask_key(sample.relative_path)),
                           boxes=tuple(self.boxes.get(sample.relative_path, ())))
 
     def covers(self, sample: Sample) -> bool:
@@ -95,14 +95,20 @@ class GroundTruth:
 
 def read_ground_truth(masks_dir: Path | None, boxes_file: Path | None) -> GroundTruth:
     """Index `--masks` and parse `--boxes`; a missing folder or file, or a malformed row, is a one-line error."""
-    masks: dict[str, Path] = {}
-    if masks_dir is not None:
-        if not masks_dir.is_dir():
-            raise UsageError(f"--masks {masks_dir} is not a directory")
-        for path in sorted(masks_dir.rglob("*")):
-            if path.is_file() and is_image_file(path):
-                masks.setdefault(_mask_key(path.relative_to(masks_dir).as_posix()), path)
+    masks = mask_files(masks_dir) if masks_dir is not None else {}
     return GroundTruth(masks, read_boxes(boxes_file) if boxes_file is not None else {})
+
+
+def mask_files(masks_dir: Path) -> dict[str, Path]:
+    """`--masks`'s image files by `mask_key` (of several with one key, the first in sorted order); a path that is
+    not a folder is a one-line error. Object masks and segmentation label maps are paired with images so."""
+    if not masks_dir.is_dir():
+        raise UsageError(f"--masks {masks_dir} is not a directory")
+    files: dict[str, Path] = {}
+    for path in sorted(masks_dir.rglob("*")):
+        if path.is_file() and is_image_file(path):
+            files.setdefault(mask_key(path.relative_to(masks_dir).as_posix()), path)
+    return files
 
 
 def read_boxes(path: Path) -> dict[str, list[Box]]:
@@ -135,8 +141,8 @@ def _box_row(row: list[str], path: Path, line: int) -> tuple[str, Box]:
     return PurePosixPath(row[0].strip().replace("\\", "/").removeprefix("./")).as_posix(), (x0, y0, x1, y1)
 
 
-def _mask_key(relative_path: str) -> str:
-    """What pairs a mask with its image: the relative path without its suffix."""
+def mask_key(relative_path: str) -> str:
+    """What pairs a mask file with its image: the relative path without its suffix."""
     return PurePosixPath(relative_path).with_suffix("").as_posix()
 
 

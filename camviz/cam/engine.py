@@ -132,7 +132,7 @@ class CamEngine:
         label_cams = None if parts[0].label_cams is None else [c for part in parts for c in part.label_cams or ()]
         regions = None if parts[0].regions is None else [r for part in parts for r in part.regions or ()]
         return CamBatch(np.concatenate([p.cams for p in parts]), np.concatenate([p.probabilities for p in parts]),
-                        label_cams, regions)
+                        label_cams=label_cams, regions=regions)
 
     def _halve_batch(self, inputs: torch.Tensor, error: RuntimeError | MemoryError) -> None:
         """After `error`: halve the batch if it was out of memory (and say so), else raise its one line."""
@@ -161,7 +161,7 @@ class CamEngine:
         label_cams = None
         if self.output_kind.is_multilabel:
             label_cams = self._label_cams(inputs, probabilities, cams, target_category)
-        return CamBatch(cams, probabilities, label_cams)
+        return CamBatch(cams, probabilities, label_cams=label_cams)
 
     def _cams(self, inputs: torch.Tensor, targets: list | None) -> np.ndarray:
         """One pytorch-grad-cam call, its hooks' buffers cleared after."""

@@ -53,38 +53,59 @@ def command_line(context: typer.Context) -> tuple[str, ...] | None:
 def demo(
     ctx: typer.Context,
     output_dir: Annotated[Path, typer.Option(help="Where the demo images and figures go.")] = Path("camviz_demo"),
-    per_class: Annotated[Optional[int], typer.Option(min=1, help="Synthetic images per class (default 4; 30 with --shortcut).")] = None,
+    per_class: Annotated[Optional[int], typer.Option(min=1, help="Synthetic images per class (default 4; 30 with --shortcut; with --segmentation, images in all).")] = None,
     shortcut: Annotated[bool, typer.Option("--shortcut", help="The second demo model, trained where a tag in the top-left corner often means square: explained with --audit, which finds the shortcut.")] = False,
+    segmentation: Annotated[bool, typer.Option("--segmentation", help="The demo segmentation model (a label per pixel) on images of one to three shapes, scored against their label maps.")] = False,
 ) -> None:
-    """Run the real pipeline offline on a small shipped classifier and synthetic shape images."""
+    """Run the real pipeline offline on a small shipped model and synthetic shape images."""
     from camviz.cli.console import ConsoleProgress
-    from camviz.demo import CHECKPOINT_PATH, TAGGED_CHECKPOINT_PATH, write_image_folder
-    from camviz.demo.tagged import DEMO_TAGGING, write_tagged_folder
-    from camviz.errors import OutputError
+    from camviz.demo import CHECKPOINT_PATH, SEGMENTATION_CHECKPOINT_PATH, TAGGED_CHECKPOINT_PATH
+    from camviz.errors import UsageError
     from camviz.output.outdir import make_output_dir
     from camviz.run.job import explain as run_explain
     from camviz.run.options import ExplainOptions
 
-    count = per_class or (30 if shortcut else 4)
+    if shortcut and segmentation:
+        raise UsageError("--shortcut and --segmentation are two different demos: choose one")
     data_dir = make_output_dir(output_dir / "data")
-    try:
-        if shortcut:
-            write_tagged_folder(data_dir, per_class=count, seed=778, tagging=DEMO_TAGGING)
-        else:
-            write_image_folder(data_dir, per_class=count, seed=2024)
-    except OSError as error:
-        raise OutputError(f"cannot write the demo images under --output-dir {output_dir}: "
-                          f"{error.strerror or error}") from error
-    what = "; some squares carry a tag in the top-left corner" if shortcut else ""
-    typer.echo(f"demo: {count} synthetic images per class in {data_dir}/ (the class is the shape{what})")
-    options = ExplainOptions(model=ModelOptions(path=TAGGED_CHECKPOINT_PATH if shortcut else CHECKPOINT_PATH),
-                             inputs=InputOptions(data_dir=data_dir),
-                             output=OutputOptions(output_dir=output_dir / "gradcam", audit=shortcut), num_workers=0)
+    masks = _write_demo_images(data_dir, per_class, shortcut=shortcut, segmentation=segmentation)
+    checkpoint = SEGMENTATION_CHECKPOINT_PATH if segmentation else TAGGED_CHECKPOINT_PATH if shortcut \
+        else CHECKPOINT_PATH
+    options = ExplainOptions(model=ModelOptions(path=checkpoint),
+                             inputs=InputOptions(data_dir=data_dir / "images" if segmentation else data_dir),
+                             output=OutputOptions(output_dir=output_dir / "gradcam", audit=shortcut, masks=masks),
+                             num_workers=0)
     with ConsoleProgress() as progress:
         result = run_explain(options, progress, command_line=command_line(ctx))
     _report(result)
     typer.echo(f"open {result.output_dir.resolve()}/ to see the figures")
     raise typer.Exit(result.exit_code)
+
+
+def _write_demo_images(data_dir: Path, count: Optional[int], *, shortcut: bool, segmentation: bool) -> Optional[Path]:
+    """Write the demo's synthetic images (and says what they are); the label maps' folder for --segmentation."""
+    from camviz.demo import write_image_folder
+    from camviz.demo.segmentation_shapes import write_segmentation_folder
+    from camviz.demo.tagged import DEMO_TAGGING, write_tagged_folder
+    from camviz.errors import OutputError
+
+    try:
+        if segmentation:
+            write_segmentation_folder(data_dir, count=count or 12, seed=2024)
+        elif shortcut:
+            write_tagged_folder(data_dir, per_class=count or 30, seed=778, tagging=DEMO_TAGGING)
+        else:
+            write_image_folder(data_dir, per_class=count or 4, seed=2024)
+    except OSError as error:
+        raise OutputError(f"cannot write the demo images under {data_dir}: {error.strerror or error}") from error
+    if segmentation:
+        typer.echo(f"demo: {count or 12} synthetic images of one to three shapes in {data_dir}/images/, their label "
+                   f"maps in {data_dir}/masks/")
+        return data_dir / "masks"
+    what = "; some squares carry a tag in the top-left corner" if shortcut else ""
+    typer.echo(f"demo: {count or (30 if shortcut else 4)} synthetic images per class in {data_dir}/ (the class is "
+               f"the shape{what})")
+    return None
 
 
 @app.command(cls=SizedCommand)
@@ -251,8 +272,8 @@ def sanity(
     model: Annotated[ModelOptions, MODEL],
     inputs: Annotated[InputOptions, INPUTS],
     cam: Annotated[CamOptions, CAM],
-    output: Annotated[OutputOptions, OUTPUT.without("figure_format", "save_raw", "only_misclassified", "metrics", "masks",
-                                           "boxes", "audit").with_defaults(output_dir=Path("sanity_results"))],
+    output: Annotated[OutputOptions, OUTPUT.without("figure_format", "save_raw", "only_misclassified", "iou_threshold",
+                                           "metrics", "masks", "boxes", "audit").with_defaults(output_dir=Path("sanity_results"))],
     batch_size: BatchSize = None,
     draws: Annotated[int, typer.Option(help="Random initialisations of the blocks above the target layer that the verdict looks at (the warning needs the maps to survive every one).")] = 3,
     test: Annotated[Optional[list[str]], typer.Option(help="Which tests: cascading, random-logit, emprt, smprt; repeatable or comma-separated (default: cascading,random-logit,emprt). --data-dir: a seeded subset of 16 images unless --num-samples is given; emprt alone streams over every image.")] = None,

@@ -26,6 +26,7 @@ from camviz.output.audit import reasons
 from camviz.output.files import write_atomic
 from camviz.output.localization_summary import localization_panel
 from camviz.output.manifest import joined
+from camviz.output.region_summary import RegionSummary
 from camviz.output.result import ImageResult
 from camviz.output.summary import summarize
 
@@ -80,6 +81,7 @@ def gallery_data(output_dir: Path, results: Sequence[ImageResult], class_names: 
     return {
         "pointing": {"hits": pointing.hits, "count": pointing.count} if pointing.count else None,
         "localization": localization_panel(summary.localization),
+        "segmentation": region_panel(summary.regions) if summary.regions is not None else None,
         "method": method,
         "classes": axis,
         "rows": records,
@@ -92,6 +94,19 @@ def gallery_data(output_dir: Path, results: Sequence[ImageResult], class_names: 
                     "figures": sum(bool(record["output"]) and not record["missing"] for record in records),
                     "without_figure": sum(not record["output"] for record in records)},
     }
+
+
+def region_panel(regions: RegionSummary) -> list[list[str]]:
+    """The gallery's segmentation panel (label, text rows): per explained class its rows and means, then the mean IoU."""
+    rows = []
+    for name, found in regions.per_class.items():
+        text = f"{found.rows} images \u00b7 energy in region {found.energy:.3f}"
+        if not math.isnan(found.iou):
+            text += f" \u00b7 IoU {found.iou:.3f} \u00b7 energy in true region {found.truth_energy:.3f}"
+        rows.append([name, text])
+    if not math.isnan(regions.mean_iou):
+        rows.append(["mean IoU", f"{regions.mean_iou:.3f} over {len(regions.per_class)} classes"])
+    return rows
 
 
 def run_panel(record: Mapping[str, object]) -> list[list[str]]:
@@ -158,9 +173,11 @@ def _record(output_dir: Path, result: ImageResult, position: dict[str, int]) -> 
 
 
 def _localization(result: ImageResult) -> dict:
-    """The pointing game's outcome and the energy in the object (None without ground truth), for tags and filters."""
+    """The pointing game's outcome and the energy in the object (None without ground truth; a segmentation row's:
+    the energy in its predicted region), for tags and filters."""
     hit = result.scores.get("pointing_hit")
-    return {"hit": None if hit is None else hit == 1, "energy": result.scores.get("energy_in_object")}
+    energy = result.scores.get("energy_in_object", result.scores.get("region_energy"))
+    return {"hit": None if hit is None else hit == 1, "energy": None if energy is None or math.isnan(energy) else energy}
 
 
 def _confidence(result: ImageResult) -> float | None:
@@ -172,7 +189,11 @@ def _confidence(result: ImageResult) -> float | None:
 
 
 def _sort_key(result: ImageResult) -> tuple[bool, float, int]:
-    """Mistakes first, then the least confident, then by index."""
+    """Mistakes first, then the least confident, then by index; a segmentation row with a label map: the lowest IoU
+    first."""
+    iou = result.scores.get("class_iou")
+    if iou is not None and not math.isnan(iou):
+        return (False, iou, result.index)
     confidence = _confidence(result)
     return (not result.mistake, confidence if confidence is not None else -1.0, result.index)
 

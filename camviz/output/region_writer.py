@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from camviz.cam.checks import cam_problem
-from camviz.cam.localization import energy_in_object
 from camviz.cam.regions import RegionCams
-from camviz.cam.segmentation_scores import iou_per_class
-from camviz.data.label_maps import LabelMap, label_map_path, read_label_map
+from camviz.cam.segmentation_scores import iou_per_class, region_energy
+from camviz.data.label_maps import LabelMap, LabelMapFiles, read_label_map
 from camviz.data.listing import Sample
 from camviz.errors import ImageDecodeError, Say
 from camviz.output.figures import encode_image
@@ -43,6 +42,7 @@ class RegionSettings:
     method: str
     class_names: tuple[str, ...]
     background: frozenset[int] = frozenset()  # never counted as a missed or poorly segmented class
+    label_maps: LabelMapFiles | None = None  # --masks: each image's ground-truth label map
 
     @property
     def output_dir(self) -> Path:
@@ -115,8 +115,8 @@ class RegionWriter:
 
     def _label_map(self, image: SegmentedImage) -> LabelMap | None:
         """The image's ground-truth label map at the model's input size, when --masks has one (notes said once)."""
-        masks = self.settings.output.masks
-        path = label_map_path(masks, image.sample.relative_path) if masks is not None else None
+        files = self.settings.label_maps
+        path = files.path(image.sample.relative_path) if files is not None else None
         if path is None:
             return None
         label_map = read_label_map(path, size=image.regions.predicted.shape, num_classes=len(self.settings.class_names))
@@ -146,9 +146,9 @@ def region_rows(image: SegmentedImage, settings: RegionSettings, truth: LabelMap
         region = regions.region(position)
         cam = regions.cams[position]
         scores = {"region_pixels": float(region.sum()), "region_share": float(region.mean()),
-                  "region_energy": energy_in_object(cam, region)}
+                  "region_energy": region_energy(cam, region)}
         if truth is not None:
-            scores |= {"class_iou": ious[category], "truth_energy": energy_in_object(cam, truth.labels == category)}
+            scores |= {"class_iou": ious[category], "truth_energy": region_energy(cam, truth.labels == category)}
         stem = region_stem(settings.method, sample.index, name)
         rows.append(ImageResult(index=sample.index, path=sample.relative_path, predicted=(name,),
                                 confidence=(regions.probability[position],), explained=(name,),

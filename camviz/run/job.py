@@ -22,6 +22,7 @@ from camviz.cam.options import CamOptions
 from camviz.cam.regions import RegionChoice, background_classes
 from camviz.data.classes import match_class_folders
 from camviz.data.ground_truth import GroundTruth, read_ground_truth
+from camviz.data.label_maps import find_label_maps
 from camviz.data.listing import ImageFolderListing, Sample
 from camviz.data.loader import Loading, batch_loader
 from camviz.data.sampling import input_images, input_samples, shard
@@ -234,8 +235,10 @@ def _writer_settings(job: Job) -> WriterSettings:
 def _region_settings(job: Job) -> RegionSettings:
     """A segmentation run's file settings: the output options, method, classes and which are background."""
     names = tuple(job.resolved.class_names)
+    masks = job.options.output.masks
     return RegionSettings(output=job.options.output, method=job.engine.method, class_names=names,
-                          background=background_classes(names))
+                          background=background_classes(names),
+                          label_maps=find_label_maps(masks) if masks is not None else None)
 
 
 def _is_segmentation(job: Job) -> bool:

@@ -48,6 +48,7 @@ class ResolvedModel:
             "model_name": loaded.model_name, "family": self.targets.family, "target_layers": self.targets.names,
             "reshape": self.targets.reshape, "num_classes": loaded.num_classes, "class_names": loaded.class_names,
             "img_size": loaded.input.img_size, "channels": loaded.input.channels, "output": loaded.output_kind.name,
+            "task": loaded.task.value,
         }
 
 

@@ -58,13 +58,13 @@ def compose_figure(
 OUTLINE_COLOUR = (255, 255, 255)
 
 
-def outlined(panel: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def outlined(panel: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = OUTLINE_COLOUR) -> np.ndarray:
     """A copy of an RGB panel with the outer contours of a bool mask (resized, nearest, to the panel) drawn on it."""
     height, width = panel.shape[:2]
     scaled = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
     contours, _ = cv2.findContours(scaled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     drawn = np.ascontiguousarray(panel).copy()
-    cv2.drawContours(drawn, contours, -1, OUTLINE_COLOUR, max(1, round(min(height, width) / 112)), cv2.LINE_AA)
+    cv2.drawContours(drawn, contours, -1, colour, max(1, round(min(height, width) / 112)), cv2.LINE_AA)
     return drawn
 
 

@@ -62,6 +62,13 @@ def describe(model: nn.Module, options: ModelOptions, recorded: Checkpoint | Non
     return ModelDescription(input=spec, task=task, output_kind=kind, num_classes=count, class_names=names, notes=tuple(notes))
 
 
+def require_classifier(task: Task, what: str) -> None:
+    """Refuse a model that is not a classifier where only classifiers are explained (`what`: who refuses)."""
+    if task is not Task.classification:
+        raise UsageError(f"{what} explains classifiers; this model is a {task.value} model (camviz explain "
+                         "explains it, with a figure and a manifest row per class region)")
+
+
 def input_spec(model: nn.Module, options: ModelOptions, recorded: Checkpoint | None = None) -> InputSpec:
     """Channels from the first convolution, else recorded or configured, else 3; size and normalisation given, else
     recorded, else the model's config (transformers' `image_size`, timm's `pretrained_cfg`), else 224 / ImageNet."""

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from camviz.data.preprocessing import Preprocessing
-from camviz.discovery.describe import describe
+from camviz.discovery.describe import describe, require_classifier
 from camviz.discovery.families import FAMILIES
 from camviz.discovery.layers import TargetLayers, resolve_targets
 from camviz.discovery.logits import logits_of
@@ -46,6 +46,7 @@ class LogitsOf(nn.Module):
 def setup_for_checkpoint(options: ModelOptions) -> ModelSetup:
     """A checkpoint file or folder resolved by `resolve_model`, the one step every CLI command takes."""
     resolved = resolve_model(options)
+    require_classifier(resolved.loaded.task, "explain_image, log_cams and CamCallback")
     return ModelSetup(owner=resolved.model, forward=resolved.model, targets=resolved.targets,
                       preprocessing=resolved.preprocessing, output_kind=resolved.loaded.output_kind,
                       class_names=resolved.class_names)
@@ -55,6 +56,7 @@ def setup_for_module(model: nn.Module, options: ModelOptions, owner: nn.Module |
     """An `nn.Module` in memory, described as `load_model` describes a checkpoint's (`camviz.discovery.describe`);
     layers by the family lookup. Call under `model_state_kept` (it may run a dry pass)."""
     description = describe(model, options)
+    require_classifier(description.task, "explain_image, log_cams and CamCallback")
     names = description.class_names or [str(i) for i in range(description.num_classes)]
     targets = resolve_targets(model, options.name or _model_name(model), list(options.target_layers) or None,
                               description.input.size, families=(*options.families, *FAMILIES))

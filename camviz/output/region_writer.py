@@ -26,7 +26,7 @@ from camviz.output.names import filename_safe, fit_name, single_stem
 from camviz.output.options import OutputOptions
 from camviz.output.pool import WritePool
 from camviz.output.result import ImageResult, Status
-from camviz.output.segmentation_figure import segmentation_figure
+from camviz.output.segmentation_figure import SegmentationFigure, segmentation_figure
 from camviz.output.small_maps import SmallMapWriter
 
 REGION_NAMES: tuple[str, ...] = ("region_pixels", "region_share", "region_energy")  # every row
@@ -174,11 +174,12 @@ def _ignored(truth: LabelMap) -> np.ndarray:
 def region_figure(image: SegmentedImage, position: int, settings: RegionSettings,
                   truth: LabelMap | None) -> np.ndarray:
     """The figure of one explained class: input, predicted mask, CAM, overlay with the region (and truth) outlined."""
-    category = image.regions.classes[position]
-    title = f"{settings.method} | {settings.class_names[category]} ({image.regions.probability[position]:.1%})"
-    return segmentation_figure(image.pixels, image.regions.predicted, image.regions.cams[position], explained=category,
-                               class_names=settings.class_names,
-                               truth=truth.labels if truth is not None else None, title=title)
+    regions = image.regions
+    return segmentation_figure(SegmentationFigure(
+        pixels=image.pixels, predicted=regions.predicted, cam=np.nan_to_num(regions.cams[position]),
+        explained=regions.classes[position], class_names=settings.class_names,
+        truth=truth.labels if truth is not None else None,
+        subject=f"{image.sample.relative_path} ({regions.probability[position]:.1%})", method=settings.method))
 
 
 class SingleRegionWriter:

@@ -138,6 +138,9 @@ def audit_finished(run: FinishedRun, options: AuditOptions) -> AuditResult:
         raise CamvizError(f"{output_dir} has no small maps ({MAPS_NAME}): the run was made by an older camviz; run "
                           "the same camviz explain again with --resume to make them (finished figures are kept)")
     score_names, results = read_manifest_table(output_dir / MANIFEST_NAME, run.labels)
+    if "region_energy" in score_names:
+        raise UsageError(f"{output_dir} is a segmentation model's run (a row per image and class): the audit "
+                         "clusters a classifier's maps per class and is not defined for region maps yet")
     usable = [result for result in results if result.ok and result.explained]
     missing = [result for result in usable if len(maps.get(result.index, ())) < len(result.explained)]
     if usable and len(missing) == len(usable):

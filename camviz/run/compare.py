@@ -16,9 +16,10 @@ import torch
 from camviz.cam.engine import CamEngine
 from camviz.cam.methods import METHODS, canonical_method_name
 from camviz.cam.options import CamOptions
+from camviz.cam.regions import RegionCams, RegionChoice, background_classes
 from camviz.data.decode import decode_image
 from camviz.data.options import InputOptions
-from camviz.discovery.options import ModelOptions
+from camviz.discovery.options import ModelOptions, Task
 from camviz.errors import UsageError
 from camviz.output.figures import comparison_row, display_image, encode_image, join
 from camviz.output.files import write_atomic
@@ -52,19 +53,32 @@ def compare_methods(
     check_target_category(target_category, resolved.loaded.num_classes)
     pixels = np.stack([resolved.preprocessing.pixels(decode_image(path)) for path in images])
     inputs = resolved.preprocessing.normalize(torch.from_numpy(pixels).to(resolved.device))
+    regions = RegionChoice(background=background_classes(resolved.class_names)) \
+        if resolved.loaded.task is Task.segmentation else None
     cams: dict[str, np.ndarray] = {}
     for name in names:  # one engine (hooks, frozen parameters) at a time
         with CamEngine(resolved.model, resolved.targets.modules, resolved.targets.reshape_transform,
-                       options=replace(cam, method=name), output_kind=resolved.loaded.output_kind) as engine:
+                       options=replace(cam, method=name), output_kind=resolved.loaded.output_kind,
+                       regions=regions) as engine:
             batch = engine.compute(inputs, target_category)
         cams[name], probabilities = batch.cams, batch.probabilities  # the same model outputs for every method
     kind = resolved.loaded.output_kind
-    rows = [comparison_row(display_image(one), [cams[name][i] for name in names],
-                           _titles(path, prediction(kind, probabilities[i], resolved.class_names, target_category), names))
+    shown = [_region_prediction(found, resolved.class_names) for found in batch.regions] if batch.regions is not None \
+        else [prediction(kind, p, resolved.class_names, target_category) for p in probabilities]
+    rows = [comparison_row(display_image(one), [cams[name][i] for name in names], _titles(path, shown[i], names))
             for i, (path, one) in enumerate(zip(images, pixels, strict=True))]
     make_output_dir(destination.parent)
     write_atomic(destination, encode_image(join(rows, axis=0)))
     return destination
+
+
+def _region_prediction(found: RegionCams, class_names: Sequence[str]) -> Prediction:
+    """A segmentation model's image as a row's titles name it: the classes it predicts; the columns show the first
+    explained class's CAM (over its predicted region)."""
+    names = tuple(class_names[c] for c in found.classes)
+    shown = " + ".join(f"{name} {p:.1%}" for name, p in zip(names, found.probability, strict=True))
+    return Prediction(predicted=names, confidence=found.probability, explained=names[:1] or ("nothing",),
+                      shown=shown or "background only")
 
 
 def _titles(path: Path, prediction: Prediction, methods: Sequence[str]) -> list[str]:

@@ -36,6 +36,7 @@ from camviz.data.decode import decode_image
 from camviz.data.listing import Sample
 from camviz.data.options import InputOptions
 from camviz.data.sampling import input_samples
+from camviz.discovery.describe import require_classifier
 from camviz.discovery.layers import get_submodule
 from camviz.discovery.options import ModelOptions
 from camviz.errors import CamvizError, ImageDecodeError, UsageError
@@ -131,6 +132,7 @@ def sanity(options: SanityOptions, progress: Progress | None = None) -> SanityRe
     progress = progress or SilentProgress()
     samples, folder_classes = input_samples(replace(options.inputs, num_samples=options.num_samples))
     resolved = resolve_model(options.model, folder_classes)
+    require_classifier(resolved.loaded.task, "camviz sanity")
     for note in resolved.notes:
         progress.warn(note)
     check_target_category(options.cam.target_category, resolved.loaded.num_classes)

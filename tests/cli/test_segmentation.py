@@ -172,3 +172,20 @@ def test_label_maps_of_another_size_are_resized_and_said_once(camviz_main: Calla
     assert np.mean([float(row["class_iou"]) for row in _rows(out)]) > 0.8
     record = json.loads((out / "run.json").read_text())
     assert any("resized (nearest)" in note for note in record["notes"])
+
+
+def test_compare_shows_each_method_on_the_first_predicted_class_and_sanity_refuses_in_one_line(
+        camviz_main: Callable[..., object], seg_split: tuple[Path, dict], tmp_path: Path) -> None:
+    root, _ = seg_split
+    images = sorted((root / "images").glob("*.png"))[:2]
+    figure = tmp_path / "compare.png"
+    result = camviz_main("compare", "--model-path", SEGMENTATION_CHECKPOINT_PATH, "--image-path", images[0],
+                         "--image-path", images[1], "--method", "gradcam", "--method", "eigencam", "--output", figure,
+                         "--cpu")
+    assert result.returncode == 0, result.stderr
+    with Image.open(figure) as picture:
+        assert picture.size[0] > 3 * 224  # the input and two methods side by side
+    refused = camviz_main("sanity", "--model-path", SEGMENTATION_CHECKPOINT_PATH, "--image-path", images[0],
+                          "--output-dir", tmp_path / "sanity", "--cpu")
+    assert refused.returncode == 2 and "explains classifiers" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

@@ -54,7 +54,7 @@ def _changes(files: dict[str, Path]) -> dict[str, object]:
         "CamOptions.method": "gradcam++", "CamOptions.aug_smooth": True, "CamOptions.eigen_smooth": True,
         "CamOptions.target_category": 1,
         "OutputOptions.output_dir": files["folder"], "OutputOptions.figure_format": FigureFormat.webp,
-        "OutputOptions.save_raw": True, "OutputOptions.only_misclassified": True, "OutputOptions.metrics": ("road_combined",),
+        "OutputOptions.save_raw": True, "OutputOptions.only_misclassified": True, "OutputOptions.iou_threshold": 0.7, "OutputOptions.metrics": ("road_combined",),
         "OutputOptions.masks": files["masks"], "OutputOptions.boxes": files["boxes"], "OutputOptions.audit": True,
     }
 

@@ -2,7 +2,8 @@
 
 Resolution order for a name: timm's registry (which includes anything a `--plugin`, or a plugin the checkpoint
 records, registered with `timm.models.register_model`), then torchvision. When both know a name (`convnext_tiny`,
-`efficientnet_b0`), the first whose state-dict layout fits the checkpoint wins.
+`efficientnet_b0`), the first whose state-dict layout fits the checkpoint wins. `smp.<Architecture>` names a
+segmentation_models_pytorch architecture (`camviz.discovery.smp`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torchvision
 
 from camviz.discovery.checkpoint import Checkpoint
 from camviz.discovery.plugins import import_plugins
+from camviz.discovery.smp import is_smp_name, smp_arguments, smp_builder
 from camviz.discovery.spec import ImageSize, first_conv
 from camviz.errors import CheckpointError, Say, UsageError
 
@@ -75,6 +77,8 @@ def _known(name: str) -> bool:
 def _build_arguments(source: str, probe: torch.nn.Module, ckpt: Checkpoint,
                      weights: dict[str, torch.Tensor]) -> tuple[dict[str, int], int | None]:
     """The builder's keyword arguments (class count, timm's `in_chans`) and the input channels the weights have."""
+    if source == "smp":  # its constructor takes `classes` and `in_channels`: no first convolution to swap
+        return smp_arguments(weights, ckpt.num_classes, ckpt.in_chans), None
     num_classes = ckpt.num_classes or _infer_num_classes(probe, weights)
     channels = _weight_channels(probe, weights) or ckpt.in_chans
     kwargs = {"num_classes": num_classes} if num_classes else {}
@@ -94,6 +98,8 @@ def _builders(name: str, ckpt: Checkpoint, img_size: ImageSize | None) -> list[t
     timm models with a fixed input size (ViT, Swin) are built at `img_size`, so position tables fit.
     """
     found: list[tuple[str, Callable[..., torch.nn.Module]]] = []
+    if is_smp_name(name):
+        return [("smp", smp_builder(name, ckpt.model_args, ckpt.path))]
     if timm.is_model(name):  # timm's aux_logits=True returns (logits, aux) even in eval mode: never used
         cfg = timm.models.get_pretrained_cfg(name)
         extra = dict(ckpt.model_args or {})
@@ -209,11 +215,20 @@ def _spelled(prefixes: Sequence[str]) -> str:
 
 
 def _infer_num_classes(probe: torch.nn.Module, state_dict: dict) -> int | None:
-    """The class count in the checkpoint's classifier: the last weight whose rows match the default head."""
+    """The class count in the checkpoint's classifier: the last weight whose rows match the default head (a
+    segmentation head's: the last convolution under `classifier`)."""
     default = getattr(probe, "num_classes", 1000)
     heads = [k for k, v in probe.state_dict().items() if k.endswith("weight") and v.ndim >= 2 and v.shape[0] == default]
     heads = [k for k in heads if k in state_dict]
-    return int(state_dict[heads[-1]].shape[0]) if heads else None
+    return int(state_dict[heads[-1]].shape[0]) if heads else _segmentation_classes(probe, state_dict)
+
+
+def _segmentation_classes(probe: torch.nn.Module, state_dict: dict) -> int | None:
+    """The class count of a torchvision segmentation head (fcn, deeplabv3: `classifier.4`; lraspp: its `low_` and
+    `high_classifier`): the output channels of the checkpoint's last convolution under `classifier.`."""
+    convs = [k for k, v in probe.state_dict().items() if k.startswith("classifier.") and k.endswith("weight")
+             and v.ndim == 4 and k in state_dict]
+    return int(state_dict[convs[-1]].shape[0]) if convs else None
 
 
 def _weight_channels(probe: torch.nn.Module, state_dict: dict) -> int | None:

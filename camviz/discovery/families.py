@@ -1,6 +1,13 @@
 """The per-family lookup table: how to recognise an architecture family and where its Grad-CAM target is.
 
 Data only, plus the rows a `--config` preset adds (`[[family]]`); `camviz.discovery.layers` resolves with it.
+
+Segmentation models get the last stage of their encoder (backbone), as pytorch-grad-cam's segmentation tutorial
+does: there the map holds what the model recognised, at a coarse grid. A decoder's last block is one linear layer
+from the logits, so its CAM mostly redraws the predicted mask. torchvision's fcn/deeplabv3/lraspp: `backbone.layer4`
+(ResNet) or the backbone's last block (`backbone.-1`: MobileNetV3's last conv); transformers: SegFormer's last
+stage's norm (tokens, read on the 1/32 grid), UperNet's backbone's last stage (its last block), DPT's last ViT
+layer (its output block: tokens), MobileViT's last encoder layer. segmentation_models_pytorch's encoders vary: `camviz.discovery.smp` finds theirs.
 """
 
 from __future__ import annotations
@@ -51,8 +58,27 @@ TRANSFORMERS_FAMILIES: tuple[Family, ...] = (  # first: their class names and pa
     _transformers_row("hf_swinv2", ("Swinv2ForImageClassification",), "swinv2", ("layernorm",), Layout.TOKENS),
 )
 
+_BACKBONE_LAST = ("backbone.layer4", "backbone.-1")  # torchvision's IntermediateLayerGetter: ResNet, MobileNetV3
+
+SEGMENTATION_FAMILIES: tuple[Family, ...] = (  # before the classifiers': `deeplabv3_mobilenet_v3_large` is no MobileNet
+    Family(name="tv_fcn", patterns=(r"^fcn_",), classes=("FCN",), paths=_BACKBONE_LAST),
+    Family(name="tv_deeplabv3", patterns=(r"^deeplabv3_",), classes=("DeepLabV3",), paths=_BACKBONE_LAST),
+    Family(name="tv_lraspp", patterns=(r"^lraspp_",), classes=("LRASPP",), paths=("backbone.-1",)),
+    _transformers_row("hf_segformer", ("SegformerForSemanticSegmentation",), "segformer",
+                      ("stages.-1.layer_norm", "encoder.layer_norm.-1")),  # transformers 5.x, 4.x
+    # transformers 5 hands a backbone's stage outputs (DPT's layer outputs) to the decoder through hooks of its own,
+    # which see the output before any hook camviz adds: the target is the stage's last block (the layer's `output`),
+    # whose output is the stage's (the layer's), so what the decoder reads passes through the target's hooks
+    Family(name="hf_upernet", classes=("UperNetForSemanticSegmentation",),
+           paths=("backbone.encoder.stages.-1.layers.-1", "backbone.encoder.stages.-1")),  # ConvNeXt(V2) backbones
+    _transformers_row("hf_dpt", ("DPTForSemanticSegmentation",), "dpt", ("encoder.layer.-1.output",), Layout.TOKENS),
+    _transformers_row("hf_mobilevit", ("MobileViTForSemanticSegmentation",), "mobilevit", ("encoder.layer.-1",)),
+    _transformers_row("hf_mobilevitv2", ("MobileViTV2ForSemanticSegmentation",), "mobilevitv2", ("encoder.layer.-1",)),
+)
+
 FAMILIES: tuple[Family, ...] = (
     *TRANSFORMERS_FAMILIES,
+    *SEGMENTATION_FAMILIES,
     Family(name="resnet", patterns=(r"^(resnet|resnext|wide_resnet|seresnet|ecaresnet|skresnet)",),
            classes=("ResNet",), paths=("layer4.-1",)),
     Family(name="densenet", patterns=(r"^densenet",), classes=("DenseNet",), paths=("features.-1",)),

@@ -1,5 +1,5 @@
 """What `--model-path` is (`ModelFile`): a transformers folder, or a weights file (given, or found in a timm/HF hub
-folder) of a kind told by its content, not its extension (`FileKind`); and the files Grad-CAM cannot use.
+folder or an smp `save_pretrained` folder) of a kind told by its content, not its extension (`FileKind`); and the files Grad-CAM cannot use.
 
 Grad-CAM needs forward hooks and autograd on an `nn.Module`: a TorchScript archive has no Python hooks and an
 ONNX graph has neither, so both are refused with one line that names what to give instead.
@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from camviz.discovery._json import read_json_object
+from camviz.discovery.smp import is_smp_config
 from camviz.errors import CheckpointError
 
 
@@ -121,11 +122,13 @@ def refuse_unusable(found: ModelFile) -> None:
 
 
 def config_json_beside(path: Path) -> Path | None:
-    """A timm/Hugging Face `config.json` next to a weights file (one that names an architecture), else None."""
+    """A timm/Hugging Face `config.json` next to a weights file (one that names an architecture: timm's
+    `architecture`, smp's `_model_class`), else None."""
     config = path.parent / "config.json"
     if path.suffix not in _WEIGHT_SUFFIXES:
         return None
-    return config if "architecture" in _json_object(config) else None
+    content = _json_object(config)
+    return config if "architecture" in content or is_smp_config(content) else None
 
 
 def transformers_config(path: Path) -> Path | None:

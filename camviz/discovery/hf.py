@@ -1,4 +1,7 @@
-"""Hugging Face `transformers` image classifiers, read from the folder `save_pretrained` writes.
+"""Hugging Face `transformers` image classifiers and semantic segmentation models, read from the folder
+`save_pretrained` writes; `config.json`'s `architectures` choose the auto class (`...ForSemanticSegmentation`:
+`AutoModelForSemanticSegmentation`, whose low-resolution logits are read at the input's size; else
+`AutoModelForImageClassification`).
 
 `config.json` (`architectures`, `id2label`, `problem_type`, `image_size`, `num_channels`) and an optional
 `preprocessor_config.json` (`size`, `image_mean`, `image_std`) become camviz's checkpoint metadata, so they go
@@ -60,20 +63,33 @@ def _processor_size(processor: dict[str, Any]) -> list[int] | int | None:
     return size
 
 
+SEGMENTATION_SUFFIX = "ForSemanticSegmentation"  # SegFormer, UperNet, DPT, MobileViT, BEiT, Data2VecVision...
+
+
+def is_segmentation_config(config: dict[str, Any]) -> bool:
+    """Whether a transformers `config.json` names a semantic segmentation architecture."""
+    return any(str(name).endswith(SEGMENTATION_SUFFIX) for name in config.get("architectures") or ())
+
+
 def load_transformers(folder: Path) -> nn.Module:
-    """The folder's classifier via `AutoModelForImageClassification`, offline, in eval mode, returning logits."""
+    """The folder's classifier (`AutoModelForImageClassification`) or segmentation model
+    (`AutoModelForSemanticSegmentation`, as `config.json`'s `architectures` say), offline, in eval mode, returning
+    logits."""
     try:
         import transformers
     except ImportError as error:
         raise CheckpointError(f"{folder} is a Hugging Face transformers model; reading it needs the transformers "
                               f"package: {INSTALL_HINT}") from error
+    segmentation = is_segmentation_config(read_json_object(folder / "config.json"))
+    auto = transformers.AutoModelForSemanticSegmentation if segmentation else transformers.AutoModelForImageClassification
+    what = "semantic segmentation model" if segmentation else "image classifier"
     bars = transformers.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar on camviz's stderr
     try:
-        model = transformers.AutoModelForImageClassification.from_pretrained(folder, local_files_only=True)
+        model = auto.from_pretrained(folder, local_files_only=True)
     except Exception as error:
         reason = first_line(error)
-        raise CheckpointError(f"cannot load {folder} as a transformers image classifier: {reason}") from error
+        raise CheckpointError(f"cannot load {folder} as a transformers {what}: {reason}") from error
     finally:
         if bars:
             transformers.utils.logging.enable_progress_bar()

@@ -1,6 +1,7 @@
 """Where to look: target-layer resolution, checked by a dry forward before anything runs.
 
-One resolution order, like timm's data config: `--target-layer` > the family table > what timm's metadata says
+One resolution order, like timm's data config: `--target-layer` > the family table > an smp model's encoder's last
+stage (`camviz.discovery.smp`) > what timm's metadata says
 (`global_pool == "token"`: the last pre-norm; `feature_info[-1]`, checked against the real module names) > the last
 layer whose output reads as a spatial map, found by a dry forward. Every candidate is checked the same way: it is
 called, its output reads as a (B, C, H, W) map on the image grid (`decide_reshape`), and the logits' gradient at that
@@ -27,6 +28,7 @@ from camviz.discovery.reshapes import (
     reshape_spelling,
     token_reshape,
 )
+from camviz.discovery.smp import encoder_last_stage
 from camviz.discovery.spec import ImageSize, height_width
 from camviz.discovery.timm_meta import channels_last, metadata_candidates, model_input_size, prefix_tokens
 from camviz.errors import TargetLayerError, UsageError
@@ -38,7 +40,7 @@ FALLBACK_CANDIDATES = 24  # the last spatial layers a dry forward offers when no
 class TargetLayers:
     """The resolved Grad-CAM target layers and how to turn their outputs into NCHW maps."""
 
-    family: str  # a family name from the table, or "override", "timm_token_pool", "feature_info", "fallback"
+    family: str  # a family name from the table, or "override", "smp", "timm_token_pool", "feature_info", "fallback"
     names: list[str]  # dotted named_modules() names, e.g. "layer4.1"
     modules: list[nn.Module]  # a tuple-output layer comes wrapped (`ReshapedTarget`), its hooks seeing the map
     reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None  # ready for pytorch_grad_cam
@@ -87,7 +89,8 @@ def resolve_targets(
         if options and not isinstance(error, NotLogitsError):  # the table still answers; the check could not run
             return _targets(model, options[0], None, size, warning=f"not checked: {error}")
         raise TargetLayerError(f"cannot find target layer for {label}: {error}") from error
-    options += [_Option(path=c.path, rule=c.rule, reason=c.reason) for c in metadata_candidates(model, list(traced))]
+    found = [*encoder_last_stage(model, traced), *metadata_candidates(model, list(traced))]
+    options += [_Option(path=c.path, rule=c.rule, reason=c.reason) for c in found]
     options += [_Option(path=name, rule="fallback", reason="the last layer whose output is a spatial map (dry forward)")
                 for name in reversed(traced)]
     return _choose(model, label, options, traced, size)

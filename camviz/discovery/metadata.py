@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from camviz.discovery._json import read_json_object
+from camviz.discovery.smp import is_smp_config, smp_metadata
 from camviz.discovery.spec import height_width, per_channel, usable_normalisation
 from camviz.errors import CheckpointError, first_line
 
@@ -29,10 +30,10 @@ _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 def read_metadata(raw: Mapping, path: Path, config: Path | None = None) -> dict[str, Any]:
     """Model name, classes, input size and normalisation: top level, `args`, Lightning's `hyper_parameters`,
-    then timm's `config.json` beside the weights."""
+    then the `config.json` beside the weights (timm's, or smp's `save_pretrained`)."""
     sources = [raw, *(_as_mapping(raw.get(key)) for key in ("args", "hyper_parameters", "hparams"))]
     if config is not None:
-        sources.append(_timm_config(config))
+        sources.append(smp_metadata(config) if is_smp_config(_json_content(config)) else _timm_config(config))
 
     def first(keys: tuple[str, ...], kinds: tuple[type, ...] = (object,)) -> Any:
         return next((src[k] for src in sources for k in keys if src.get(k) is not None and isinstance(src[k], kinds)), None)
@@ -55,6 +56,14 @@ def read_metadata(raw: Mapping, path: Path, config: Path | None = None) -> dict[
         "model_args": first(("model_args",), (Mapping,)),
         "plugins": _plugins(raw.get("plugins"), path),
     }
+
+
+def _json_content(config: Path) -> dict[str, Any]:
+    """A `config.json`'s object; empty when it cannot be read (timm's reader then says why)."""
+    try:
+        return read_json_object(config)
+    except CheckpointError:
+        return {}
 
 
 def _as_mapping(value: Any) -> Mapping:

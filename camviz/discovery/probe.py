@@ -121,14 +121,15 @@ def _run(model: nn.Module, pixels: torch.Tensor, size: ImageSize) -> object:
 
 
 def _first_tensor(output: object) -> torch.Tensor:
-    """The logits a forward returned: the tensor, a transformers `ModelOutput`'s `logits`, or a tuple's first."""
+    """The logits a forward returned: the tensor, a transformers `ModelOutput`'s `logits` (a dict's `out`), or a
+    tuple's first; class logits (batch, classes) or a segmentation model's per-pixel logits (batch, classes, H, W)."""
     output = logits_of(output)
     tensors = [output] if torch.is_tensor(output) else map_tensors(output) or []
-    if not tensors or not torch.is_tensor(tensors[0]) or tensors[0].ndim != 2:
+    if not tensors or not torch.is_tensor(tensors[0]) or tensors[0].ndim not in (2, 4):
         what = tuple(tensors[0].shape) if tensors and torch.is_tensor(tensors[0]) else type(output).__name__
-        raise NotLogitsError(f"the model returns {what}, not class logits (batch, classes): Grad-CAM explains a "
-                               "classifier's score; give a model with its classification head (no --target-layer "
-                               "helps here)")
+        raise NotLogitsError(f"the model returns {what}, not class logits (batch, classes) or per-pixel logits "
+                             "(batch, classes, height, width): Grad-CAM explains a classifier's or a segmentation "
+                             "model's score; give a model with its head (no --target-layer helps here)")
     return tensors[0]
 
 

@@ -19,6 +19,7 @@ import torch
 import torchvision
 
 from camviz.discovery.checkpoint import Checkpoint
+from camviz.discovery.detectors import detector_num_classes
 from camviz.discovery.plugins import import_plugins
 from camviz.discovery.spec import ImageSize, first_conv
 from camviz.errors import CheckpointError, Say, UsageError
@@ -75,7 +76,7 @@ def _known(name: str) -> bool:
 def _build_arguments(source: str, probe: torch.nn.Module, ckpt: Checkpoint,
                      weights: dict[str, torch.Tensor]) -> tuple[dict[str, int], int | None]:
     """The builder's keyword arguments (class count, timm's `in_chans`) and the input channels the weights have."""
-    num_classes = ckpt.num_classes or _infer_num_classes(probe, weights)
+    num_classes = ckpt.num_classes or detector_num_classes(probe, weights) or _infer_num_classes(probe, weights)
     channels = _weight_channels(probe, weights) or ckpt.in_chans
     kwargs = {"num_classes": num_classes} if num_classes else {}
     if source == "timm" and channels and channels != 3:

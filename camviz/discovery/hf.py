@@ -67,6 +67,10 @@ def load_transformers(folder: Path) -> nn.Module:
     except ImportError as error:
         raise CheckpointError(f"{folder} is a Hugging Face transformers model; reading it needs the transformers "
                               f"package: {INSTALL_HINT}") from error
+    from camviz.discovery.hf_detection import is_detection_config, load_hf_detector
+
+    if is_detection_config(read_json_object(folder / "config.json")):
+        return load_hf_detector(folder)  # returns detections, not logits
     bars = transformers.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar on camviz's stderr
     try:

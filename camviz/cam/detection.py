@@ -1,0 +1,66 @@
+"""Detections as CAM targets: what a detector found in one image, the box-score target that explains one of them,
+and how much of a CAM lies inside its box.
+
+A detector camviz loaded returns torchvision's form in eval mode, one dict per image: `boxes` `[N, 4]` (x0, y0, x1, y1
+in the input's pixels), `labels` `[N]`, `scores` `[N]` (torchvision's detectors; Hugging Face ones through
+`camviz.discovery.hf_detection`). pytorch-grad-cam's `FasterRCNNBoxScoreTarget` reads exactly that form, so it is the
+target for every family: on a forward pass it finds the output box that overlaps the explained one most and, when
+their IoU passes the threshold and the label is the same, scores IoU + score (else 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
+
+from camviz.cam.localization import energy_in_object
+
+IOU_THRESHOLD = 0.5  # a forward's box is the explained detection when it overlaps it this much (and has its label)
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Detection:
+    """One detected object: its box (x0, y0, x1, y1 in the input's pixels), class index and score."""
+
+    box: Box
+    label: int
+    score: float
+
+
+def detections_of(output: Mapping[str, torch.Tensor], score_threshold: float = 0.5,
+                  max_detections: int | None = None) -> list[Detection]:
+    """One image's detections scoring at least `score_threshold`, best first, at most `max_detections` (None: all)."""
+    scores = output["scores"].detach().float().cpu()
+    order = [i for i in scores.argsort(descending=True, stable=True).tolist() if scores[i] >= score_threshold]
+    boxes = output["boxes"].detach().float().cpu()
+    labels = output["labels"].detach().cpu()
+    return [Detection(box=(float(boxes[i, 0]), float(boxes[i, 1]), float(boxes[i, 2]), float(boxes[i, 3])),
+                      label=int(labels[i]), score=float(scores[i]))
+            for i in order[:max_detections]]
+
+
+def box_score_target(detection: Detection, iou_threshold: float = IOU_THRESHOLD) -> FasterRCNNBoxScoreTarget:
+    """pytorch-grad-cam's target for one detection: IoU + score of the forward's best-overlapping box of its label."""
+    return FasterRCNNBoxScoreTarget(labels=[detection.label], bounding_boxes=[np.asarray(detection.box, np.float32)],
+                                    iou_threshold=iou_threshold)
+
+
+def box_mask(box: Box, height: int, width: int) -> np.ndarray:
+    """A `height` x `width` boolean mask of the pixels the box covers (any part of the pixel), clipped to the image."""
+    x0, y0 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+    x1, y1 = min(width, math.ceil(box[2])), min(height, math.ceil(box[3]))
+    mask = np.zeros((height, width), dtype=bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def box_energy(cam: np.ndarray, box: Box) -> float:
+    """The share of the CAM's sum (a `[H, W]` map at the input's size, non-negative) inside the box; 0 for an all-zero
+    map (`camviz.cam.localization.energy_in_object` with the box as the object)."""
+    return energy_in_object(cam, box_mask(box, *cam.shape))

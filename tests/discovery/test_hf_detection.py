@@ -52,7 +52,7 @@ LAYERS = {"detr": ["model.model.backbone.model.encoder.stages.1"], "yolos": ["mo
           "rt_detr": [f"model.model.backbone.model.encoder.stages.{i}" for i in (1, 2, 3)]}
 
 
-@pytest.fixture(scope="module", params=sorted(BUILDERS))
+@pytest.fixture(scope="module", params=["detr", "yolos", pytest.param("rt_detr", marks=pytest.mark.slow)])  # seconds
 def saved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, LoadedModel]:
     """A tiny random detector of each family, saved and read back by `load_model`."""
     torch.manual_seed(0)

@@ -18,7 +18,7 @@ from torch import nn
 
 from camviz.discovery.checkpoint import Checkpoint
 from camviz.discovery.detectors import detector_class_count, detector_data_config
-from camviz.discovery.options import ModelOptions, Task
+from camviz.discovery.options import ModelOptions, OutputName, Task
 from camviz.discovery.output_kind import OutputKind
 from camviz.discovery.spec import (
     ImageSize,
@@ -54,6 +54,8 @@ def describe(model: nn.Module, options: ModelOptions, recorded: Checkpoint | Non
     logits = logit_count(model, output, recorded.num_classes if recorded else None)
     kind = OutputKind.for_head(logits, options.output if task is Task.classification else None, recorded_multilabel=_records_multilabel(model, recorded),
                                threshold=options.threshold)
+    if task is Task.detection:  # a one-class detector's labels name that class alone, not a binary head's two
+        kind = OutputKind.for_head(logits, OutputName.softmax)
     count = kind.class_count(logits)
     if options.class_names is not None:
         names: list[str] | None = checked_class_names(options.class_names, count)

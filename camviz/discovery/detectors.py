@@ -28,6 +28,7 @@ from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.models.detection.retinanet import RetinaNet
 from torchvision.models.detection.ssd import SSD
 
+from camviz.discovery.hf_detection import hf_detector_layer_names, hf_detector_reshape
 from camviz.errors import TargetLayerError
 
 DETECTOR_TYPES: tuple[type[nn.Module], ...] = (GeneralizedRCNN, RetinaNet, FCOS, SSD)
@@ -92,9 +93,10 @@ def detector_data_config(model: nn.Module) -> dict[str, Any] | None:
 
 
 def detector_layer_names(model: nn.Module) -> list[str] | None:
-    """The dotted names of a torchvision detector's target layers (see the module's notes); None for other models."""
+    """The dotted names of a detector's target layers: a torchvision detector's (see the module's notes), a Hugging
+    Face one's (`camviz.discovery.hf_detection`); None for other models."""
     if not is_torchvision_detector(model):
-        return None
+        return hf_detector_layer_names(model)
     backbone: Any = model.backbone
     fpn = getattr(backbone, "fpn", None)
     if fpn is not None and hasattr(fpn, "layer_blocks"):
@@ -115,15 +117,10 @@ def _feature_stages(backbone: nn.Module) -> bool:
 
 
 def detector_target_layers(model: nn.Module, name: str | None = None) -> tuple[list[nn.Module], Reshape | None]:
-    """A detector's target layers and the reshape pytorch-grad-cam needs for them (None: they output NCHW maps);
-    `name`: the model's architecture name (a Hugging Face detector's, see `camviz.discovery.hf_detection`)."""
+    """A detector's target layers and the reshape pytorch-grad-cam needs for them (None: they output NCHW maps;
+    YOLOS's tokens: `camviz.discovery.hf_detection.DetectionTokens`); `name`: the architecture, for the message."""
     names = detector_layer_names(model)
-    if names is not None:
-        return [model.get_submodule(path) for path in names], None
-    from camviz.discovery.hf_detection import hf_detector_target_layers
-
-    found = hf_detector_target_layers(model)
-    if found is None:
+    if not names:
         raise TargetLayerError(f"no target layer known for the detector {name or type(model).__name__}; "
                                "pass --target-layer")
-    return found
+    return [model.get_submodule(path) for path in names], hf_detector_reshape(model)

@@ -15,7 +15,7 @@ and the detection tokens after them set aside.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,19 +88,11 @@ def image_processor(folder: Path, model_type: str) -> Any:
     return found()
 
 
-def hf_detector_target_layers(model: nn.Module) -> tuple[list[nn.Module], Callable[[torch.Tensor], torch.Tensor] | None] | None:
-    """An `HFDetector`'s target layers and reshape (see the module's notes); None for other models."""
+def hf_detector_layer_names(model: nn.Module) -> list[str] | None:
+    """The dotted names of an `HFDetector`'s target layers: the convolutional backbone's fed stages, or YOLOS's last
+    encoder layer; None for other models and layouts."""
     if not isinstance(model, HFDetector):
         return None
-    names = hf_detector_layer_names(model)
-    if names is None:
-        return None
-    return [model.get_submodule(name) for name in names], _yolos_reshape(model)
-
-
-def hf_detector_layer_names(model: HFDetector) -> list[str] | None:
-    """The dotted names of the detector's target layers: the convolutional backbone's fed stages, or YOLOS's last
-    encoder layer; None when the layout is not one of these."""
     inner: Any = model.model
     vit = getattr(inner, "vit", None)
     if vit is not None and hasattr(vit, "encoder"):
@@ -134,11 +126,12 @@ class DetectionTokens:
         return self.tokens(tensor[:, : tensor.shape[1] - self.suffix, :])
 
 
-def _yolos_reshape(model: HFDetector) -> DetectionTokens | None:
-    """The reshape of YOLOS's encoder tokens at its configured size; None for convolutional backbones."""
-    config = model.config
-    if getattr(model.model, "vit", None) is None:
+def hf_detector_reshape(model: nn.Module) -> DetectionTokens | None:
+    """The reshape of YOLOS's encoder tokens at its configured size; None for convolutional backbones and models that
+    are not an `HFDetector`."""
+    if not isinstance(model, HFDetector) or getattr(model.model, "vit", None) is None:
         return None
+    config = model.config
     size = height_width(config.image_size)
     patch = height_width(config.patch_size)
     grid = (size[0] // patch[0], size[1] // patch[1])

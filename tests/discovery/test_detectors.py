@@ -131,3 +131,16 @@ def test_fpn_levels_give_a_box_score_cam_of_the_inputs_size(seed_dict: Path) -> 
             grayscale = cam(input_tensor=pixels, targets=[target])
         assert grayscale.shape == (1, 320, 320)
         assert np.ptp(grayscale[0]) > 0.1, method.__name__
+
+
+def test_a_one_class_detector_names_one_class(tmp_path: Path) -> None:
+    from camviz.demo.det_net import camviz_shapedet
+
+    path = tmp_path / "one.pth"
+    torch.save({"model_name": "camviz_shapedet", "plugins": ["camviz.demo.det_net"], "class_names": ["thing"],
+                "state_dict": camviz_shapedet(num_classes=1).state_dict()}, path)
+    loaded = load_model(path)
+    assert loaded.task is Task.detection
+    assert loaded.num_classes == 1
+    assert loaded.class_names == ["thing"]
+    assert loaded.input.size == (96, 96)

@@ -28,6 +28,8 @@ from camviz.discovery.spec import height_width
 from camviz.errors import CheckpointError, first_line
 
 DETECTION_SUFFIX = "ForObjectDetection"
+SINGLE_LEVEL = frozenset({"detr", "conditional_detr", "table-transformer"})  # the last backbone stage alone feeds
+# their transformer (the others serve their segmentation heads)
 
 
 def is_detection_config(config: Mapping[str, Any]) -> bool:
@@ -103,6 +105,13 @@ def hf_detector_layer_names(model: nn.Module) -> list[str] | None:
     if backbone is None:
         return None
     prefix = "model.model.backbone.model"
+    names = _backbone_stages(backbone, prefix)
+    single = getattr(model.config, "model_type", "") in SINGLE_LEVEL  # only the last stage feeds the transformer
+    return names[-1:] if names and single else names
+
+
+def _backbone_stages(backbone: Any, prefix: str) -> list[str] | None:
+    """The dotted names of the stages a detector's convolutional backbone returns."""
     stages = getattr(getattr(backbone, "encoder", None), "stages", None)
     if stages is not None and hasattr(backbone, "stage_names"):  # a transformers backbone (ResNet, ...)
         fed = [backbone.stage_names.index(name) - 1 for name in backbone.out_features]

@@ -4,6 +4,7 @@ recall on held-out scenes) and CAMs whose energy lies inside each detection's bo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from camviz.cam.detection import box_energy, box_mask, box_score_target, detecti
 from camviz.demo import DETECTOR_PATH
 from camviz.demo.det_shapes import GAP, MAX_OBJECTS, make_scene, make_scenes
 from camviz.demo.shapes import CLASS_NAMES
-from camviz.demo.train_detection import Scores, average_precision, evaluate, to_inputs, to_targets
+from camviz.demo.train_detection import Scores, average_precision, evaluate, main, to_inputs, to_targets
 from camviz.discovery.detectors import detector_target_layers
 from camviz.discovery.models import LoadedModel, load_model
 from camviz.discovery.options import Task
@@ -105,3 +106,16 @@ def test_each_detections_cam_lies_inside_its_box(detector: LoadedModel) -> None:
     assert np.median(energies["HiResCAM"]) >= 0.5
     assert np.mean(energies["GradCAM"]) >= 0.30 > 3 * area
     assert np.mean(energies["EigenCAM"]) >= 0.11 > area
+
+
+@pytest.mark.slow  # seconds: one short epoch and a held-out evaluation
+def test_the_training_script_trains_and_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "det.pth"
+    main(["--out", str(out), "--epochs", "1", "--per-epoch", "64", "--batch", "32",
+          "--threads", str(torch.get_num_threads())])  # the session's own count kept
+    saved = torch.load(out, weights_only=True)
+    assert saved["train_info"]["epochs"] == 1
+    assert 0.0 <= saved["train_info"]["recall"] <= 1.0
+    loaded = load_model(out)
+    assert loaded.task is Task.detection
+    assert loaded.num_classes == 3

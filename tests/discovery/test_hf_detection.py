@@ -47,12 +47,49 @@ def _rt_detr() -> transformers.PreTrainedModel:
     return transformers.RTDetrForObjectDetection(config)
 
 
-BUILDERS = {"detr": _detr, "yolos": _yolos, "rt_detr": _rt_detr}
-LAYERS = {"detr": ["model.model.backbone.model.encoder.stages.1"], "yolos": ["model.vit.encoder.layer.0.layernorm_before"],
+def _detr_timm() -> transformers.PreTrainedModel:
+    """DETR as its hub checkpoints have it: a timm ResNet backbone (its stages `layer1`..`layer4`)."""
+    config = transformers.DetrConfig(use_timm_backbone=True, backbone="resnet18", use_pretrained_backbone=False,
+                                     **_SMALL_DETR)
+    return transformers.DetrForObjectDetection(config)
+
+
+def _conditional_detr() -> transformers.PreTrainedModel:
+    backbone = transformers.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic",
+                                         out_features=["stage2"])
+    config = transformers.ConditionalDetrConfig(use_timm_backbone=False, backbone_config=backbone,
+                                                use_pretrained_backbone=False, **_SMALL_DETR)
+    return transformers.ConditionalDetrForObjectDetection(config)
+
+
+def _deformable_detr() -> transformers.PreTrainedModel:
+    backbone = transformers.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1],
+                                         layer_type="basic", out_features=["stage2", "stage3", "stage4"])
+    config = transformers.DeformableDetrConfig(use_timm_backbone=False, backbone_config=backbone,
+                                               use_pretrained_backbone=False, num_feature_levels=3, encoder_n_points=2,
+                                               decoder_n_points=2, **{**_SMALL_DETR, "d_model": 32, "decoder_layers": 2})
+    return transformers.DeformableDetrForObjectDetection(config)
+
+
+_SMALL_DETR = {"d_model": 16, "encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2,
+               "decoder_attention_heads": 2, "encoder_ffn_dim": 16, "decoder_ffn_dim": 16, "num_queries": 10,
+               "id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
+BUILDERS = {"detr": _detr, "detr_timm": _detr_timm, "conditional_detr": _conditional_detr,
+            "deformable_detr": _deformable_detr, "yolos": _yolos, "rt_detr": _rt_detr}
+LAYERS = {"detr": ["model.model.backbone.model.encoder.stages.1"], "detr_timm": ["model.model.backbone.model.layer4"],
+          "conditional_detr": ["model.model.backbone.model.encoder.stages.1"],
+          "deformable_detr": [f"model.model.backbone.model.encoder.stages.{i}" for i in (1, 2, 3)],
+          "yolos": ["model.vit.encoder.layer.0.layernorm_before"],
           "rt_detr": [f"model.model.backbone.model.encoder.stages.{i}" for i in (1, 2, 3)]}
+PROCESSORS = {"detr": transformers.DetrImageProcessor, "detr_timm": transformers.DetrImageProcessor,
+              "conditional_detr": transformers.ConditionalDetrImageProcessor,
+              "deformable_detr": transformers.DeformableDetrImageProcessor, "yolos": transformers.YolosImageProcessor,
+              "rt_detr": transformers.RTDetrImageProcessor}
 
 
-@pytest.fixture(scope="module", params=["detr", "yolos", pytest.param("rt_detr", marks=pytest.mark.slow)])  # seconds
+@pytest.fixture(scope="module", params=[
+    "detr", "conditional_detr", "yolos", *(pytest.param(family, marks=pytest.mark.slow)  # seconds to build or run
+                                            for family in ("detr_timm", "deformable_detr", "rt_detr"))])
 def saved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, LoadedModel]:
     """A tiny random detector of each family, saved and read back by `load_model`."""
     torch.manual_seed(0)
@@ -83,8 +120,7 @@ def test_its_detections_are_the_image_processors_post_processing(saved: tuple[st
     with torch.no_grad():
         ours = loaded.model(pixels)
         raw = loaded.model.model(pixel_values=pixels)
-    processor = {"detr": transformers.DetrImageProcessor, "yolos": transformers.YolosImageProcessor,
-                 "rt_detr": transformers.RTDetrImageProcessor}[family]()
+    processor = PROCESSORS[family]()
     expected = processor.post_process_object_detection(raw, threshold=0.0, target_sizes=[(64, 96)] * 2)
     assert len(ours) == 2
     for got, want in zip(ours, expected, strict=True):

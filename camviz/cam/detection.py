@@ -5,7 +5,8 @@ A detector camviz loaded returns torchvision's form in eval mode, one dict per i
 in the input's pixels), `labels` `[N]`, `scores` `[N]` (torchvision's detectors; Hugging Face ones through
 `camviz.discovery.hf_detection`). pytorch-grad-cam's `FasterRCNNBoxScoreTarget` reads exactly that form, so it is the
 target for every family: on a forward pass it finds the output box that overlaps the explained one most and, when
-their IoU passes the threshold and the label is the same, scores IoU + score (else 0).
+their IoU passes the threshold and the label is the same, scores IoU + score (else 0). `MatchedScoreTarget` matches
+the same way and scores the score alone: its CAMs do not change when an image is batched (see its notes).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
+from torchvision.ops import box_iou
 
 from camviz.cam.localization import energy_in_object
 
@@ -49,6 +51,36 @@ def box_score_target(detection: Detection, iou_threshold: float = IOU_THRESHOLD)
     """pytorch-grad-cam's target for one detection: IoU + score of the forward's best-overlapping box of its label."""
     return FasterRCNNBoxScoreTarget(labels=[detection.label], bounding_boxes=[np.asarray(detection.box, np.float32)],
                                     iou_threshold=iou_threshold)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatchedScoreTarget:
+    """The score of the forward's box that matches one detection (same label, IoU above the threshold, the
+    best-overlapping box as `FasterRCNNBoxScoreTarget` picks it), 0 when none does.
+
+    `FasterRCNNBoxScoreTarget` adds that box's IoU with the explained one; where the two are the same box (explaining
+    a detection from its own forward) the IoU sits at its maximum, a kink whose gradient float32 rounding decides: a
+    forward of the same image in another batch gives another CAM. The score alone has no kink, so a detection's CAM
+    is the same whether its image is explained alone or batched with copies of itself (one per detection)."""
+
+    label: int
+    box: Box
+    iou_threshold: float = IOU_THRESHOLD
+
+    def __call__(self, output: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        boxes = output["boxes"]
+        if len(boxes) == 0:
+            return boxes.new_zeros(())
+        ious = box_iou(torch.tensor([self.box], dtype=boxes.dtype, device=boxes.device), boxes)[0]
+        index = int(ious.argmax())
+        if float(ious[index].detach()) > self.iou_threshold and int(output["labels"][index]) == self.label:
+            return output["scores"][index]
+        return boxes.new_zeros(())
+
+
+def matched_score_target(detection: Detection, iou_threshold: float = IOU_THRESHOLD) -> MatchedScoreTarget:
+    """The target that explains one detection's score, stable under batching (see `MatchedScoreTarget`)."""
+    return MatchedScoreTarget(label=detection.label, box=detection.box, iou_threshold=iou_threshold)
 
 
 def box_mask(box: Box, height: int, width: int) -> np.ndarray:

@@ -12,7 +12,15 @@ import torch
 from pytorch_grad_cam import EigenCAM, GradCAM
 from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
 
-from camviz.cam.detection import Detection, box_energy, box_mask, box_score_target, detections_of
+from camviz.cam.detection import (
+    Detection,
+    MatchedScoreTarget,
+    box_energy,
+    box_mask,
+    box_score_target,
+    detections_of,
+    matched_score_target,
+)
 from camviz.demo import DETECTOR_PATH
 from camviz.demo.det_net import camviz_shapedet
 from camviz.demo.det_shapes import make_scenes
@@ -49,6 +57,35 @@ def test_the_box_score_target_scores_the_matching_box_of_its_label() -> None:
     assert float(other_label(OUTPUT)) == 0.0
     elsewhere = box_score_target(Detection(box=(60.0, 60.0, 90.0, 90.0), label=2, score=0.9))
     assert float(elsewhere(OUTPUT)) == 0.0
+
+
+def test_the_matched_score_target_scores_the_matching_box_s_score_alone() -> None:
+    target = matched_score_target(Detection(box=(5.0, 5.0, 20.0, 30.0), label=2, score=0.9))
+    assert target == MatchedScoreTarget(label=2, box=(5.0, 5.0, 20.0, 30.0))
+    assert float(target(OUTPUT)) == pytest.approx(0.9)
+    assert float(matched_score_target(Detection(box=(5.0, 5.0, 20.0, 30.0), label=1, score=0.9))(OUTPUT)) == 0.0
+    assert float(matched_score_target(Detection(box=(6.0, 6.0, 21.0, 31.0), label=2, score=0.9))(OUTPUT)) == \
+        pytest.approx(0.9)
+    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "scores": torch.zeros(0)}
+    assert float(target(empty)) == 0.0
+
+
+@pytest.mark.slow  # seconds: a CAM per detection, then one batched
+def test_matched_score_cams_are_the_same_alone_or_batched_with_copies() -> None:
+    """One image, a copy per detection, one pass: each CAM equal to the detection's own single-image CAM (measured on
+    30 scenes: at most 1.8e-6 apart; `FasterRCNNBoxScoreTarget`'s IoU + score differs by up to 1.0 batched)."""
+    loaded = load_model(DETECTOR_PATH)
+    layers, reshape = detector_target_layers(loaded.model, loaded.model_name)
+    pixels = to_inputs(make_scenes(1, 31))
+    found = detections_of(loaded.model(pixels)[0], score_threshold=0.5)
+    assert len(found) >= 2
+    for method in (GradCAM, EigenCAM):
+        with method(model=loaded.model, target_layers=layers, reshape_transform=reshape) as cam:
+            alone = np.stack([cam(input_tensor=pixels, targets=[matched_score_target(d)])[0] for d in found])
+            batched = cam(input_tensor=pixels.repeat(len(found), 1, 1, 1),
+                          targets=[matched_score_target(d) for d in found])
+        assert np.ptp(alone) > 0.1
+        np.testing.assert_allclose(batched, alone, atol=1e-5, rtol=0)
 
 
 def test_the_energy_inside_a_box_is_the_share_of_the_maps_sum() -> None:

@@ -55,27 +55,28 @@ def box_score_target(detection: Detection, iou_threshold: float = IOU_THRESHOLD)
 
 @dataclass(frozen=True, kw_only=True)
 class MatchedScoreTarget:
-    """The score of the forward's box that matches one detection (same label, IoU above the threshold, the
-    best-overlapping box as `FasterRCNNBoxScoreTarget` picks it), 0 when none does.
+    """The score of the forward's box that matches one detection: among the boxes of its label, the one that overlaps
+    it most, when their IoU passes the threshold; else 0 (still on the graph: a backward pass runs, the CAM is zero).
 
-    `FasterRCNNBoxScoreTarget` adds that box's IoU with the explained one; where the two are the same box (explaining
-    a detection from its own forward) the IoU sits at its maximum, a kink whose gradient float32 rounding decides: a
-    forward of the same image in another batch gives another CAM. The score alone has no kink, so a detection's CAM
-    is the same whether its image is explained alone or batched with copies of itself (one per detection)."""
+    It differs from `FasterRCNNBoxScoreTarget` twice. That target adds the IoU, which peaks, with a kink, at the
+    explained box itself (explaining a detection from its own forward): float32 rounding then decides the gradient,
+    and the same image batched otherwise gives another CAM; the score alone has no kink, so a detection's CAM is the
+    same alone or batched with copies of its image. And that target takes the best-overlapping box of any label and
+    scores 0 when its label differs, which is what happens where one anchor puts the same box in two classes."""
 
     label: int
     box: Box
     iou_threshold: float = IOU_THRESHOLD
 
     def __call__(self, output: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        boxes = output["boxes"]
-        if len(boxes) == 0:
-            return boxes.new_zeros(())
-        ious = box_iou(torch.tensor([self.box], dtype=boxes.dtype, device=boxes.device), boxes)[0]
-        index = int(ious.argmax())
-        if float(ious[index].detach()) > self.iou_threshold and int(output["labels"][index]) == self.label:
-            return output["scores"][index]
-        return boxes.new_zeros(())
+        boxes, scores = output["boxes"], output["scores"]
+        same = (output["labels"] == self.label).nonzero().flatten()
+        if len(same) == 0:
+            return scores.sum() * 0.0
+        explained = torch.tensor([self.box], dtype=boxes.dtype, device=boxes.device)
+        ious = box_iou(explained, boxes[same].detach())[0]
+        best = int(ious.argmax())
+        return scores[same[best]] if float(ious[best]) > self.iou_threshold else scores.sum() * 0.0
 
 
 def matched_score_target(detection: Detection, iou_threshold: float = IOU_THRESHOLD) -> MatchedScoreTarget:

@@ -68,6 +68,12 @@ def test_the_matched_score_target_scores_the_matching_box_s_score_alone() -> Non
         pytest.approx(0.9)
     empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "scores": torch.zeros(0)}
     assert float(target(empty)) == 0.0
+    same_box = {"boxes": torch.tensor([[5.0, 5, 20, 30], [5, 5, 20, 30]]), "labels": torch.tensor([1, 2]),
+                "scores": torch.tensor([0.3, 0.6], requires_grad=True)}
+    assert float(target(same_box).detach()) == pytest.approx(0.6)  # its label's box, where another label's overlaps as much
+    missed = matched_score_target(Detection(box=(60.0, 60.0, 90.0, 90.0), label=2, score=0.9))(same_box)
+    assert float(missed.detach()) == 0.0
+    assert missed.requires_grad  # a backward pass still runs (the CAM is zero)
 
 
 @pytest.mark.slow  # seconds: a CAM per detection, then one batched

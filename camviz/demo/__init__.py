@@ -10,5 +10,6 @@ from camviz.demo.shapes import CLASS_NAMES, ShapeSample, make_sample, write_imag
 
 CHECKPOINT_PATH: Path = Path(__file__).parent / "shapenet.pth"
 TAGGED_CHECKPOINT_PATH: Path = Path(__file__).parent / "shapenet_tagged.pth"  # a shortcut (`camviz.demo.train_tagged`)
+DETECTOR_PATH: Path = Path(__file__).parent / "shapenet_det.pth"  # a detector (`camviz.demo.train_detection`)
 
-__all__ = ["CHECKPOINT_PATH", "CLASS_NAMES", "TAGGED_CHECKPOINT_PATH", "ShapeSample", "make_sample", "write_image_folder"]
+__all__ = ["CHECKPOINT_PATH", "CLASS_NAMES", "DETECTOR_PATH", "TAGGED_CHECKPOINT_PATH", "ShapeSample", "make_sample", "write_image_folder"]

@@ -20,6 +20,7 @@ import torch
 import torchvision
 
 from camviz.discovery.checkpoint import Checkpoint
+from camviz.discovery.detectors import detector_num_classes
 from camviz.discovery.plugins import import_plugins
 from camviz.discovery.smp import is_smp_name, smp_arguments, smp_builder
 from camviz.discovery.spec import ImageSize, first_conv
@@ -79,7 +80,7 @@ def _build_arguments(source: str, probe: torch.nn.Module, ckpt: Checkpoint,
     """The builder's keyword arguments (class count, timm's `in_chans`) and the input channels the weights have."""
     if source == "smp":  # its constructor takes `classes` and `in_channels`: no first convolution to swap
         return smp_arguments(weights, ckpt.num_classes, ckpt.in_chans), None
-    num_classes = ckpt.num_classes or _infer_num_classes(probe, weights)
+    num_classes = ckpt.num_classes or detector_num_classes(probe, weights) or _infer_num_classes(probe, weights)
     channels = _weight_channels(probe, weights) or ckpt.in_chans
     kwargs = {"num_classes": num_classes} if num_classes else {}
     if source == "timm" and channels and channels != 3:

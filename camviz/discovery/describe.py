@@ -17,7 +17,8 @@ from timm.data import resolve_model_data_config
 from torch import nn
 
 from camviz.discovery.checkpoint import Checkpoint
-from camviz.discovery.options import ModelOptions, Task
+from camviz.discovery.detectors import detector_class_count, detector_data_config
+from camviz.discovery.options import ModelOptions, OutputName, Task
 from camviz.discovery.output_kind import OutputKind
 from camviz.discovery.spec import (
     ImageSize,
@@ -53,6 +54,8 @@ def describe(model: nn.Module, options: ModelOptions, recorded: Checkpoint | Non
     logits = logit_count(model, output, recorded.num_classes if recorded else None)
     kind = OutputKind.for_head(logits, options.output if task is Task.classification else None, recorded_multilabel=_records_multilabel(model, recorded),
                                threshold=options.threshold)
+    if task is Task.detection:  # a one-class detector's labels name that class alone, not a binary head's two
+        kind = OutputKind.for_head(logits, OutputName.softmax)
     count = kind.class_count(logits)
     if options.class_names is not None:
         names: list[str] | None = checked_class_names(options.class_names, count)
@@ -73,7 +76,8 @@ def input_spec(model: nn.Module, options: ModelOptions, recorded: Checkpoint | N
     """Channels from the first convolution, else recorded or configured, else 3; size and normalisation given, else
     recorded, else the model's config (transformers' `image_size`, timm's `pretrained_cfg`), else 224 / ImageNet."""
     config = getattr(model, "config", None)  # transformers
-    timm_config = resolve_model_data_config(model)  # timm's pretrained_cfg, else 224 px and ImageNet
+    timm_config = detector_data_config(model) or resolve_model_data_config(model)  # a torchvision detector's own
+    # input; timm's pretrained_cfg; else 224 px and ImageNet
     configured = getattr(config, "image_size", None)
     size: ImageSize = as_size(options.img_size) or (recorded.img_size if recorded else None) or \
         (height_width(configured) if configured else None) or height_width(timm_config["input_size"])
@@ -99,8 +103,9 @@ def given_normalisation(values: Sequence[float] | None, what: str) -> tuple[floa
 
 def logit_count(model: nn.Module, output: object, recorded: int | None = None) -> int:
     """The head's width: timm's `num_classes`, transformers' `num_labels`, else the dry forward's `output` (its
-    channels: `[B, C]` or per pixel `[B, C, H, W]`), else the recorded."""
-    for value in (getattr(model, "num_classes", None), getattr(getattr(model, "config", None), "num_labels", None)):
+    channels: `[B, C]` or per pixel `[B, C, H, W]`), else the recorded; a torchvision detector's class head."""
+    for value in (detector_class_count(model), getattr(model, "num_classes", None),
+                  getattr(getattr(model, "config", None), "num_labels", None)):
         if isinstance(value, int) and value > 0:
             return value
     if torch.is_tensor(output) and output.ndim >= 2:

@@ -80,7 +80,12 @@ def load_transformers(folder: Path) -> nn.Module:
     except ImportError as error:
         raise CheckpointError(f"{folder} is a Hugging Face transformers model; reading it needs the transformers "
                               f"package: {INSTALL_HINT}") from error
-    segmentation = is_segmentation_config(read_json_object(folder / "config.json"))
+    from camviz.discovery.hf_detection import is_detection_config, load_hf_detector
+
+    config = read_json_object(folder / "config.json")
+    if is_detection_config(config):
+        return load_hf_detector(folder)  # returns detections, not logits
+    segmentation = is_segmentation_config(config)
     auto = transformers.AutoModelForSemanticSegmentation if segmentation else transformers.AutoModelForImageClassification
     what = "semantic segmentation model" if segmentation else "image classifier"
     bars = transformers.utils.logging.is_progress_bar_enabled()

@@ -18,7 +18,8 @@ from camviz.data.preprocessing import Preprocessing
 from camviz.discovery.families import FAMILIES
 from camviz.discovery.layers import TargetLayers, resolve_targets
 from camviz.discovery.models import LoadedModel, load_model
-from camviz.discovery.options import ModelOptions
+from camviz.discovery.options import ModelOptions, Task
+from camviz.errors import UsageError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +70,10 @@ def resolve_model(options: ModelOptions, folder_classes: Sequence[str] = (), loc
     size whose pixels alone would fill half the RAM is refused before the model ever runs.
     """
     loaded = load_model(options)
+    if loaded.task is Task.detection:
+        raise UsageError(f"{loaded.model_name} is an object detector (its forward returns boxes, labels and scores): "
+                         "this camviz reads detectors but does not explain them yet; classifiers and segmentation "
+                         "models it does")
     device = select_device(options.cpu, local_rank)
     loaded.model.to(device).eval()
     spec = loaded.input

@@ -154,3 +154,27 @@ def test_camviz_layers_shows_a_segmentation_models_target(tmp_path: Path, source
                "transformers": lambda: hf_folder(tmp_path, "segformer")}[source]()
     info = json.loads(invoke_ok("layers", "--model-path", written.path, "--img-size", SIZE, "--json").stdout)
     assert (info["family"], info["target_layers"], info["num_classes"]) == (written.family, [written.layer], 3)
+
+
+def test_target_layer_still_overrides_the_lookup_for_a_segmentation_model(tmp_path: Path) -> None:
+    """`--target-layer` on smp's decoder's last block: taken, read as a map at the input's size."""
+    loaded = load_model(smp_state_dict(tmp_path, "unet").path)
+    targets = resolve_targets(loaded.model, loaded.model_name, override=["decoder.blocks.-1"], img_size=SIZE)
+    assert (targets.family, targets.names, targets.warning) == ("override", ["decoder.blocks.2"], None)
+    assert targets.layer_reshapes[0] is not None and targets.layer_reshapes[0].grid == (SIZE, SIZE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("encoder", "layer"), [("tu-convnext_atto", "encoder.model.stages_3"),
+                                                ("mit_b0", "encoder.norm4"),  # smp's SegFormer encoder
+                                                ("efficientnet-b0", "encoder._blocks.15")])
+def test_an_smp_encoders_last_stage_is_found_without_a_table(encoder: str, layer: str) -> None:
+    """The last encoder module whose output has the encoder's last channel count, on its coarsest grid."""
+    import segmentation_models_pytorch as smp
+
+    from camviz.discovery.logits import returning_logits
+
+    torch.manual_seed(0)
+    model = returning_logits(smp.create_model("Unet", encoder_name=encoder, encoder_weights=None, classes=3).eval())
+    targets = resolve_targets(model, "smp.Unet", img_size=SIZE)
+    assert (targets.family, targets.names, targets.warning) == ("smp", [layer], None)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from camviz.cam.segmentation_scores import iou_per_class
 from camviz.demo.seg_net import camviz_segnet
 from camviz.demo.segmentation_shapes import SEGMENTATION_CLASS_NAMES, make_segmentation_arrays
 from camviz.demo.train import checkpoint, to_tensor
@@ -36,16 +37,6 @@ class SegmentationSchedule:
     steps: int = 200
     batch: int = 24
     lr: float = 5e-3
-
-
-def iou_per_class(predicted: np.ndarray, truth: np.ndarray, num_classes: int) -> list[float]:
-    """Intersection over union of each class over all pixels of the label maps (nan for a class in neither)."""
-    ious = []
-    for c in range(num_classes):
-        p, t = predicted == c, truth == c
-        union = np.logical_or(p, t).sum()
-        ious.append(float(np.logical_and(p, t).sum() / union) if union else float("nan"))
-    return ious
 
 
 @torch.no_grad()
@@ -83,7 +74,7 @@ def train_segmentation(schedule: SegmentationSchedule, *,
         if (step + 1) % 40 == 0:
             log(f"step {step + 1}/{schedule.steps}: loss {loss.item():.3f}")
     images, masks = make_segmentation_arrays(HELD_OUT, schedule.seed + 10_000)
-    ious = iou_per_class(predict(model, to_tensor(images)), masks, len(SEGMENTATION_CLASS_NAMES))
+    ious = list(iou_per_class(predict(model, to_tensor(images)), masks, range(len(SEGMENTATION_CLASS_NAMES))).values())
     log("held-out IoU: " + ", ".join(f"{n} {v:.3f}" for n, v in zip(SEGMENTATION_CLASS_NAMES, ious, strict=True)))
     return model.eval(), ious
 

@@ -12,10 +12,11 @@ from PIL import Image
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 
+from camviz.cam.segmentation_scores import iou_per_class
 from camviz.demo import SEGMENTATION_CHECKPOINT_PATH, SEGMENTATION_CLASS_NAMES, write_segmentation_folder
 from camviz.demo.segmentation_shapes import make_segmentation_arrays, make_segmentation_sample
 from camviz.demo.train import to_tensor
-from camviz.demo.train_segmentation import iou_per_class, predict
+from camviz.demo.train_segmentation import predict
 from camviz.discovery.models import LoadedModel, load_model
 from camviz.discovery.options import Task
 from camviz.discovery.timm_meta import feature_info_module
@@ -77,7 +78,7 @@ def test_feature_info_names_the_decoders_last_block(loaded: LoadedModel) -> None
 
 def test_fresh_images_are_segmented_well(loaded: LoadedModel, fresh: tuple[np.ndarray, np.ndarray]) -> None:
     images, masks = fresh
-    ious = iou_per_class(predict(loaded.model, to_tensor(images)), masks, 4)
+    ious = list(iou_per_class(predict(loaded.model, to_tensor(images)), masks, range(4)).values())
     assert min(ious) > MIN_IOU, dict(zip(SEGMENTATION_CLASS_NAMES, ious, strict=True))
 
 

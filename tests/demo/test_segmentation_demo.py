@@ -13,9 +13,11 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 
 from camviz.demo import SEGMENTATION_CHECKPOINT_PATH, SEGMENTATION_CLASS_NAMES, write_segmentation_folder
+from camviz.demo.seg_net import ShapeSegNet
 from camviz.demo.segmentation_shapes import make_segmentation_arrays, make_segmentation_sample
 from camviz.demo.train import to_tensor
 from camviz.demo.train_segmentation import iou_per_class, predict
+from camviz.discovery.layers import resolve_targets
 from camviz.discovery.models import LoadedModel, load_model
 from camviz.discovery.options import Task
 from camviz.discovery.timm_meta import feature_info_module
@@ -73,6 +75,21 @@ def test_checkpoint_loads_as_a_segmentation_model(loaded: LoadedModel) -> None:
 def test_feature_info_names_the_decoders_last_block(loaded: LoadedModel) -> None:
     assert feature_info_module(loaded.model) == ("decoder.1", "decoder.1")
     assert loaded.model.get_submodule("decoder.1") is loaded.model.decoder[-1]
+
+
+class _PooledView(ShapeSegNet):
+    """The same network scoring each class by its mean logit: the classifier's (B, C) output that today's target-layer
+    probe reads (it rejects per-pixel logits), with the same module names and `feature_info`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).mean(dim=(2, 3))
+
+
+def test_the_generic_lookup_picks_the_decoders_last_block(loaded: LoadedModel) -> None:
+    view = _PooledView()
+    view.load_state_dict(loaded.model.state_dict())
+    targets = resolve_targets(view.eval(), "camviz_segnet", None, (96, 96))
+    assert (targets.family, targets.names, targets.warning) == ("feature_info", ["decoder.1"], None)
 
 
 def test_fresh_images_are_segmented_well(loaded: LoadedModel, fresh: tuple[np.ndarray, np.ndarray]) -> None:

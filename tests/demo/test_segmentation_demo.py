@@ -17,6 +17,7 @@ from camviz.demo import SEGMENTATION_CHECKPOINT_PATH, SEGMENTATION_CLASS_NAMES, 
 from camviz.demo.segmentation_shapes import make_segmentation_arrays, make_segmentation_sample
 from camviz.demo.train import to_tensor
 from camviz.demo.train_segmentation import predict
+from camviz.discovery.layers import resolve_targets
 from camviz.discovery.models import LoadedModel, load_model
 from camviz.discovery.options import Task
 from camviz.discovery.timm_meta import feature_info_module
@@ -74,6 +75,11 @@ def test_checkpoint_loads_as_a_segmentation_model(loaded: LoadedModel) -> None:
 def test_feature_info_names_the_decoders_last_block(loaded: LoadedModel) -> None:
     assert feature_info_module(loaded.model) == ("decoder.1", "decoder.1")
     assert loaded.model.get_submodule("decoder.1") is loaded.model.decoder[-1]
+
+
+def test_the_generic_lookup_picks_the_decoders_last_block(loaded: LoadedModel) -> None:
+    targets = resolve_targets(loaded.model, "camviz_segnet", None, (96, 96))
+    assert (targets.family, targets.names, targets.warning) == ("feature_info", ["decoder.1"], None)
 
 
 def test_fresh_images_are_segmented_well(loaded: LoadedModel, fresh: tuple[np.ndarray, np.ndarray]) -> None:

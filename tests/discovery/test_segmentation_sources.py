@@ -118,7 +118,7 @@ def test_an_smp_checkpoint_without_the_extra_says_what_to_install(tmp_path: Path
     assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("name", ["segformer", "upernet", "dpt", "mobilevit"])
+@pytest.mark.parametrize("name", ["segformer", "upernet", "upernet_swin", "dpt", "mobilevit"])
 def test_a_transformers_segmentation_folder_is_explained(tmp_path: Path, name: str) -> None:
     """`architectures` choose `AutoModelForSemanticSegmentation`; `id2label` names the classes; the logits are read
     at the input's size; the preprocessor's size is the input's."""

@@ -6,7 +6,7 @@ Segmentation models get the last stage of their encoder (backbone), as pytorch-g
 does: there the map holds what the model recognised, at a coarse grid. A decoder's last block is one linear layer
 from the logits, so its CAM mostly redraws the predicted mask. torchvision's fcn/deeplabv3/lraspp: `backbone.layer4`
 (ResNet) or the backbone's last block (`backbone.-1`: MobileNetV3's last conv); transformers: SegFormer's last
-stage's norm (tokens, read on the 1/32 grid), UperNet's backbone's last stage (its last block), DPT's last ViT
+stage's norm (tokens, read on the 1/32 grid), UperNet's backbone's last stage (normed, as its decoder reads it), DPT's last ViT
 layer (its output block: tokens), MobileViT's last encoder layer. segmentation_models_pytorch's encoders vary: `camviz.discovery.smp` finds theirs.
 """
 
@@ -67,10 +67,12 @@ SEGMENTATION_FAMILIES: tuple[Family, ...] = (  # before the classifiers': `deepl
     _transformers_row("hf_segformer", ("SegformerForSemanticSegmentation",), "segformer",
                       ("stages.-1.layer_norm", "encoder.layer_norm.-1")),  # transformers 5.x, 4.x
     # transformers 5 hands a backbone's stage outputs (DPT's layer outputs) to the decoder through hooks of its own,
-    # which see the output before any hook camviz adds: the target is the stage's last block (the layer's `output`),
-    # whose output is the stage's (the layer's), so what the decoder reads passes through the target's hooks
-    Family(name="hf_upernet", classes=("UperNetForSemanticSegmentation",),
-           paths=("backbone.encoder.stages.-1.layers.-1", "backbone.encoder.stages.-1")),  # ConvNeXt(V2) backbones
+    # which see the output before any hook camviz adds: the target is a module after them (the backbone's norm of its
+    # last feature map) or the stage's last block (the layer's `output`), whose output is the stage's (the layer's),
+    # so what the decoder reads passes through the target's hooks
+    Family(name="hf_upernet", classes=("UperNetForSemanticSegmentation",),  # ConvNeXt, Swin backbones
+           paths=("backbone.hidden_states_norms.-1", "backbone.encoder.stages.-1.layers.-1",
+                  "backbone.swin.encoder.layers.-1.blocks.-1")),
     _transformers_row("hf_dpt", ("DPTForSemanticSegmentation",), "dpt", ("encoder.layer.-1.output",), Layout.TOKENS),
     _transformers_row("hf_mobilevit", ("MobileViTForSemanticSegmentation",), "mobilevit", ("encoder.layer.-1",)),
     _transformers_row("hf_mobilevitv2", ("MobileViTV2ForSemanticSegmentation",), "mobilevitv2", ("encoder.layer.-1",)),

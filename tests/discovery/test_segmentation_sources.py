@@ -108,6 +108,16 @@ def test_an_smp_folder_is_not_read_as_a_timm_or_transformers_folder(tmp_path: Pa
     assert ckpt.model_args is not None and ckpt.model_args["encoder_weights"] is None  # nothing is fetched
 
 
+def test_an_smp_folder_trained_from_imagenet_weights_loads_offline(tmp_path: Path) -> None:
+    """Its config records `encoder_weights: "imagenet"` (as most do): built without them, its own weights loaded."""
+    written = smp_folder(tmp_path, "unet")
+    config = json.loads((written.path / "config.json").read_text())
+    (written.path / "config.json").write_text(json.dumps({**config, "encoder_weights": "imagenet"}))
+    loaded = load_model(ModelOptions(path=written.path, img_size=SIZE))
+    pixels = torch.randn(1, 3, SIZE, SIZE)
+    torch.testing.assert_close(loaded.model(pixels).detach(), reference_logits(written.model, pixels))
+
+
 def test_an_smp_checkpoint_without_the_extra_says_what_to_install(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     written = smp_state_dict(tmp_path, "unet")
@@ -118,7 +128,7 @@ def test_an_smp_checkpoint_without_the_extra_says_what_to_install(tmp_path: Path
     assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("name", ["segformer", "upernet", "dpt", "mobilevit"])
+@pytest.mark.parametrize("name", ["segformer", "upernet", "upernet_swin", "dpt", "mobilevit"])
 def test_a_transformers_segmentation_folder_is_explained(tmp_path: Path, name: str) -> None:
     """`architectures` choose `AutoModelForSemanticSegmentation`; `id2label` names the classes; the logits are read
     at the input's size; the preprocessor's size is the input's."""

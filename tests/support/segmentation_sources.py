@@ -125,40 +125,53 @@ def _labels() -> dict:
     return {"id2label": dict(enumerate(CLASSES)), "label2id": {name: i for i, name in enumerate(CLASSES)}}
 
 
-def hf_models() -> dict[str, tuple[torch.nn.Module, str, str]]:
-    """Tiny random transformers segmentation models, by name: (model, family, target layer)."""
+HF_TARGETS = {  # the family row and target layer camviz should find, by model name
+    "segformer": ("hf_segformer", "segformer.stages.1.layer_norm"),
+    "upernet": ("hf_upernet", "backbone.hidden_states_norms.stage2"),
+    "upernet_swin": ("hf_upernet", "backbone.hidden_states_norms.stage2"),
+    "dpt": ("hf_dpt", "dpt.encoder.layer.1.output"),
+    "mobilevit": ("hf_mobilevit", "mobilevit.encoder.layer.4"),
+}
+
+
+def hf_model(name: str) -> torch.nn.Module:
+    """A tiny random transformers segmentation model (one of `HF_TARGETS`), from a seed whose weights give the most
+    predicted class a CAM that is not all zero (as `SMP_MODELS`)."""
     import transformers as T
 
-    torch.manual_seed(0)
-    segformer = T.SegformerForSemanticSegmentation(T.SegformerConfig(
-        num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16], num_attention_heads=[1, 1],
-        decoder_hidden_size=16, patch_sizes=[7, 3], strides=[4, 2], mlp_ratios=[2, 2], **_labels()))
-    upernet = T.UperNetForSemanticSegmentation(T.UperNetConfig(
-        backbone_config=T.ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2,
-                                         out_features=["stage1", "stage2"]),
-        hidden_size=16, auxiliary_in_channels=16, use_auxiliary_head=False, pool_scales=[1, 2], **_labels()))
-    dpt = T.DPTForSemanticSegmentation(T.DPTConfig(
-        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, image_size=SIZE,
-        patch_size=8, backbone_out_indices=[0, 1], neck_hidden_sizes=[8, 16], reassemble_factors=[2, 1],
-        fusion_hidden_size=16, use_auxiliary_head=False, head_in_index=-1, **_labels()))
-    mobilevit = T.MobileViTForSemanticSegmentation(T.MobileViTConfig(
+    torch.manual_seed(1 if name == "mobilevit" else 0)
+    upernet = {"hidden_size": 16, "auxiliary_in_channels": 16, "use_auxiliary_head": False, "pool_scales": [1, 2]}
+    stages = {"out_features": ["stage1", "stage2"]}
+    if name == "segformer":
+        return T.SegformerForSemanticSegmentation(T.SegformerConfig(
+            num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16], num_attention_heads=[1, 1],
+            decoder_hidden_size=16, patch_sizes=[7, 3], strides=[4, 2], mlp_ratios=[2, 2], **_labels()))
+    if name == "upernet":
+        return T.UperNetForSemanticSegmentation(T.UperNetConfig(
+            backbone_config=T.ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, **stages),
+            **upernet, **_labels()))
+    if name == "upernet_swin":
+        return T.UperNetForSemanticSegmentation(T.UperNetConfig(
+            backbone_config=T.SwinConfig(embed_dim=16, depths=[1, 1], num_heads=[1, 1], window_size=4,
+                                         image_size=SIZE, **stages),
+            **upernet, **_labels()))
+    if name == "dpt":
+        return T.DPTForSemanticSegmentation(T.DPTConfig(
+            hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, image_size=SIZE,
+            patch_size=8, backbone_out_indices=[0, 1], neck_hidden_sizes=[8, 16], reassemble_factors=[2, 1],
+            fusion_hidden_size=16, use_auxiliary_head=False, head_in_index=-1, **_labels()))
+    return T.MobileViTForSemanticSegmentation(T.MobileViTConfig(
         image_size=SIZE, hidden_sizes=[16, 24, 32], neck_hidden_sizes=[8, 8, 16, 16, 24, 32, 64],
         aspp_out_channels=16, **_labels()))
-    return {
-        "segformer": (segformer, "hf_segformer", "segformer.stages.1.layer_norm"),
-        "upernet": (upernet, "hf_upernet", "backbone.encoder.stages.1.layers.0"),
-        "dpt": (dpt, "hf_dpt", "dpt.encoder.layer.1.output"),
-        "mobilevit": (mobilevit, "hf_mobilevit", "mobilevit.encoder.layer.4"),
-    }
 
 
 def hf_folder(root: Path, name: str) -> Written:
-    """`save_pretrained` of one of `hf_models`, weights perturbed, with a preprocessor_config.json at 64 px."""
-    model, family, layer = hf_models()[name]
-    perturbed(model).save_pretrained(root / name)
+    """`save_pretrained` of one of `HF_TARGETS`, weights perturbed, with a preprocessor_config.json at 64 px."""
+    model = perturbed(hf_model(name))
+    model.save_pretrained(root / name)
     processor = {"size": {"height": SIZE, "width": SIZE}, "image_mean": [0.5] * 3, "image_std": [0.5] * 3}
     (root / name / "preprocessor_config.json").write_text(json.dumps(processor))
-    return Written(root / name, model, family, layer)
+    return Written(root / name, model, *HF_TARGETS[name])
 
 
 def segmentation_cam(model: torch.nn.Module, targets: TargetLayers, pixels: torch.Tensor) -> tuple[np.ndarray, int]:

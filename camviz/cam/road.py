@@ -13,17 +13,19 @@ The definition is the library's (`pytorch_grad_cam/metrics/road.py`, `perturbati
 
 What differs is only how the work is done: on the CPU the systems are built with vectorised index arithmetic (no
 `lil_matrix` element assignment) and factorised by SuperLU in single precision with a symmetric ordering (the matrix
-is symmetric: the same weight joins i to j and j to i); on a CUDA device they are solved together by conjugate
-gradients in float64 (`camviz.cam.road_iterative`); the noise is drawn from torch's generator in the library's
-order (LeRF percentiles, then MoRF, image by image), so the same seed gives the same noise; the original
-probabilities come from one forward pass instead of one per percentile and order; the perturbed images of all
-percentiles, both orders and the whole batch go through the model `batch_size` at a time. Per image, the scores
-equal the library's to float32 precision (tests/cam/test_road.py).
+is symmetric: the same weight joins i to j and j to i), as many at once as torch has threads (SuperLU releases the
+GIL); on a CUDA device they are solved together by conjugate gradients in float64 (`camviz.cam.road_iterative`); the
+noise is drawn from torch's generator in the library's order (LeRF percentiles, then MoRF, image by image), so the
+same seed gives the same noise; the original probabilities come from one forward pass instead of one per percentile
+and order; the perturbed images of all percentiles, both orders and the whole batch go through the model
+`batch_size` at a time, channels-last. Per image, the scores equal the library's to float32 precision
+(tests/cam/test_road.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,11 +56,8 @@ class Road:
 
 def keep_mask(cam: np.ndarray, percentile: int, *, most_relevant_first: bool) -> np.ndarray:
     """1 where a pixel is kept, 0 where it is imputed: `RemoveMostRelevantFirst` / `RemoveLeastRelevantFirst`."""
-    mask = torch.from_numpy(cam)
-    if not most_relevant_first:
-        mask = 1 - mask
-    threshold = np.percentile(mask.cpu().numpy(), percentile)
-    return (mask < threshold).numpy().astype(np.float32)
+    mask = cam if most_relevant_first else 1 - cam
+    return (mask < np.percentile(mask, percentile)).astype(np.float32)
 
 
 def impute(image: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -105,14 +104,21 @@ def perturbed(inputs: torch.Tensor, cams: np.ndarray, road: Road = Road()) -> to
 
 def _direct_fill(inputs: torch.Tensor, systems: list[tuple[int, np.ndarray]], noise: list[torch.Tensor],
                  _: int) -> torch.Tensor:
-    """The systems factorised by SuperLU on the CPU, one by one (`impute`)."""
+    """The systems factorised by SuperLU on the CPU (`impute`), as many at a time as torch has CPU threads (SuperLU
+    releases the GIL while it factorises)."""
     images = inputs.cpu().numpy()
     out = np.empty((len(systems), *images.shape[1:]), np.float32)
-    for row, ((position, keep), drawn) in enumerate(zip(systems, noise, strict=True)):
+
+    def fill(row: int) -> None:
+        (position, keep), drawn = systems[row], noise[row]
         image = images[position]
         filled = out[row].reshape(image.shape[0], -1)
         filled[:] = image.reshape(image.shape[0], -1)
         filled[:, np.flatnonzero(keep.ravel() == 0)] = impute(image, keep) + drawn.numpy()
+
+    largest_first = sorted(range(len(systems)), key=lambda row: -int((systems[row][1] == 0).sum()))
+    with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+        list(pool.map(fill, largest_first))
     return torch.from_numpy(out).to(inputs.device)
 
 
@@ -149,10 +155,12 @@ def road_combined(model: nn.Module, inputs: torch.Tensor, cams: np.ndarray, cate
 
 
 def _probabilities(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, batch_size: int) -> np.ndarray:
-    """Each image's softmax probability of its class (`ClassifierOutputSoftmaxTarget`), `batch_size` at a time."""
+    """Each image's softmax probability of its class (`ClassifierOutputSoftmaxTarget`), `batch_size` at a time. The
+    images go in channels-last (NHWC): CPU convolutions take a fifth less time, and the logits stay the same to
+    float32 rounding."""
     parts = []
     for start in range(0, len(images), batch_size):
-        logits = model(images[start:start + batch_size])
+        logits = model(images[start:start + batch_size].contiguous(memory_format=torch.channels_last))
         chosen = classes[start:start + batch_size, None]
         parts.append(torch.softmax(logits, dim=-1).gather(1, chosen)[:, 0].float().cpu().numpy())
     return np.concatenate(parts)

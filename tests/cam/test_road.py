@@ -8,12 +8,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from pytorch_grad_cam.metrics.perturbation_confidence import RemoveLeastRelevantFirst, RemoveMostRelevantFirst
 from pytorch_grad_cam.metrics.road import NoisyLinearImputer, ROADCombined
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 
 from camviz.cam.engine import CamBatch
 from camviz.cam.metrics import rank_with_random_ties
-from camviz.cam.road import Road, impute, keep_mask, road_combined
+from camviz.cam.road import Road, impute, keep_mask, perturbed, road_combined
 from camviz.cam.road_iterative import linear_fill
 from camviz.discovery.models import LoadedModel
 from tests.support.demo import explained_shapes
@@ -44,7 +45,8 @@ def test_scores_equal_pytorch_grad_cams_road_combined_per_image(loaded: LoadedMo
     torch.manual_seed(5)
     ours = road_combined(loaded.model, inputs, ranked, categories, Road(percentiles=PERCENTILES, batch_size=5))
     assert ours.shape == (8,) and ours.dtype == np.float32
-    assert np.abs(ours - expected).max() < 1e-3, (ours, expected)
+    # float32 factorisations: 1.9e-4 at most on these images (the demo model is steep near its boundaries)
+    assert np.abs(ours - expected).max() < 5e-4, (ours, expected)
     assert np.ptp(expected) > 0.01  # the images score differently: the comparison could fail
     torch.manual_seed(6)  # other noise: other scores, so the seeds above really matched the library's draws
     assert np.abs(road_combined(loaded.model, inputs, ranked, categories, Road(percentiles=PERCENTILES)) - ours).max() > 0
@@ -99,3 +101,37 @@ def test_iterative_scores_equal_the_librarys_too(loaded: LoadedModel, explained)
     ours = road_combined(loaded.model, small, ranked, categories,
                          Road(percentiles=PERCENTILES, solver="iterative", batch_size=16))
     assert np.abs(ours - expected).max() < 1e-3, (ours, expected)
+
+
+class _MaskOnly:
+    """An imputer that hands back the mask the library's perturbation chose (to compare masks, not fills)."""
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return mask
+
+
+def test_the_kept_pixels_are_the_librarys(explained) -> None:
+    _, batch = explained
+    for cam in rank_with_random_ties(batch.cams[:2]):
+        for percentile in (10, 20, 50, 80, 90):
+            for most, perturbation in ((True, RemoveMostRelevantFirst), (False, RemoveLeastRelevantFirst)):
+                expected = perturbation(percentile, _MaskOnly())(None, torch.from_numpy(cam)).numpy()
+                ours = keep_mask(cam, percentile, most_relevant_first=most)
+                assert ours.dtype == np.float32 and np.array_equal(ours, expected)
+                assert abs(ours.mean() - percentile / 100) < 0.01
+
+
+def test_the_fill_does_not_depend_on_how_many_threads_solve_it(explained) -> None:
+    inputs, batch = explained
+    ranked = rank_with_random_ties(batch.cams[:3])
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for count in (1, 3):
+            torch.set_num_threads(count)
+            torch.manual_seed(9)
+            results.append(perturbed(inputs[:3], ranked, Road(percentiles=PERCENTILES, solver="direct")))
+    finally:
+        torch.set_num_threads(threads)
+    assert results[0].shape == (24, *inputs.shape[1:]) and torch.equal(results[0], results[1])
+    assert (results[0][0] - inputs[0]).abs().max() > 0.05  # the first is image 0 with LeRF 20 % imputed

@@ -30,7 +30,8 @@ MANIFEST_FIELDS = ("index", "path", "true", "pred", "confidence", "target", "out
 AUDIT_FIELDS = ("cluster",)  # after the score columns, when an audit ran (`camviz.run.audit`)
 _TEXT_FIELDS = frozenset({"path", "true", "pred", "target", "output", "error", "cluster"})
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_WHOLE_NUMBERS = frozenset({"pointing_hit", "center_pointing_hit", "random_pointing_hit"})  # score columns written as 1 or 0
+# score columns written as whole numbers: hits as 1 or 0, a detector's row number in its image and its match
+_WHOLE_NUMBERS = frozenset({"pointing_hit", "center_pointing_hit", "random_pointing_hit", "detection", "matched"})
 
 
 class ManifestWriter:

@@ -223,6 +223,8 @@ def _print_layers(resolved: ResolvedModel) -> None:
                          ("img size", "x".join(map(str, spec.size))), ("channels", info["channels"]),
                          ("output", info["output"])):
         typer.echo(f"{label:<14} {value}")
+    if resolved.loaded.task.value == "detection":  # its output is boxes, not logits: no dry forward to list
+        return
     typer.echo("last candidate layers (4-D outputs of a dry forward pass):")
     for name, shape in candidate_layers(resolved.model, spec.size):
         typer.echo(f"  {name:<40} {tuple(shape)}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from camviz.output.result import ImageResult
 
+NOTHING_DETECTED = "no detection scored at least --score-threshold"  # the note of a detector's image without rows
 DETECTION_SCORES = frozenset({"detection", "box_x0", "box_y0", "box_x1", "box_y1", "box_energy", "matched",
                               "true_iou"})
 
@@ -70,7 +71,8 @@ def summarize_detections(results: Iterable[ImageResult]) -> DetectionSummary | N
     """The detection summary of a detector run's rows; None when no row is a detector's."""
     results = [r for r in results if r.ok]
     rows = [r for r in results if "detection" in r.scores]
-    if not rows:
+    empty = len({r.index for r in results if r.note == NOTHING_DETECTED})
+    if not rows and not empty:
         return None
     detected = [r for r in rows if r.explained]
     names = dict.fromkeys([*(r.explained[0] for r in detected), *(r.true for r in rows if not r.explained)])
@@ -80,8 +82,6 @@ def summarize_detections(results: Iterable[ImageResult]) -> DetectionSummary | N
         missed = sum(1 for r in rows if not r.explained and r.true == name)
         per_label[name] = LabelDetections(detections=len(mine), energy=_mean(mine, "box_energy"),
                                           matched=_mean(mine, "matched"), missed=missed)
-    with_rows = {r.index for r in rows}
-    empty = len({r.index for r in results} - with_rows)
     return DetectionSummary(per_label=dict(sorted(per_label.items())), empty_images=empty)
 
 

@@ -27,6 +27,7 @@ from camviz.data.detection_boxes import TrueBox
 from camviz.data.listing import Sample
 from camviz.errors import ImageDecodeError, Say
 from camviz.output.detection_figure import DetectionFigure, detection_figure
+from camviz.output.detection_summary import NOTHING_DETECTED
 from camviz.output.figures import encode_image
 from camviz.output.files import encode_npy, write_atomic
 from camviz.output.manifest import ManifestWriter
@@ -39,7 +40,6 @@ from camviz.output.segmentation_figure import class_name
 DETECTION_NAMES: tuple[str, ...] = ("detection", "box_x0", "box_y0", "box_x1", "box_y1", "box_energy")  # every row
 MATCH_NAMES: tuple[str, ...] = ("matched", "true_iou")  # with --boxes
 MATCH_IOU = 0.5
-NOTHING_DETECTED = "no detection scored at least --score-threshold"
 MISSED = "missed: no detection matches this true box"
 
 

@@ -36,6 +36,7 @@ from camviz.output.options import OutputOptions
 from camviz.output.pool import WritePool
 from camviz.output.result import ImageResult, Status
 from camviz.output.segmentation_figure import class_name
+from camviz.output.small_maps import SmallMapWriter
 
 DETECTION_NAMES: tuple[str, ...] = ("detection", "box_x0", "box_y0", "box_x1", "box_y1", "box_energy")  # every row
 MATCH_NAMES: tuple[str, ...] = ("matched", "true_iou")  # with --boxes
@@ -150,8 +151,10 @@ def mistaken(rows: Sequence[ImageResult]) -> bool:
 class DetectionWriter:
     """Batch mode for a detector: `{method}_{XXXX}_{label}_{k}.{ext}` and a manifest row per detection (and miss)."""
 
-    def __init__(self, settings: DetectionSettings, *, manifest: ManifestWriter, pool: WritePool, say: Say) -> None:
+    def __init__(self, settings: DetectionSettings, *, manifest: ManifestWriter, pool: WritePool, say: Say,
+                 small_maps: SmallMapWriter | None = None) -> None:
         self.settings = settings
+        self.small_maps = small_maps  # each image's detection maps, as --resume reads them
         self.manifest = manifest
         self.pool = pool
         self.say = say
@@ -166,6 +169,8 @@ class DetectionWriter:
         record its row; misses and an image without detections get rows without figures."""
         truths = self._truths(image)
         rows = detection_rows(image, self.settings, truths)
+        if self.small_maps is not None:
+            self.small_maps.add(image.sample.index, np.nan_to_num(image.found.cams))
         chosen = not self.settings.output.only_misclassified or mistaken(rows)
         for position, scored in enumerate(rows):
             row = self._checked(image, position, scored)

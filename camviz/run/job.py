@@ -358,7 +358,8 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
         with WritePool(cpus.writer_threads, max_pending=max(16, 2 * job.batch_size)) as pool:
             writer: BatchWriter | RegionWriter | DetectionWriter
             if _is_detection(job):
-                writer = DetectionWriter(_detection_settings(job), manifest=manifest, pool=pool, say=job.progress.warn)
+                writer = DetectionWriter(_detection_settings(job), manifest=manifest, pool=pool, say=job.progress.warn,
+                                         small_maps=keepers.small_maps)
             elif _is_segmentation(job):
                 writer = RegionWriter(_region_settings(job), manifest=manifest, pool=pool, say=job.progress.warn,
                                       small_maps=keepers.small_maps)

@@ -4,6 +4,7 @@ of its scenes and their boxes as `--boxes` rows with a label."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from PIL import Image
 from pytorch_grad_cam import GradCAM
 
 from camviz.cam.detection import Detection, matched_score_target
+from camviz.cam.detection_cams import DetectionChoice
+from camviz.data.options import InputOptions
 from camviz.demo import DETECTOR_PATH
 from camviz.demo.det_shapes import make_scenes
 from camviz.demo.shapes import CLASS_NAMES
@@ -21,6 +24,8 @@ from camviz.discovery.detectors import detector_layer_names
 from camviz.discovery.options import ModelOptions
 from camviz.output.detection_writer import MISSED, NOTHING_DETECTED
 from camviz.run.model import resolve_model
+from camviz.run.options import ExplainOptions
+from camviz.run.resume import settings_key
 
 BOX_HEADER = ["path", "x_min", "y_min", "x_max", "y_max", "label"]
 
@@ -175,3 +180,20 @@ def test_layers_names_the_detector_layers_and_single_mode_writes_a_figure_per_de
     assert single.returncode == 0, single.stderr
     count = sum(1 for row in _rows(out) if row["index"] == "0" and row["target"])
     assert len(list(tmp_path.glob("000_gradcam_*_*.png"))) == count > 0
+
+
+def test_resume_keeps_every_detection_row_and_the_choice_is_in_a_detectors_key(
+        camviz_main: Callable[..., object], det_run: tuple, tmp_path: Path) -> None:
+    root, _, boxes, _ = det_run
+    out = tmp_path / "out"
+    args = ("explain", "--model-path", DETECTOR_PATH, "--data-dir", root / "images", "--boxes",
+            _write_boxes(tmp_path / "boxes.csv", boxes), "--output-dir", out, "--cpu", "--num-samples", "3")
+    assert camviz_main(*args).returncode == 0
+    first = (out / "manifest.csv").read_bytes()
+    again = camviz_main(*args, "--resume")
+    assert again.returncode == 0, again.stderr
+    assert (out / "manifest.csv").read_bytes() == first and "already done before --resume: 3" in again.stdout
+    resolved = resolve_model(ModelOptions(path=DETECTOR_PATH, cpu=True))
+    base = ExplainOptions(model=ModelOptions(path=DETECTOR_PATH, cpu=True), inputs=InputOptions(data_dir=root))
+    other = dataclasses.replace(base, detection=DetectionChoice(max_detections=2))
+    assert settings_key(base, resolved, "gradcam") != settings_key(other, resolved, "gradcam")

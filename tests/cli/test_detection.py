@@ -197,3 +197,9 @@ def test_resume_keeps_every_detection_row_and_the_choice_is_in_a_detectors_key(
     base = ExplainOptions(model=ModelOptions(path=DETECTOR_PATH, cpu=True), inputs=InputOptions(data_dir=root))
     other = dataclasses.replace(base, detection=DetectionChoice(max_detections=2))
     assert settings_key(base, resolved, "gradcam") != settings_key(other, resolved, "gradcam")
+
+
+def test_the_gallery_has_a_detection_panel(det_run: tuple) -> None:
+    _, out, _, _ = det_run
+    page = (out / "index.html").read_text()
+    assert '"detection":[["circle","' in page and "function detPanel" in page

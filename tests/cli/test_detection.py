@@ -203,3 +203,19 @@ def test_the_gallery_has_a_detection_panel(det_run: tuple) -> None:
     _, out, _, _ = det_run
     page = (out / "index.html").read_text()
     assert '"detection":[["circle","' in page and "function detPanel" in page
+
+
+def test_true_boxes_are_read_in_the_decoded_images_pixels_and_scaled_to_the_input(
+        camviz_main: Callable[..., object], det_run: tuple, tmp_path: Path) -> None:
+    root, out, boxes, _ = det_run
+    (tmp_path / "images").mkdir()
+    big = Image.open(root / "images" / "000.png").resize((192, 288), Image.Resampling.NEAREST)
+    big.save(tmp_path / "images" / "000.png")
+    scaled = [["000.png", str(float(r[1]) * 2), str(float(r[2]) * 3), str(float(r[3]) * 2), str(float(r[4]) * 3), r[5]]
+              for r in boxes if r[0] == "000.png"]
+    result = camviz_main("explain", "--model-path", DETECTOR_PATH, "--data-dir", tmp_path / "images", "--boxes",
+                         _write_boxes(tmp_path / "boxes.csv", scaled), "--output-dir", tmp_path / "out", "--cpu")
+    assert result.returncode == 0, result.stderr
+    rows = _rows(tmp_path / "out")
+    before = [row["matched"] for row in _rows(out) if row["index"] == "0"]
+    assert [row["matched"] for row in rows] == before and before.count("1") == len(scaled)

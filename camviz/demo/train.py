@@ -79,10 +79,12 @@ def train(schedule: Schedule, *, log: Callable[[str], None] = print) -> tuple[nn
     return model, acc
 
 
-def checkpoint(model: nn.Module) -> dict:
-    """The checkpoint camviz reads for a demo network: its plugin, classes, size, normalisation and weights."""
-    return {"model_name": "camviz_shapenet", "plugins": ["camviz.demo.net"], "num_classes": len(CLASS_NAMES),
-            "class_names": list(CLASS_NAMES), "img_size": IMG_SIZE, "mean": list(MEAN), "std": list(STD),
+def checkpoint(model: nn.Module, *, model_name: str = "camviz_shapenet", plugin: str = "camviz.demo.net",
+               class_names: Sequence[str] = CLASS_NAMES) -> dict:
+    """The checkpoint camviz reads for a demo network: its plugin, classes, size, normalisation and weights
+    (the defaults: the shapes classifier's)."""
+    return {"model_name": model_name, "plugins": [plugin], "num_classes": len(class_names),
+            "class_names": list(class_names), "img_size": IMG_SIZE, "mean": list(MEAN), "std": list(STD),
             "state_dict": model.state_dict()}
 
 

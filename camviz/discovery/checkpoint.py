@@ -24,6 +24,7 @@ from timm.models import clean_state_dict
 
 from camviz.discovery.formats import FileKind, model_file, refuse_unusable
 from camviz.discovery.metadata import read_metadata
+from camviz.discovery.options import Task
 from camviz.errors import CheckpointError, first_line
 
 WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
@@ -61,6 +62,7 @@ class Checkpoint:
     multi_label: bool | None = None  # recorded `multi_label` flag: a sigmoid per label
     model_args: dict[str, Any] | None = None  # timm's recorded reconstruction arguments (config.json)
     plugins: tuple[str, ...] = ()  # recorded modules that register the architecture (imported when it is unknown)
+    task: Task | None = None  # a recorded top-level `task` (classification / segmentation / detection)
     ema_by_prefix: bool = False  # --ema with no EMA entry: the EMA copy is a prefix inside the weights (Lightning)
 
 

@@ -38,7 +38,7 @@ class ModelDescription:
     """A model's input spec, how its output reads, its classes, and what deciding them noted for the user."""
 
     input: InputSpec  # channels, height x width, mean/std
-    task: Task = Task.classification  # what the forward returns: class logits, per-pixel logits or detections
+    task: Task = Task.classification  # recorded, else what the forward returns: class logits, per-pixel logits, boxes
     output_kind: OutputKind  # softmax, binary or multilabel (with its threshold)
     num_classes: int  # classes a prediction can name (2 for a one-logit binary head)
     class_names: list[str] | None  # given, recorded or configured; None: the data dir's folders or the indices
@@ -50,7 +50,7 @@ def describe(model: nn.Module, options: ModelOptions, recorded: Checkpoint | Non
     notes: list[str] = []
     spec = input_spec(model, options, recorded)
     output = dry_output(model, spec)
-    task = task_of_output(output) if output is not None else Task.classification
+    task = (recorded.task if recorded else None) or (task_of_output(output) if output is not None else Task.classification)
     logits = logit_count(model, output, recorded.num_classes if recorded else None)
     kind = OutputKind.for_head(logits, options.output if task is Task.classification else None, recorded_multilabel=_records_multilabel(model, recorded),
                                threshold=options.threshold)

@@ -2,7 +2,8 @@
 
 Read from the checkpoint's top level, `args` (timm, torchvision), `hyper_parameters` (Lightning), then a
 `config.json` next to the weights (timm's hub format). A value of the wrong type is a one-line error.
-`plugins` names the modules that register the architecture (dotted module names, never files).
+`plugins` names the modules that register the architecture (dotted module names, never files). A top-level `task`
+(`classification`, `segmentation`, `detection`) says what the model does, over what its output shows.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from camviz.discovery._json import read_json_object
+from camviz.discovery.options import Task
 from camviz.discovery.smp import is_smp_config, smp_metadata
 from camviz.discovery.spec import height_width, per_channel, usable_normalisation
 from camviz.errors import CheckpointError, first_line
@@ -55,7 +57,14 @@ def read_metadata(raw: Mapping, path: Path, config: Path | None = None) -> dict[
         "multi_label": flag,
         "model_args": first(("model_args",), (Mapping,)),
         "plugins": _plugins(raw.get("plugins"), path),
+        "task": _task(raw.get("task")),
     }
+
+
+def _task(value: Any) -> Task | None:
+    """A recorded top-level `task` that names camviz's tasks; any other value is someone else's meaning (a
+    torchmetrics `task="multiclass"`) and is left alone."""
+    return Task(value) if isinstance(value, str) and value in {task.value for task in Task} else None
 
 
 def _json_content(config: Path) -> dict[str, Any]:

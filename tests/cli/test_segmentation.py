@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from camviz.demo.segmentation_shapes import write_segmentation_folder
 from PIL import Image
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
@@ -20,6 +19,7 @@ from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 from camviz.cam.engine import CamEngine
 from camviz.cam.regions import RegionChoice
 from camviz.demo import SEGMENTATION_CHECKPOINT_PATH
+from camviz.demo.segmentation_shapes import write_segmentation_folder
 from camviz.discovery.options import ModelOptions
 from camviz.run.model import resolve_model
 
@@ -72,7 +72,7 @@ def test_raw_cams_equal_plain_pytorch_grad_cam(seg_split: tuple[Path, dict]) -> 
     resolved = resolve_model(ModelOptions(path=SEGMENTATION_CHECKPOINT_PATH, cpu=True))
     model, layers = resolved.model, resolved.targets.modules
     pixels = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sorted((root / "images").glob("*.png"))[:4]])
-    inputs = resolved.preprocessing.normalize(torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255)
+    inputs = resolved.preprocessing.normalize(torch.from_numpy(pixels))
     with CamEngine(model, layers, regions=RegionChoice()) as engine:
         regions = engine.compute(inputs).regions
     assert regions is not None

@@ -4,6 +4,7 @@ a non-constant CAM of the input's size."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -14,9 +15,11 @@ import torch
 from camviz.discovery.checkpoint import read_checkpoint
 from camviz.discovery.formats import FileKind, model_file
 from camviz.discovery.layers import resolve_targets
+from camviz.discovery.metadata import read_metadata
 from camviz.discovery.models import LoadedModel, load_model
 from camviz.discovery.options import ModelOptions, Task
 from camviz.errors import CheckpointError
+from tests.support.cli import invoke_ok
 from tests.support.segmentation_sources import (
     CLASSES,
     SIZE,
@@ -81,6 +84,12 @@ def test_an_smp_save_pretrained_folder_is_explained_at_its_encoders_last_stage(t
     _assert_explained(loaded, written, class_names=None)
 
 
+@pytest.mark.slow
+def test_an_smp_folder_with_smps_own_resnet_encoder_is_explained_at_layer_2_of_3(tmp_path: Path) -> None:
+    written = smp_folder(tmp_path, "unet_resnet18")
+    _assert_explained(load_model(ModelOptions(path=written.path, img_size=SIZE)), written, class_names=None)
+
+
 @pytest.mark.parametrize(("key", "record_classes"), [("unet", True), ("deeplabv3plus", False)])
 def test_an_smp_state_dict_naming_its_architecture_is_explained(tmp_path: Path, key: str,
                                                                record_classes: bool) -> None:
@@ -118,3 +127,54 @@ def test_a_transformers_segmentation_folder_is_explained(tmp_path: Path, name: s
     assert type(loaded.model).__name__.endswith("ForSemanticSegmentation")
     assert loaded.input.size == (SIZE, SIZE) and loaded.input.mean == (0.5,) * 3
     _assert_explained(loaded, written)
+
+
+@pytest.mark.parametrize(("recorded", "task"), [("segmentation", Task.segmentation), ("classification", Task.classification),
+                                                ("multiclass", None), (3, None)])
+def test_a_recorded_task_is_read_when_it_names_one_of_camvizs(tmp_path: Path, recorded: object,
+                                                              task: Task | None) -> None:
+    """A top-level `task`; torchmetrics' `task="multiclass"` (or anything else) is someone else's word: left alone."""
+    assert read_metadata({"task": recorded}, tmp_path / "ckpt.pth")["task"] is task
+
+
+def test_a_recorded_task_wins_over_the_dry_forward(tmp_path: Path) -> None:
+    """A segmentation checkpoint recorded as a classifier's is described as the checkpoint says."""
+    written = torchvision_seed(tmp_path, "lraspp_mobilenet_v3_large")
+    torch.save({**torch.load(written.path), "task": "classification"}, written.path)
+    assert load_model(written.path).task is Task.classification
+    torch.save({**torch.load(written.path), "task": "segmentation"}, written.path)
+    assert load_model(written.path).task is Task.segmentation
+
+
+@pytest.mark.parametrize("source", ["torchvision", "smp", "transformers"])
+def test_camviz_layers_shows_a_segmentation_models_target(tmp_path: Path, source: str) -> None:
+    """`camviz layers --json` on one checkpoint of each source: the family row and the layer it found."""
+    written = {"torchvision": lambda: torchvision_seed(tmp_path, "lraspp_mobilenet_v3_large"),
+               "smp": lambda: smp_folder(tmp_path, "unet"),
+               "transformers": lambda: hf_folder(tmp_path, "segformer")}[source]()
+    info = json.loads(invoke_ok("layers", "--model-path", written.path, "--img-size", SIZE, "--json").stdout)
+    assert (info["family"], info["target_layers"], info["num_classes"]) == (written.family, [written.layer], 3)
+
+
+def test_target_layer_still_overrides_the_lookup_for_a_segmentation_model(tmp_path: Path) -> None:
+    """`--target-layer` on smp's decoder's last block: taken, read as a map at the input's size."""
+    loaded = load_model(smp_state_dict(tmp_path, "unet").path)
+    targets = resolve_targets(loaded.model, loaded.model_name, override=["decoder.blocks.-1"], img_size=SIZE)
+    assert (targets.family, targets.names, targets.warning) == ("override", ["decoder.blocks.2"], None)
+    assert targets.layer_reshapes[0] is not None and targets.layer_reshapes[0].grid == (SIZE, SIZE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("encoder", "layer"), [("tu-convnext_atto", "encoder.model.stages_3"),
+                                                ("mit_b0", "encoder.norm4"),  # smp's SegFormer encoder
+                                                ("efficientnet-b0", "encoder._blocks.15")])
+def test_an_smp_encoders_last_stage_is_found_without_a_table(encoder: str, layer: str) -> None:
+    """The last encoder module whose output has the encoder's last channel count, on its coarsest grid."""
+    import segmentation_models_pytorch as smp
+
+    from camviz.discovery.logits import returning_logits
+
+    torch.manual_seed(0)
+    model = returning_logits(smp.create_model("Unet", encoder_name=encoder, encoder_weights=None, classes=3).eval())
+    targets = resolve_targets(model, "smp.Unet", img_size=SIZE)
+    assert (targets.family, targets.names, targets.warning) == ("smp", [layer], None)

@@ -82,8 +82,10 @@ def torchvision_pickled(root: Path, name: str = "deeplabv3_mobilenet_v3_large") 
 
 SMP_MODELS = {  # small encoders and decoders, each with a seed whose random weights give the most predicted class a
     # CAM that is not all zero (random heads often weigh a map negatively everywhere: Grad-CAM's ReLU leaves nothing)
-    "unet": ("Unet", {"encoder_name": "resnet18", "encoder_depth": 3, "decoder_channels": (16, 8, 8)}, 0,
-             "encoder.layer2"),
+    "unet": ("Unet", {"encoder_name": "tu-test_resnet", "encoder_depth": 3, "decoder_channels": (16, 8, 8)}, 1,
+             "encoder.model.layer2"),  # timm's test_resnet, three stages
+    "unet_resnet18": ("Unet", {"encoder_name": "resnet18", "encoder_depth": 3, "decoder_channels": (16, 8, 8)}, 0,
+                      "encoder.layer2"),  # smp's own ResNet encoder
     "fpn": ("FPN", {"encoder_name": "tu-test_resnet", "decoder_pyramid_channels": 32,
                     "decoder_segmentation_channels": 32}, 0, "encoder.model.layer4"),
     "deeplabv3plus": ("DeepLabV3Plus", {"encoder_name": "tu-test_resnet", "decoder_channels": 32,

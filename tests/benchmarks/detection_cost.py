@@ -53,7 +53,7 @@ def loop_cams(model: torch.nn.Module, layers: list, inputs: torch.Tensor,
     return time.perf_counter() - start, stacks
 
 
-def compare(name: str, model: torch.nn.Module, layers: list, inputs: torch.Tensor, choice: DetectionChoice,
+def compare(name: str, model: torch.nn.Module, layers: list, inputs: torch.Tensor, *, choice: DetectionChoice,
             batch_size: int) -> None:
     """Print images/s of both ways, the detections explained and the largest map difference."""
     model.eval()
@@ -78,13 +78,13 @@ def main() -> None:
     pixels = np.stack([np.asarray(s.image, np.float32) / 255 for s in make_scenes(args.images, seed=5)])
     demo_inputs = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
     compare("camviz_shapedet (FCOS, 96 px)", resolved.model, resolved.targets.layers, demo_inputs,
-            DetectionChoice(max_detections=args.max_detections), args.batch_size)
+            choice=DetectionChoice(max_detections=args.max_detections), batch_size=args.batch_size)
     rcnn = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None)
     rcnn.roi_heads.score_thresh = 0.0
     layers, _ = detector_target_layers(rcnn)
     rcnn_inputs = torch.nn.functional.interpolate(demo_inputs, size=(320, 320), mode="bilinear")
     compare("fasterrcnn_mobilenet_v3_large_320_fpn (random weights, 320 px)", rcnn, layers, rcnn_inputs,
-            DetectionChoice(score_threshold=0.0, max_detections=args.max_detections), args.batch_size)
+            choice=DetectionChoice(score_threshold=0.0, max_detections=args.max_detections), batch_size=args.batch_size)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from pytorch_grad_cam import GradCAM
 
 from camviz.cam.detection import Detection, matched_score_target
 from camviz.cam.detection_cams import DetectionChoice
+from camviz.cam.engine import CamEngine
+from camviz.cam.options import CamOptions
 from camviz.data.options import InputOptions
 from camviz.demo import DETECTOR_PATH
 from camviz.demo.det_shapes import make_scenes
@@ -219,3 +221,23 @@ def test_true_boxes_are_read_in_the_decoded_images_pixels_and_scaled_to_the_inpu
     rows = _rows(tmp_path / "out")
     before = [row["matched"] for row in _rows(out) if row["index"] == "0"]
     assert [row["matched"] for row in rows] == before and before.count("1") == len(scaled)
+
+
+@pytest.mark.parametrize("method", ["eigencam", "hirescam"])
+def test_eigencam_and_other_methods_get_each_detection_as_target_and_match_the_library(det_run: tuple,
+                                                                                       method: str) -> None:
+    from camviz.cam.methods import method_class
+
+    root, _, _, _ = det_run
+    resolved = resolve_model(ModelOptions(path=DETECTOR_PATH, cpu=True))
+    pixels = np.stack([np.array(Image.open(root / "images" / f"00{i}.png").convert("RGB")) for i in range(3)])
+    inputs = resolved.preprocessing.normalize(torch.from_numpy(pixels))
+    with CamEngine(resolved.model, resolved.targets.modules, options=CamOptions(method=method),
+                   detections=DetectionChoice()) as engine:
+        found = engine.compute(inputs).detections
+    assert found is not None and sum(len(d.detections) for d in found) >= 3
+    with method_class(method)(model=resolved.model, target_layers=resolved.targets.layers) as plain:
+        for image, explained in zip(inputs.split(1), found, strict=True):
+            for detection, cam in zip(explained.detections, explained.cams, strict=True):
+                expected = plain(input_tensor=image, targets=[matched_score_target(detection)])[0]
+                assert np.isfinite(cam).all() and cam.max() > 0 and np.abs(cam - expected).max() < 1e-5

@@ -241,3 +241,9 @@ def test_eigencam_and_other_methods_get_each_detection_as_target_and_match_the_l
             for detection, cam in zip(explained.detections, explained.cams, strict=True):
                 expected = plain(input_tensor=image, targets=[matched_score_target(detection)])[0]
                 assert np.isfinite(cam).all() and cam.max() > 0 and np.abs(cam - expected).max() < 1e-5
+
+
+def test_an_images_rows_are_in_detection_order(det_run: tuple) -> None:
+    _, out, _, _ = det_run
+    order = [(int(row["index"]), int(row["detection"])) for row in _rows(out) if row["detection"]]
+    assert order == sorted(order)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
 
+from camviz.cam.detection_cams import DetectionCams, DetectionChoice, chosen_detections, detection_cams
 from camviz.cam.memory import out_of_memory
 from camviz.cam.methods import canonical_method_name, method_class
 from camviz.cam.options import CamOptions
@@ -39,6 +40,7 @@ class CamBatch:
     probabilities: np.ndarray  # float32 [B, num_classes]; binary: [1 - p, p]; multilabel: a sigmoid per label
     label_cams: list[np.ndarray] | None = None  # multilabel: each image's [K, H, W], one per `OutputKind.explained` class
     regions: list[RegionCams] | None = None  # segmentation: each image's label map and a CAM per explained class
+    detections: list[DetectionCams] | None = None  # a detector: each image's detections and a CAM per detection
 
 
 @contextmanager
@@ -74,7 +76,8 @@ class CamEngine:
     """One pytorch-grad-cam object for a whole run; call `compute` per batch, `close` (or `with`) at the end.
 
     `output_kind` decides the targets and probabilities; `regions` makes it a segmentation model's engine (a CAM per
-    predicted class over its region, `camviz.cam.regions`); `full_backward` turns off the backward that stops at the
+    predicted class over its region, `camviz.cam.regions`); `detections` a detector's (a CAM per detection,
+    `camviz.cam.detection_cams`); `full_backward` turns off the backward that stops at the
     target layers (for comparisons: the maps are the same).
     """
 
@@ -89,11 +92,13 @@ class CamEngine:
         options: CamOptions = CamOptions(),
         output_kind: OutputKind = OutputKind(),
         regions: RegionChoice | None = None,
+        detections: DetectionChoice | None = None,
         say: Say = lambda message: None,
         full_backward: bool = False,
     ) -> None:
         self.output_kind = output_kind
         self.regions = regions
+        self.detections = detections
         self.options = options
         self.say = say
         self.method = canonical_method_name(options.method)
@@ -131,8 +136,9 @@ class CamEngine:
                 self._halve_batch(inputs, error)
         label_cams = None if parts[0].label_cams is None else [c for part in parts for c in part.label_cams or ()]
         regions = None if parts[0].regions is None else [r for part in parts for r in part.regions or ()]
+        found = None if parts[0].detections is None else [d for part in parts for d in part.detections or ()]
         return CamBatch(np.concatenate([p.cams for p in parts]), np.concatenate([p.probabilities for p in parts]),
-                        label_cams=label_cams, regions=regions)
+                        label_cams=label_cams, regions=regions, detections=found)
 
     def _halve_batch(self, inputs: torch.Tensor, error: RuntimeError | MemoryError) -> None:
         """After `error`: halve the batch if it was out of memory (and say so), else raise its one line."""
@@ -152,6 +158,8 @@ class CamEngine:
         inputs = inputs.to(device)
         if self.regions is not None:
             return self._region_chunk(inputs, self.regions, target_category)
+        if self.detections is not None:
+            return self._detection_chunk(inputs, self.detections)
         cams = self._cams(inputs, batch_targets(self.output_kind, inputs, target_category, self.cam.model))
         logits = self.cam.outputs
         if self.options.aug_smooth:  # the last pass saw an augmented image: predict on the image itself
@@ -207,6 +215,17 @@ class CamEngine:
                    for i, classes in enumerate(explained)]
         firsts = np.stack([r.cams[0] if len(r.cams) else np.zeros((height, width), np.float32) for r in regions])
         return CamBatch(firsts, probabilities_np.mean(axis=(2, 3)), regions=regions)
+
+    def _detection_chunk(self, inputs: torch.Tensor, choice: DetectionChoice) -> CamBatch:
+        """A detector: the detections from one forward pass without gradients, then a CAM per detection, one
+        batched pass per rank (`camviz.cam.detection_cams`); `probabilities` has no columns."""
+        with torch.no_grad():
+            outputs = self.cam.model(inputs)
+        self.cam.activations_and_grads.clear()
+        images = detection_cams(inputs, chosen_detections(outputs, choice), self._cams)
+        height, width = inputs.shape[-2:]
+        firsts = np.stack([d.cams[0] if len(d.cams) else np.zeros((height, width), np.float32) for d in images])
+        return CamBatch(firsts, np.zeros((len(images), 0), np.float32), detections=images)
 
     def close(self) -> None:
         """Release pytorch-grad-cam's hooks and the last pass's outputs; restore the model's parameter flags."""

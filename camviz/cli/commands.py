@@ -119,16 +119,20 @@ def explain(
     batch_size: BatchSize = None,
     num_workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes for decoding (default: a quarter of the CPUs this run may use, 1..8).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished figures and manifest rows; do the rest.")] = False,
+    score_threshold: Annotated[float, typer.Option(help="An object detector: explain the detections scoring at least this.")] = 0.5,
+    max_detections: Annotated[int, typer.Option(help="An object detector: explain at most this many detections per image (the best).")] = 20,
     config: Annotated[Optional[Path], typer.Option(help="TOML preset; flags given here win.", is_eager=True, callback=read_config)] = None,
 ) -> None:
     """Explain one image (--image-path) or a whole ImageFolder split (--data-dir) with Grad-CAM figures."""
+    from camviz.cam.detection_cams import DetectionChoice
     from camviz.cli.console import ConsoleProgress
     from camviz.run.job import explain as run_explain
     from camviz.run.options import ExplainOptions
     from camviz.run.ranks import ranks_from_environment
 
     options = ExplainOptions(model=model, inputs=inputs, cam=cam, output=output, batch_size=batch_size,
-                             num_workers=num_workers, resume=resume)
+                             num_workers=num_workers, resume=resume,
+                             detection=DetectionChoice(score_threshold=score_threshold, max_detections=max_detections))
     is_main = ranks_from_environment().is_main  # under torchrun only rank 0 draws and reports
     with ConsoleProgress(show_progress=is_main) as progress:
         result = run_explain(options, progress, command_line=command_line(ctx))
@@ -219,6 +223,8 @@ def _print_layers(resolved: ResolvedModel) -> None:
                          ("img size", "x".join(map(str, spec.size))), ("channels", info["channels"]),
                          ("output", info["output"])):
         typer.echo(f"{label:<14} {value}")
+    if resolved.loaded.task.value == "detection":  # its output is boxes, not logits: no dry forward to list
+        return
     typer.echo("last candidate layers (4-D outputs of a dry forward pass):")
     for name, shape in candidate_layers(resolved.model, spec.size):
         typer.echo(f"  {name:<40} {tuple(shape)}")

@@ -59,7 +59,7 @@ def cam_options(
 
 def input_options(
     image_path: Annotated[Optional[list[Path]], typer.Option(help="An image to explain: explain takes one (single mode); sanity and compare take several (repeat it).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="An ImageFolder split: one sub-folder per class (batch mode); a segmentation model's: any folder of images.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="An ImageFolder split: one sub-folder per class (batch mode); a segmentation model's or a detector's: any folder of images.")] = None,
     num_samples: Annotated[Optional[int], typer.Option(help="A seeded random subset covering all classes (default: all).")] = None,
     classes: Annotated[Optional[str], typer.Option(help="Only these classes (batch mode), comma-separated: A,B.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for --num-samples (sanity: also its fresh initialisations and random other classes; --audit: its clustering).")] = 0,
@@ -73,11 +73,11 @@ def output_options(
     output_dir: Annotated[Path, typer.Option(help="Where figures (and manifest.csv) go.")] = Path("gradcam_results"),
     figure_format: Annotated[FigureFormat, typer.Option(help="Image format of the figures: png, jpg or webp (smaller files for large splits).")] = FigureFormat.png,
     save_raw: Annotated[bool, typer.Option("--save-raw", help="Also save each CAM as float32 .npy in [0, 1].")] = False,
-    only_misclassified: Annotated[bool, typer.Option("--only-misclassified", help="Batch mode: write figures only for mistakes (the manifest keeps every row); a segmentation model's: images where some class's IoU against --masks is below --iou-threshold.")] = False,
+    only_misclassified: Annotated[bool, typer.Option("--only-misclassified", help="Batch mode: write figures only for mistakes (the manifest keeps every row); a segmentation model's: images where some class's IoU against --masks is below --iou-threshold; a detector's: images with a false positive or a missed box (--boxes).")] = False,
     iou_threshold: Annotated[float, typer.Option(help="A segmentation model with --only-misclassified: an image is a mistake when some class's IoU against its label map is below this.")] = 0.5,
     metrics: Annotated[Optional[str], typer.Option(help="Batch mode: faithfulness scores as manifest columns: a comma-separated list of road (ROAD combined), confidence (CAM-multiplied confidence change), deletion and insertion (RISE AUC); a bare --metrics scores all four.")] = None,
     masks: Annotated[Optional[Path], typer.Option(help="Batch mode: a folder of object masks, one per image at the same relative path and stem (any image format; nonzero colour = object): adds pointing_hit, energy_in_object and iou columns, and the same of a centre and a random map (center_*, random_*) as baselines. A segmentation model's: label maps (an index PNG per image; VOC's palette PNGs work): adds class_iou and truth_energy.")] = None,
-    boxes: Annotated[Optional[Path], typer.Option(help="Batch mode: a CSV of path,x_min,y_min,x_max,y_max rows (the image's pixels as decoded, after its EXIF orientation; several per image) as the objects: adds the localization columns.")] = None,
+    boxes: Annotated[Optional[Path], typer.Option(help="Batch mode: a CSV of path,x_min,y_min,x_max,y_max rows (the image's pixels as decoded, after its EXIF orientation; several per image) as the objects: adds the localization columns. An object detector's: path,x_min,y_min,x_max,y_max,label rows (label: a class name): adds matched and true_iou, and a row per missed box.")] = None,
     audit: Annotated[bool, typer.Option("--audit", help="Batch mode: after the run, cluster the maps of each explained class (SpRAy) and flag clusters that look at a fixed place, the border or outside the objects: audit.csv and a cluster column (seeded by --seed; camviz audit does the same later).")] = False,
 ) -> OutputOptions:
     """What is written (`camviz.output.options.OutputOptions`)."""

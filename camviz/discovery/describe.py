@@ -69,7 +69,7 @@ def require_classifier(task: Task, what: str) -> None:
     """Refuse a model that is not a classifier where only classifiers are explained (`what`: who refuses)."""
     if task is not Task.classification:
         raise UsageError(f"{what} explains classifiers; this model is a {task.value} model (camviz explain "
-                         "explains it, with a figure and a manifest row per class region)")
+                         "explains it, with a figure and a manifest row per class region or detection)")
 
 
 def input_spec(model: nn.Module, options: ModelOptions, recorded: Checkpoint | None = None) -> InputSpec:

@@ -23,6 +23,7 @@ from PIL import Image
 from camviz.cam.audit import TooFew
 from camviz.cam.audit_flags import ClassAudit
 from camviz.output.audit import reasons
+from camviz.output.detection_summary import DetectionSummary
 from camviz.output.files import write_atomic
 from camviz.output.localization_summary import localization_panel
 from camviz.output.manifest import joined
@@ -82,6 +83,7 @@ def gallery_data(output_dir: Path, results: Sequence[ImageResult], class_names: 
         "pointing": {"hits": pointing.hits, "count": pointing.count} if pointing.count else None,
         "localization": localization_panel(summary.localization),
         "segmentation": region_panel(summary.regions) if summary.regions is not None else None,
+        **({"detection": detection_panel(summary.detections)} if summary.detections is not None else {}),
         "method": method,
         "classes": axis,
         "rows": records,
@@ -106,6 +108,15 @@ def region_panel(regions: RegionSummary) -> list[list[str]]:
         rows.append([name, text])
     if not math.isnan(regions.mean_iou):
         rows.append(["mean IoU", f"{regions.mean_iou:.3f} over {len(regions.per_class)} classes"])
+    return rows
+
+
+def detection_panel(found: DetectionSummary) -> list[list[str]]:
+    """The gallery's detection panel (label, text rows): the summary's lines, per label then the totals."""
+    rows = []
+    for line in found.lines():
+        head, _, text = line.partition(": ")
+        rows.append([head.removeprefix("label "), text])
     return rows
 
 
@@ -176,7 +187,7 @@ def _localization(result: ImageResult) -> dict:
     """The pointing game's outcome and the energy in the object (None without ground truth; a segmentation row's:
     the energy in its predicted region), for tags and filters."""
     hit = result.scores.get("pointing_hit")
-    energy = result.scores.get("energy_in_object", result.scores.get("region_energy"))
+    energy = result.scores.get("energy_in_object", result.scores.get("region_energy", result.scores.get("box_energy")))
     return {"hit": None if hit is None else hit == 1, "energy": None if energy is None or math.isnan(energy) else energy}
 
 

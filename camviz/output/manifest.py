@@ -30,7 +30,8 @@ MANIFEST_FIELDS = ("index", "path", "true", "pred", "confidence", "target", "out
 AUDIT_FIELDS = ("cluster",)  # after the score columns, when an audit ran (`camviz.run.audit`)
 _TEXT_FIELDS = frozenset({"path", "true", "pred", "target", "output", "error", "cluster"})
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_WHOLE_NUMBERS = frozenset({"pointing_hit", "center_pointing_hit", "random_pointing_hit"})  # score columns written as 1 or 0
+# score columns written as whole numbers: hits as 1 or 0, a detector's row number in its image and its match
+_WHOLE_NUMBERS = frozenset({"pointing_hit", "center_pointing_hit", "random_pointing_hit", "detection", "matched"})
 
 
 class ManifestWriter:
@@ -67,8 +68,14 @@ class ManifestWriter:
         if not self._file.closed:
             with writing(self.path):
                 self._file.close()
-            results = sorted(self.results.values(), key=lambda r: r.index)
+            results = sorted(self.results.values(), key=row_order)
             write_atomic(self.path, _to_csv(results, header=True, score_names=self.score_names))
+
+
+def row_order(result: ImageResult) -> tuple[int, float]:
+    """How a finished manifest is sorted: by index; a detector's rows of one image by their number (`detection`)
+    (other rows of one image keep the order they were written in)."""
+    return result.index, result.scores.get("detection", 0.0)
 
 
 def joined(names: Sequence[str]) -> str:
@@ -111,7 +118,7 @@ def _score_cell(name: str, scores: Mapping[str, float]) -> str:
 
 def write_manifest(path: Path, results: Iterable[ImageResult], score_names: Sequence[str] = ()) -> None:
     """Write a whole manifest at once, sorted by index (with a `cluster` column when some result has a cluster)."""
-    write_atomic(path, _to_csv(sorted(results, key=lambda result: result.index), header=True, score_names=score_names))
+    write_atomic(path, _to_csv(sorted(results, key=row_order), header=True, score_names=score_names))
 
 
 def _to_csv(results: Iterable[ImageResult], header: bool, score_names: Sequence[str] = ()) -> bytes:
@@ -218,7 +225,7 @@ def merge_rank_manifests(output_dir: Path, world_size: int, labels: Sequence[str
     """Merge every rank's manifest into `manifest.csv` (sorted by index) and remove the per-rank files."""
     paths = [output_dir / manifest_name(rank, world_size) for rank in range(world_size)]
     read = [_read(path, labels) for path in paths]
-    results = sorted((result for _, part in read for result in part), key=lambda result: result.index)
+    results = sorted((result for _, part in read for result in part), key=row_order)
     score_names = sorted({name for columns, part in read if part for name in columns})
     write_atomic(output_dir / MANIFEST_NAME, _to_csv(results, header=True, score_names=score_names))
     for path in paths:

@@ -60,7 +60,10 @@ class ImageResult:
 
     @property
     def row_key(self) -> RowKey:
-        """What tells rows apart: the image, and the explained classes (a segmentation model: a row per class)."""
+        """What tells rows apart: the image, and the explained classes (a segmentation model: a row per class); a
+        detector's rows also by their number in the image (`detection`: two boxes of one class)."""
+        if "detection" in self.scores:
+            return self.index, (*self.explained, f"#{self.scores['detection']:.0f}")
         return self.index, self.explained
 
     @property

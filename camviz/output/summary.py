@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from camviz.cam.baselines import BASELINE_NAMES
 from camviz.cam.faithfulness_baselines import FaithfulnessReport
 from camviz.cam.localization import LOCALIZATION_NAMES
+from camviz.output.detection_summary import DETECTION_SCORES, DetectionSummary, summarize_detections
 from camviz.output.faithfulness_summary import faithfulness_lines
 from camviz.output.localization_summary import LocalizationSummary, summarize_localization
 from camviz.output.region_summary import REGION_SCORES, RegionSummary, summarize_regions
 from camviz.output.result import ImageResult
 
 LOCALIZED = frozenset((*LOCALIZATION_NAMES, *BASELINE_NAMES))  # summed up per class by `summarize_localization`
-PER_CLASS = LOCALIZED | REGION_SCORES  # summed up per class, not into `score_means`
+PER_CLASS = LOCALIZED | REGION_SCORES | DETECTION_SCORES  # summed up per class, not into `score_means`
 
 
 @dataclass(kw_only=True)
@@ -30,6 +31,7 @@ class Summary:
     localization: LocalizationSummary = field(default_factory=LocalizationSummary)  # --masks / --boxes
     faithfulness: FaithfulnessReport | None = None  # --metrics: time per metric, baselines (this run's images)
     regions: RegionSummary | None = None  # a segmentation model's: per class energy in region and IoU
+    detections: DetectionSummary | None = None  # a detector's: per label detections, energy in box, matched share
 
     @property
     def accuracy(self) -> float | None:
@@ -45,6 +47,7 @@ class Summary:
             lines.append(f"accuracy on processed samples: {self.accuracy:.1%} ({self.correct}/{self.labelled})")
         lines += [f"mean {name}: {value:.4f}" for name, value in self.score_means.items()]
         regions = self.regions.lines() if self.regions is not None else []
+        regions += self.detections.lines() if self.detections is not None else []
         return lines + faithfulness_lines(self.faithfulness) + self.localization.lines() + regions
 
 
@@ -61,7 +64,7 @@ def summarize(results: Iterable[ImageResult], resumed: int = 0, classes: Sequenc
     for result in results:
         if not result.ok:
             continue
-        if result.true and (classes is None or result.true in classes):
+        if result.true and (classes is None or result.true in classes) and "detection" not in result.scores:
             summary.labelled += 1
             summary.correct += result.correct
         for name, value in result.scores.items():
@@ -70,4 +73,5 @@ def summarize(results: Iterable[ImageResult], resumed: int = 0, classes: Sequenc
     summary.score_means = {name: sum(values) / len(values) for name, values in scores.items()}
     summary.localization = summarize_localization(results)
     summary.regions = summarize_regions(results)
+    summary.detections = summarize_detections(results)
     return summary

@@ -10,6 +10,8 @@ one-sided paired test, 0: not); `class.<name>.localization.{pointing,energy,iou}
 `class.<name>.localization.{center,random}.pointing` per true class. A segmentation model's run:
 `segmentation.mean_iou` (with label maps), and per explained class `class.<name>.segmentation.{energy,iou,
 truth_energy}` (the CAM's energy in the predicted region; with label maps the IoU and the energy in the true region).
+A detector's run: `detection.{energy,matched,empty_images}` and per label `class.<name>.detection.{detections,energy,
+matched,missed}` (the CAM's mean energy inside the box; with --boxes the share matched to a true box).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def trust_rows(summary: Summary) -> dict[str, float]:
             if compared is not None:
                 rows |= {f"class.{name}.localization.{baseline}.pointing": base.accuracy
                          for baseline, base in compared.baselines.items() if base.count}
-    return rows | _region_rows(summary)
+    return rows | _region_rows(summary) | _detection_rows(summary)
 
 
 def _region_rows(summary: Summary) -> dict[str, float]:
@@ -58,6 +60,20 @@ def _region_rows(summary: Summary) -> dict[str, float]:
     for name, found in regions.per_class.items():
         rows |= {f"class.{name}.segmentation.{key}": value
                  for key, value in (("energy", found.energy), ("iou", found.iou), ("truth_energy", found.truth_energy))}
+    return {key: value for key, value in rows.items() if not math.isnan(value)}
+
+
+def _detection_rows(summary: Summary) -> dict[str, float]:
+    """A detector run's keys (absent where a number is NaN: no --boxes, no detection)."""
+    found = summary.detections
+    if found is None:
+        return {}
+    rows = {"detection.energy": found.energy, "detection.matched": found.matched,
+            "detection.empty_images": float(found.empty_images)}
+    for name, label in found.per_label.items():
+        rows |= {f"class.{name}.detection.{key}": value
+                 for key, value in (("detections", float(label.detections)), ("energy", label.energy),
+                                    ("matched", label.matched), ("missed", float(label.missed)))}
     return {key: value for key, value in rows.items() if not math.isnan(value)}
 
 

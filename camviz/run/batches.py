@@ -17,6 +17,7 @@ from camviz.data.ground_truth import GroundTruth, ObjectTruth
 from camviz.data.listing import Sample
 from camviz.data.loader import DecodedBatch, stop_workers
 from camviz.data.preprocessing import Preprocessing
+from camviz.output.detection_writer import DetectedImage
 from camviz.output.region_writer import SegmentedImage
 from camviz.output.result import ImageResult, RowKey
 from camviz.output.writers import ExplainedImage
@@ -73,7 +74,18 @@ class RegionSampleWriter(Protocol):
     def done(self, image: SegmentedImage) -> None: ...
 
 
-def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter | RegionSampleWriter) -> None:
+class DetectionSampleWriter(Protocol):
+    """Where a detector's explained and failed samples go (`camviz.output.detection_writer`)."""
+
+    def failed(self, sample: Sample, error: str) -> None: ...
+
+    def done(self, image: DetectedImage) -> None: ...
+
+
+AnyWriter = SampleWriter | RegionSampleWriter | DetectionSampleWriter
+
+
+def drive(job: Job, loader: Iterable[DecodedBatch], writer: AnyWriter) -> None:
     """Explain every decoded batch with the one CAM engine; hand results and failures to the writer."""
     with closing(uploaded(loader, job.resolved.preprocessing, job.resolved.device)) as batches:  # closed: workers stop
         for batch, inputs in batches:
@@ -85,13 +97,17 @@ def drive(job: Job, loader: Iterable[DecodedBatch], writer: SampleWriter | Regio
             job.progress.advance(len(batch.samples) + len(batch.failures))
 
 
-def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor,
-                 writer: SampleWriter | RegionSampleWriter) -> None:
+def _write_batch(job: Job, batch: DecodedBatch, inputs: torch.Tensor, writer: AnyWriter) -> None:
     """CAMs (and --metrics scores) for one decoded batch, each sample handed to the writer."""
     result = job.engine.compute(inputs, job.options.cam.target_category)
     scores = _scores(job, inputs, result, batch.samples) if job.options.output.metrics \
         else [{} for _ in batch.samples]
     pixels = batch.pixels.numpy()
+    if result.detections is not None:  # a detector: its detections and a CAM per detection
+        for position, sample in enumerate(batch.samples):
+            cast(DetectionSampleWriter, writer).done(DetectedImage(sample=sample, pixels=pixels[position],
+                                                                   found=result.detections[position]))
+        return
     if result.regions is not None:  # a segmentation model: its label map and a CAM per explained class
         for position, sample in enumerate(batch.samples):
             cast(RegionSampleWriter, writer).done(SegmentedImage(sample=sample, pixels=pixels[position], regions=result.regions[position]))

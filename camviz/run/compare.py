@@ -50,6 +50,9 @@ def compare_methods(
     names = _check(images, methods, destination, model)
     target_category = cam.target_category
     resolved = resolve_model(model)
+    if resolved.loaded.task is Task.detection:
+        raise UsageError("camviz compare lays out one map per image and method; a detector has one per detection: "
+                         "run camviz explain --method NAME per method")
     check_target_category(target_category, resolved.loaded.num_classes)
     pixels = np.stack([resolved.preprocessing.pixels(decode_image(path)) for path in images])
     inputs = resolved.preprocessing.normalize(torch.from_numpy(pixels).to(resolved.device))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from camviz.cam.audit import AuditOptions
 from camviz.cam.baselines import BASELINE_NAMES
+from camviz.cam.detection_cams import DetectionChoice
 from camviz.cam.engine import CamEngine
 from camviz.cam.faithfulness_baselines import FaithfulnessTally, baseline_subset
 from camviz.cam.localization import LOCALIZATION_NAMES
@@ -21,6 +22,7 @@ from camviz.cam.memory import check_figure_fits, check_input_fits
 from camviz.cam.options import CamOptions
 from camviz.cam.regions import RegionChoice, background_classes
 from camviz.data.classes import match_class_folders
+from camviz.data.detection_boxes import read_labelled_boxes, stamped_truth
 from camviz.data.ground_truth import GroundTruth, read_ground_truth
 from camviz.data.label_maps import find_label_maps
 from camviz.data.listing import ImageFolderListing, Sample
@@ -31,6 +33,13 @@ from camviz.discovery.spec import as_size
 from camviz.errors import CamvizError, UsageError
 from camviz.output.audit import remove_audit_outputs
 from camviz.output.class_means import ClassMeans
+from camviz.output.detection_writer import (
+    DETECTION_NAMES,
+    MATCH_NAMES,
+    DetectionSettings,
+    DetectionWriter,
+    SingleDetectionWriter,
+)
 from camviz.output.figures import figure_bytes
 from camviz.output.gallery import Page, write_gallery
 from camviz.output.manifest import MANIFEST_NAME, ManifestWriter, manifest_name, merge_rank_manifests
@@ -51,6 +60,7 @@ from camviz.run.model import ResolvedModel, resolve_model, select_device
 from camviz.run.options import (
     ExplainOptions,
     RunMode,
+    check_detection_options,
     check_options,
     check_segmentation_options,
     check_target_category,
@@ -90,8 +100,11 @@ def explain(options: ExplainOptions, progress: Progress | None = None, *,
     _check_explicit_size_fits(options, len(samples), ranks.local_rank)
     resolved = resolve_model(options.model, folder_classes, ranks.local_rank)
     loaded = resolved.loaded
-    if loaded.task is Task.segmentation:
-        check_segmentation_options(options)
+    if loaded.task is Task.detection:
+        check_detection_options(options)
+    if loaded.task is not Task.classification:  # a folder of images, no class folders
+        if loaded.task is Task.segmentation:
+            check_segmentation_options(options)
         samples, folder_classes = input_images(options.inputs), []
     elif listing_error is not None:
         raise listing_error
@@ -102,7 +115,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None, *,
                                       options.inputs.data_dir, recorded=loaded.class_names is not None, say=progress.warn)
         samples, folder_classes = matched.samples, matched.classes
     check_target_category(options.cam.target_category, loaded.num_classes)
-    ground_truth = _ground_truth(options.output, samples, progress)
+    ground_truth = _ground_truth(options.output, samples, progress, resolved)
     if options.output.metrics and not loaded.output_kind.is_softmax:
         raise UsageError(f"--metrics scores softmax classifiers only; this model's output is {loaded.output_kind.name}")
     output_dir = make_output_dir(options.output.output_dir)
@@ -111,7 +124,7 @@ def explain(options: ExplainOptions, progress: Progress | None = None, *,
     check_figure_fits(*loaded.input.size, figure_bytes(*loaded.input.size))
     exclusive = options.mode is RunMode.batch  # a batch run owns the folder; single-image runs share it
     with claim_output_dir(output_dir, exclusive, lock=ranks.is_main), process_group(ranks, resolved.device), \
-            _engine(resolved, options.cam, progress) as engine:
+            _engine(resolved, options.cam, progress, options.detection) as engine:
         key = settings_key(options, resolved, engine.method)
         job = Job(options=options, resolved=resolved, engine=engine, progress=progress, batch_size=batch_size,
                   settings_key=key, record=start_record(options, resolved, engine.method, key, command_line),
@@ -197,11 +210,16 @@ def _baseline_images(options: ExplainOptions, samples: list[Sample]) -> frozense
     return baseline_subset((s.index for s in samples), options.inputs.seed) if options.output.metrics else frozenset()
 
 
-def _ground_truth(output: OutputOptions, samples: list[Sample], progress: Progress) -> GroundTruth | None:
-    """--masks / --boxes read and matched to the selected images: none matching is an error, some is said."""
+def _ground_truth(output: OutputOptions, samples: list[Sample], progress: Progress,
+                  resolved: ResolvedModel) -> GroundTruth | None:
+    """--masks / --boxes read and matched to the selected images: none matching is an error, some is said (a
+    detector's labelled boxes: their coordinates, `camviz.data.detection_boxes`)."""
     if output.masks is None and output.boxes is None:
         return None
-    ground_truth = read_ground_truth(output.masks, output.boxes)
+    if output.boxes is not None and resolved.loaded.task is Task.detection:
+        ground_truth = stamped_truth(read_labelled_boxes(output.boxes, resolved.class_names))
+    else:
+        ground_truth = read_ground_truth(output.masks, output.boxes)
     matched = sum(ground_truth.covers(sample) for sample in samples)
     given = " and ".join(f"{flag} {path}" for flag, path in (("--masks", output.masks), ("--boxes", output.boxes))
                          if path is not None)
@@ -215,14 +233,16 @@ def _ground_truth(output: OutputOptions, samples: list[Sample], progress: Progre
     return ground_truth
 
 
-def _engine(resolved: ResolvedModel, cam: CamOptions, progress: Progress) -> CamEngine:
+def _engine(resolved: ResolvedModel, cam: CamOptions, progress: Progress,
+            detection: DetectionChoice = DetectionChoice()) -> CamEngine:
     """The run's one CAM engine, on the resolved target layers (a segmentation model's: a CAM per predicted
-    class, background set aside)."""
+    class, background set aside; a detector's: a CAM per detection `detection` chooses)."""
     targets = resolved.targets
     regions = RegionChoice(background=background_classes(resolved.class_names)) \
         if resolved.loaded.task is Task.segmentation else None
     return CamEngine(resolved.model, targets.modules, targets.reshape_transform, options=cam,
-                     output_kind=resolved.loaded.output_kind, regions=regions, say=progress.warn)
+                     output_kind=resolved.loaded.output_kind, regions=regions,
+                     detections=detection if resolved.loaded.task is Task.detection else None, say=progress.warn)
 
 
 def _writer_settings(job: Job) -> WriterSettings:
@@ -241,13 +261,30 @@ def _region_settings(job: Job) -> RegionSettings:
                           label_maps=find_label_maps(masks) if masks is not None else None)
 
 
+def _detection_settings(job: Job) -> DetectionSettings:
+    """A detector run's file settings: the output options, method, classes and the true boxes (--boxes)."""
+    names = tuple(job.resolved.class_names)
+    boxes = job.options.output.boxes
+    return DetectionSettings(output=job.options.output, method=job.engine.method, class_names=names,
+                             boxes=read_labelled_boxes(boxes, names) if boxes is not None else None)
+
+
 def _is_segmentation(job: Job) -> bool:
     return job.resolved.loaded.task is Task.segmentation
 
 
+def _is_detection(job: Job) -> bool:
+    return job.resolved.loaded.task is Task.detection
+
+
 def _run_single(job: Job, samples: list[Sample]) -> ExplainResult:
-    writer = SingleRegionWriter(_region_settings(job), job.progress.warn) if _is_segmentation(job) \
-        else SingleWriter(_writer_settings(job), job.progress.warn)
+    writer: SingleWriter | SingleRegionWriter | SingleDetectionWriter
+    if _is_detection(job):
+        writer = SingleDetectionWriter(_detection_settings(job), job.progress.warn)
+    elif _is_segmentation(job):
+        writer = SingleRegionWriter(_region_settings(job), job.progress.warn)
+    else:
+        writer = SingleWriter(_writer_settings(job), job.progress.warn)
     job.done.files = writer.outputs
     drive(job, batch_loader(samples, job.resolved.preprocessing, Loading(batch_size=1)), writer)
     return ExplainResult(output_dir=job.output_dir, outputs=writer.outputs)
@@ -306,6 +343,8 @@ def _score_names(job: Job) -> tuple[str, ...]:
     segmentation model's region scores (and with label maps, IoU and the energy in the true region)."""
     if _is_segmentation(job):
         return (*REGION_NAMES, *(TRUTH_NAMES if job.ground_truth else ()))
+    if _is_detection(job):
+        return (*DETECTION_NAMES, *(MATCH_NAMES if job.ground_truth else ()))
     return (*job.options.output.metrics, *((*LOCALIZATION_NAMES, *BASELINE_NAMES) if job.ground_truth else ()))
 
 
@@ -317,8 +356,11 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
     cpus = share_cpus(job.options.num_workers)
     try:
         with WritePool(cpus.writer_threads, max_pending=max(16, 2 * job.batch_size)) as pool:
-            writer: BatchWriter | RegionWriter
-            if _is_segmentation(job):
+            writer: BatchWriter | RegionWriter | DetectionWriter
+            if _is_detection(job):
+                writer = DetectionWriter(_detection_settings(job), manifest=manifest, pool=pool, say=job.progress.warn,
+                                         small_maps=keepers.small_maps)
+            elif _is_segmentation(job):
                 writer = RegionWriter(_region_settings(job), manifest=manifest, pool=pool, say=job.progress.warn,
                                       small_maps=keepers.small_maps)
             else:
@@ -329,7 +371,7 @@ def _explain_shard(job: Job, todo: list[Sample], manifest: ManifestWriter,
             device = job.resolved.device.type  # on the CPU device the workers normalise
             loading = Loading(batch_size=job.batch_size, num_workers=workers, pin_memory=device == "cuda",
                               normalize=device == "cpu")
-            objects = None if _is_segmentation(job) else job.ground_truth  # label maps: read by the region writer
+            objects = None if _is_segmentation(job) or _is_detection(job) else job.ground_truth  # read by the writer
             loader = batch_loader(todo, job.resolved.preprocessing, loading, objects)
             drive(job, loader, writer)
     except CamvizError as error:  # other ranks still wait for this rank's exit code

@@ -15,11 +15,12 @@ import torch
 from camviz.cam.memory import check_input_fits
 from camviz.data.classes import class_names_for
 from camviz.data.preprocessing import Preprocessing
+from camviz.discovery.detectors import detector_layer_names, detector_target_layers
 from camviz.discovery.families import FAMILIES
 from camviz.discovery.layers import TargetLayers, resolve_targets
 from camviz.discovery.models import LoadedModel, load_model
 from camviz.discovery.options import ModelOptions, Task
-from camviz.errors import UsageError
+from camviz.errors import TargetLayerError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,15 +71,32 @@ def resolve_model(options: ModelOptions, folder_classes: Sequence[str] = (), loc
     size whose pixels alone would fill half the RAM is refused before the model ever runs.
     """
     loaded = load_model(options)
-    if loaded.task is Task.detection:
-        raise UsageError(f"{loaded.model_name} is an object detector (its forward returns boxes, labels and scores): "
-                         "this camviz reads detectors but does not explain them yet; classifiers and segmentation "
-                         "models it does")
     device = select_device(options.cpu, local_rank)
     loaded.model.to(device).eval()
     spec = loaded.input
     check_input_fits(*spec.size, channels=spec.channels)
-    targets = resolve_targets(loaded.model, loaded.model_name, list(options.target_layers) or None, spec.size,
-                              families=(*options.families, *FAMILIES))
+    if loaded.task is Task.detection:
+        targets = detector_targets(loaded.model, loaded.model_name, list(options.target_layers))
+    else:
+        targets = resolve_targets(loaded.model, loaded.model_name, list(options.target_layers) or None, spec.size,
+                                  families=(*options.families, *FAMILIES))
     return ResolvedModel(loaded=loaded, device=device, targets=targets, preprocessing=Preprocessing.for_input(spec),
                          class_names=class_names_for(loaded, folder_classes))
+
+
+def detector_targets(model: torch.nn.Module, name: str, override: Sequence[str] = ()) -> TargetLayers:
+    """A detector's target layers (`camviz.discovery.detectors`: every FPN level, SSD's source maps, ...), or the
+    `--target-layer` paths given (NCHW maps; not probed: a detector's output is not logits); an unknown path is a
+    one-line error."""
+    layers, reshape = detector_target_layers(model, name)
+    names = detector_layer_names(model) or []
+    if override:
+        try:
+            layers = [model.get_submodule(path) for path in override]
+        except AttributeError as error:
+            raise TargetLayerError(f"--target-layer: {error} in the detector {name}") from None
+        names = list(override)
+    rule = "override" if override else "detector"
+    return TargetLayers(family=rule, names=names, modules=layers, reshape_transform=reshape, layers=layers,
+                        decided_by="--target-layer" if override else "the detector's feature maps "
+                        "(camviz.discovery.detectors)")

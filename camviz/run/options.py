@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from camviz.cam.detection_cams import DetectionChoice
 from camviz.cam.memory import check_figure_fits
 from camviz.cam.methods import canonical_method_name
 from camviz.cam.metrics import METRIC_NAMES
@@ -35,6 +36,7 @@ class ExplainOptions:
     batch_size: int | None = None  # None: 64 on CUDA, 8 elsewhere
     num_workers: int | None = None  # None: a share of the CPUs (camviz.run.cpus.share_cpus)
     resume: bool = False  # keep the rows and files an earlier run finished with these same settings
+    detection: DetectionChoice = field(default_factory=DetectionChoice)  # a detector's: which detections are explained
 
     @property
     def mode(self) -> RunMode:
@@ -116,3 +118,27 @@ def check_segmentation_options(options: ExplainOptions) -> None:
     if output.only_misclassified and output.masks is None:
         raise UsageError("--only-misclassified for a segmentation model keeps the images whose IoU for some class "
                          "is below --iou-threshold: it needs --masks (a label map per image)")
+
+
+def check_detection_options(options: ExplainOptions) -> None:
+    """Options a detector cannot honour (yet), refused before any work with why; its own numbers in range."""
+    output, choice = options.output, options.detection
+    if not 0.0 <= choice.score_threshold <= 1.0:
+        raise UsageError(f"--score-threshold must be between 0 and 1 (got {choice.score_threshold})")
+    if choice.max_detections < 1:
+        raise UsageError(f"--max-detections must be at least 1 (got {choice.max_detections})")
+    if output.metrics:
+        raise UsageError("--metrics scores a classifier's class probability under perturbation (ROAD, deletion, "
+                         "insertion, confidence); camviz does not define them for a detector's boxes yet")
+    if output.audit:
+        raise UsageError("--audit clusters a classifier's maps per class; it is not defined for a detector's "
+                         "per-box maps yet")
+    if output.masks is not None:
+        raise UsageError("--masks is a classifier's or segmentation model's ground truth; a detector's is --boxes FILE "
+                         "(path,x_min,y_min,x_max,y_max,label rows)")
+    if output.only_misclassified and output.boxes is None:
+        raise UsageError("--only-misclassified for a detector keeps the images with a false positive or a missed "
+                         "object: it needs --boxes (path,x_min,y_min,x_max,y_max,label rows)")
+    if options.cam.target_category is not None:
+        raise UsageError("--target-category picks a classifier's class; a detector explains each detection's own "
+                         "label (filter with --score-threshold and --max-detections)")

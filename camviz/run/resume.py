@@ -25,6 +25,7 @@ import numpy as np
 from camviz.data.ground_truth import GivenTruth, GroundTruth
 from camviz.data.listing import Sample
 from camviz.discovery.formats import model_files
+from camviz.discovery.options import Task
 from camviz.output.manifest import read_manifest
 from camviz.output.result import ImageResult, Source
 from camviz.output.small_maps import MAPS_NAME, read_run_maps
@@ -42,6 +43,8 @@ NOT_IN_KEY: dict[str, str] = {  # `Type.field`: why it changes no row and no fil
                            "run; its `cluster` column is recomputed each time, never resumed",
     "ModelOptions.trust_checkpoint": "a permission to unpickle, not which weights are read (the files' stamps are)",
     "ModelOptions.cpu": "the device: the same rows up to float rounding, as on another machine",
+    "ExplainOptions.detection": "a detector's run only: `settings_key` adds it beside the options there, so the "
+                                "keys of other models' runs stay as they were",
 }
 
 
@@ -54,6 +57,8 @@ STAMPED_PER_IMAGE: dict[str, str] = {  # `Type.field`: in the key by its path on
 def settings_key(options: ExplainOptions, resolved: ResolvedModel, method: str) -> str:
     """12 hex digits that change whenever any value that shapes an output changes."""
     settings = {"options": option_values(options), "resolved": resolved_values(resolved, method)}
+    if resolved.loaded.task is Task.detection:
+        settings["detection"] = option_values(options.detection)
     text = json.dumps(settings, sort_keys=True, ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

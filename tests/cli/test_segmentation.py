@@ -189,14 +189,3 @@ def test_compare_shows_each_method_on_the_first_predicted_class_and_sanity_refus
                           "--output-dir", tmp_path / "sanity", "--cpu")
     assert refused.returncode == 2 and "explains classifiers" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-
-
-def test_a_detector_is_recognised_and_refused_in_one_line_until_detectors_are_explained(
-        camviz_main: Callable[..., object], seg_split: tuple[Path, dict], tmp_path: Path) -> None:
-    from camviz.demo import DETECTOR_PATH
-
-    root, _ = seg_split
-    result = camviz_main("explain", "--model-path", DETECTOR_PATH, "--data-dir", root / "images", "--output-dir",
-                         tmp_path, "--cpu")
-    assert result.returncode == 2 and "is an object detector" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from camviz.cam.detection_cams import DetectionChoice
 from camviz.cam.options import CamOptions
 from camviz.data.options import InputOptions
 from camviz.demo import CHECKPOINT_PATH
@@ -41,6 +42,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _changes(files: dict[str, Path]) -> dict[str, object]:
     """Another value for every field of every options type."""
     return {
+        "ExplainOptions.detection": DetectionChoice(score_threshold=0.3),  # a detector's key has it (test_detection)
         "ExplainOptions.batch_size": 3, "ExplainOptions.num_workers": 2, "ExplainOptions.resume": True,
         "ModelOptions.path": files["checkpoint"], "ModelOptions.name": "camviz_shapenet", "ModelOptions.img_size": 64,
         "ModelOptions.output": OutputName.multilabel, "ModelOptions.threshold": 0.3,

@@ -72,10 +72,10 @@ class ManifestWriter:
             write_atomic(self.path, _to_csv(results, header=True, score_names=self.score_names))
 
 
-def row_order(result: ImageResult) -> tuple[int, float]:
-    """How a finished manifest is sorted: by index; a detector's rows of one image by their number (`detection`)
-    (other rows of one image keep the order they were written in)."""
-    return result.index, result.scores.get("detection", 0.0)
+def row_order(result: ImageResult) -> tuple[int, float, tuple[str, ...]]:
+    """How a finished manifest is sorted, the same whatever order the write pool finished the rows in: by index; a
+    detector's rows of one image by their number (`detection`), a segmentation model's by explained class name."""
+    return result.index, result.scores.get("detection", 0.0), result.explained
 
 
 def joined(names: Sequence[str]) -> str:

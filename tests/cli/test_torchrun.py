@@ -53,3 +53,26 @@ def test_two_ranks_write_what_one_process_writes(camviz_main, trained_checkpoint
     assert camviz_main("audit", tmp_path / "two").returncode == 0
     assert (tmp_path / "two" / "audit.csv").read_text() == audit
 
+
+
+@pytest.mark.process
+@pytest.mark.distributed
+def test_two_ranks_explain_a_segmentation_model_as_one_process_does(camviz_main, tmp_path):
+    from camviz.demo import SEGMENTATION_CHECKPOINT_PATH
+    from camviz.demo.segmentation_shapes import write_segmentation_folder
+
+    write_segmentation_folder(tmp_path / "data", count=6, seed=31)
+    common = ["--model-path", SEGMENTATION_CHECKPOINT_PATH, "--data-dir", tmp_path / "data" / "images", "--masks",
+              tmp_path / "data" / "masks", "--num-workers", "0"]
+    single = camviz_main("explain", *common, "--output-dir", tmp_path / "one")
+    assert single.returncode == 0, single.stderr
+    ranked = _torchrun("explain", *common, "--output-dir", tmp_path / "two", cwd=tmp_path)
+    assert ranked.returncode == 0, ranked.stderr[-3000:]
+    one, two = ((tmp_path / name / "manifest.csv").read_text().splitlines() for name in ("one", "two"))
+    def cells(lines: list[str]) -> list[list[str]]:  # index, path, true, pred, target, output, status
+        return [[line.split(",")[i] for i in (0, 1, 2, 3, 5, 6, 7)] for line in lines]
+
+    assert cells(two) == cells(one)
+    assert len(two) > 7  # a row per image and class: more rows than images
+    assert sorted(p.name for p in (tmp_path / "two").glob("gradcam_*.png")) == \
+        sorted(p.name for p in (tmp_path / "one").glob("gradcam_*.png"))

@@ -145,7 +145,11 @@ def _listed(options: ExplainOptions) -> tuple[list[Sample], list[str], UsageErro
     except UsageError as error:
         if options.inputs.data_dir is None or not options.inputs.data_dir.is_dir():
             raise
-        return input_images(replace(options.inputs, classes=())), [], error
+        try:
+            images = input_images(replace(options.inputs, classes=()))
+        except UsageError:
+            raise error from None  # no images at all: the classifier's error says what a data dir holds
+        return images, [], error
     return samples, folder_classes, None
 
 

@@ -35,7 +35,7 @@ def test_layers_reads_the_folder_with_no_flags(hf_folders: dict[str, Folder], na
     assert info == {
         "model_name": type(folder.model).__name__, "family": folder.family, "target_layers": [folder.layer],
         "reshape": "vit" if name in ("vit", "swin") else None, "num_classes": 3, "class_names": LABELS,
-        "img_size": height if height == width else [height, width], "channels": 3, "output": folder.output,
+        "img_size": height if height == width else [height, width], "channels": 3, "output": folder.output, "task": "classification",
         "decided_by": f"family row {folder.family!r}", "reshape_detail": info["reshape_detail"], "warning": None,
     }
 

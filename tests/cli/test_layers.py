@@ -47,7 +47,7 @@ def test_layers_json_has_exactly_the_documented_keys(tmp_path: Path, camviz_main
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "model_name": "resnet18", "family": "resnet", "target_layers": ["layer4.1"], "reshape": None,
-        "num_classes": 3, "class_names": ["cat", "dog", "eel"], "img_size": 64, "channels": 3, "output": "softmax",
+        "num_classes": 3, "class_names": ["cat", "dog", "eel"], "img_size": 64, "channels": 3, "output": "softmax", "task": "classification",
         "decided_by": "family row 'resnet'", "reshape_detail": "NCHW 2x2 as is", "warning": None,
     }
 

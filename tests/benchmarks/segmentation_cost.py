@@ -23,7 +23,6 @@ import cv2
 import numpy as np
 import torch
 import torchvision
-from camviz.demo.segmentation_shapes import write_segmentation_folder
 from PIL import Image
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
@@ -32,6 +31,7 @@ from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 from camviz.cam.regions import RegionChoice, background_classes
 from camviz.data.options import InputOptions
 from camviz.demo import SEGMENTATION_CHECKPOINT_PATH
+from camviz.demo.segmentation_shapes import write_segmentation_folder
 from camviz.discovery.options import ModelOptions
 from camviz.output.options import OutputOptions
 from camviz.run.job import explain

@@ -80,11 +80,13 @@ def train(schedule: Schedule, *, log: Callable[[str], None] = print) -> tuple[nn
 
 
 def checkpoint(model: nn.Module, *, model_name: str = "camviz_shapenet", plugin: str = "camviz.demo.net",
-               class_names: Sequence[str] = CLASS_NAMES) -> dict:
-    """The checkpoint camviz reads for a demo network: its plugin, classes, size, normalisation and weights
-    (the defaults: the shapes classifier's)."""
+               class_names: Sequence[str] = CLASS_NAMES,
+               normalisation: tuple[Sequence[float], Sequence[float]] = (MEAN, STD)) -> dict:
+    """The checkpoint camviz reads for a demo network: its plugin, classes, size, normalisation (mean, std) and
+    weights (the defaults: the shapes classifier's)."""
+    mean, std = normalisation
     return {"model_name": model_name, "plugins": [plugin], "num_classes": len(class_names),
-            "class_names": list(class_names), "img_size": IMG_SIZE, "mean": list(MEAN), "std": list(STD),
+            "class_names": list(class_names), "img_size": IMG_SIZE, "mean": list(mean), "std": list(std),
             "state_dict": model.state_dict()}
 
 

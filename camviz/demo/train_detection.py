@@ -19,9 +19,10 @@ import torch
 from torch import nn
 from torchvision.ops import box_iou
 
-from camviz.demo.det_net import IMG_SIZE, camviz_shapedet
+from camviz.demo.det_net import camviz_shapedet
 from camviz.demo.det_shapes import DetectionSample, make_scenes
 from camviz.demo.shapes import CLASS_NAMES
+from camviz.demo.train import checkpoint
 
 IOU = 0.5
 
@@ -138,13 +139,6 @@ def average_precision(ranked: list[tuple[float, bool]], positives: int) -> float
     return float(np.sum((recall[1:] - recall[:-1]) * precision[1:]))
 
 
-def checkpoint(model: nn.Module) -> dict:
-    """The checkpoint camviz reads for the demo detector: its plugin, classes, size, normalisation and weights."""
-    return {"model_name": "camviz_shapedet", "plugins": ["camviz.demo.det_net"], "num_classes": len(CLASS_NAMES),
-            "class_names": list(CLASS_NAMES), "img_size": IMG_SIZE, "mean": [0.0] * 3, "std": [1.0] * 3,
-            "state_dict": model.state_dict()}
-
-
 def main(argv: list[str] | None = None) -> None:
     """Command line: train and save the checkpoint to `--out`."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -161,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     schedule = Schedule(seed=args.seed, epochs=args.epochs, per_epoch=args.per_epoch, batch=args.batch, lr=args.lr)
     model, scores = train(schedule)
     seconds = time.perf_counter() - start
-    ckpt = {**checkpoint(model),
+    ckpt = {**checkpoint(model, model_name="camviz_shapedet", plugin="camviz.demo.det_net", class_names=CLASS_NAMES,
+                         normalisation=((0.0,) * 3, (1.0,) * 3)),  # torchvision's detector transform normalises itself
             "train_info": {**asdict(schedule), **{k: round(v, 4) for k, v in asdict(scores).items()},
                            "val_n": 400, "train_seconds": round(seconds, 1), "torch": str(torch.__version__)}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -103,18 +103,23 @@ def check_target_category(target_category: int | None, num_classes: int) -> None
         )
 
 
+def refuse_classifier_scores(output: OutputOptions, *, scored: str, maps: str) -> None:
+    """--metrics and --audit, defined on a classifier's maps only, refused for another task's (`scored`: what its
+    maps explain; `maps`: what they are)."""
+    if output.metrics:
+        raise UsageError("--metrics scores a classifier's class probability under perturbation (ROAD, deletion, "
+                         f"insertion, confidence); camviz does not define them for {scored} yet")
+    if output.audit:
+        raise UsageError(f"--audit clusters a classifier's maps per class; it is not defined for {maps} yet")
+
+
 def check_segmentation_options(options: ExplainOptions) -> None:
     """Options a segmentation model cannot honour (yet), refused before any work with what to do instead."""
     output = options.output
-    if output.metrics:
-        raise UsageError("--metrics scores a classifier's class probability under perturbation (ROAD, deletion, "
-                         "insertion, confidence); camviz does not define them for a segmentation model's regions yet")
+    refuse_classifier_scores(output, scored="a segmentation model's regions", maps="a segmentation model's region maps")
     if output.boxes is not None:
         raise UsageError("--boxes is a classifier's ground truth; a segmentation model's is --masks DIR (a label "
                          "map per image)")
-    if output.audit:
-        raise UsageError("--audit clusters a classifier's maps per class; it is not defined for a segmentation "
-                         "model's region maps yet")
     if output.only_misclassified and output.masks is None:
         raise UsageError("--only-misclassified for a segmentation model keeps the images whose IoU for some class "
                          "is below --iou-threshold: it needs --masks (a label map per image)")
@@ -127,12 +132,7 @@ def check_detection_options(options: ExplainOptions) -> None:
         raise UsageError(f"--score-threshold must be between 0 and 1 (got {choice.score_threshold})")
     if choice.max_detections < 1:
         raise UsageError(f"--max-detections must be at least 1 (got {choice.max_detections})")
-    if output.metrics:
-        raise UsageError("--metrics scores a classifier's class probability under perturbation (ROAD, deletion, "
-                         "insertion, confidence); camviz does not define them for a detector's boxes yet")
-    if output.audit:
-        raise UsageError("--audit clusters a classifier's maps per class; it is not defined for a detector's "
-                         "per-box maps yet")
+    refuse_classifier_scores(output, scored="a detector's boxes", maps="a detector's per-box maps")
     if output.masks is not None:
         raise UsageError("--masks is a classifier's or segmentation model's ground truth; a detector's is --boxes FILE "
                          "(path,x_min,y_min,x_max,y_max,label rows)")
